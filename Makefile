@@ -1,0 +1,39 @@
+# Two entry points for a fresh Debian/Ubuntu machine with Python 3.11:
+#   make demo   runs the whole crossing on simulators
+#   make test   runs the test suite
+# Each creates .venv and installs what it needs, Debian packages included.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBS := mosquitto mosquitto-clients socat openssl
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test bench debs venv clean
+
+demo: venv
+	$(BIN)/edge-agent demo
+
+test: venv debs
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/lane_latency.py
+
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info

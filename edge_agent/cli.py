@@ -1,0 +1,201 @@
+"""The `edge-agent` command.
+
+Subcommands that pull in heavy modules (OpenCV, paho, the web stack) are imported only
+when they are run, so `edge-agent --help` and `check-config` start in a blink on a Pi.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from edge_agent import __version__
+from edge_agent.config import AgentConfig, load_config
+from edge_agent.errors import ConfigError, StoreError
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands live in other modules, imported on first use."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing must not import every subcommand's module: their help lines are here.
+        rows = [(name, cmd.get_short_help_str(60)) for name, cmd in self.commands.items() if not cmd.hidden]
+        rows += [(name, short) for name, (_, short) in self.lazy.items()]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name][0].split(":")
+            command = getattr(importlib.import_module(module), attr)
+            command.name = name
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "scale": ("edge_agent.devices.scale.cli:scale", "Weighbridge tools: live monitor, protocol probe."),
+        "anpr": ("edge_agent.devices.anpr.cli:anpr", "Plate recognition tools."),
+        "evidence": ("edge_agent.evidence.cli:evidence", "Evidence files: verify the hash chain."),
+        "assess": ("edge_agent.local_rules.cli:assess_command", "Assess one pre-arrival record, print JSON."),
+        "indicators": ("edge_agent.local_rules.cli:indicators", "Risk indicators: list, show, import, stats."),
+        "central": ("edge_agent.central.cli:central", "The RAU's reference hub: serve, keys, bundles."),
+        "sync": ("edge_agent.sync.cli:sync", "The link to the RAU: status of the outbox."),
+        "gpio": ("edge_agent.devices.gate.cli:gpio", "Gate wiring: switch outputs, watch inputs."),
+        "install": ("edge_agent.install:install", "Install the service on this host."),
+        "simulate": ("edge_agent.cli:simulate", "Device simulators for technicians."),
+    },
+)
+@click.version_option(__version__, prog_name="edge-agent")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Edge agent for a customs border crossing point.
+
+    Reads the lane's weighbridge, plate cameras and CCTV, checks pre-arrival records
+    against the risk indicators held on site, drives the barrier and lights, and syncs
+    with the central Risk Analysis Unit over MQTT, offline too.
+
+    \b
+    Start here:
+      edge-agent demo                      a whole crossing on simulators
+      edge-agent check-config SITE.toml    validate a site file
+      edge-agent run --config SITE.toml    the daemon
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _load(path: Path) -> AgentConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        click.echo(f"{err.source}: configuration refused ({len(err.problems)} problem(s)):", err=True)
+        for problem in err.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
+
+
+@main.command("check-config")
+@click.argument("path", type=click.Path(path_type=Path))
+def check_config(path: Path) -> None:
+    """Validate a site file: every error with its key path and line; exit 2 if any."""
+    config = _load(path)
+    cams = sum(len(lane.cameras) for lane in config.lanes)
+    click.echo(f"{path}: ok: site {config.site.id} ({config.site.region}), {len(config.lanes)} lane(s), {cams} camera(s)")
+
+
+@main.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="The site file (TOML).")
+def run(config_path: Path) -> None:
+    """Run the agent as a daemon until SIGTERM (the gates go to the safe state first)."""
+    from edge_agent.agent import Agent
+
+    config = _load(config_path)
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    try:
+        Agent(config).run_forever()
+    except StoreError as err:
+        click.echo(f"cannot start: {err}", err=True)
+        sys.exit(3)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="The site file (gives the data directory).")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), help="The agent's database, instead of --config.")
+@click.option("--last", default=10, show_default=True, help="How many recent crossings to list.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(config_path: Path | None, db_path: Path | None, last: int, as_json: bool) -> None:
+    """Lanes, last crossings and counts, read from the database."""
+    from edge_agent.store import Store
+
+    if db_path is None:
+        if config_path is None:
+            raise click.UsageError("give --config SITE.toml or --db PATH")
+        db_path = _load(config_path).site.data_dir / "agent.db"
+    try:
+        store = Store.reader(db_path)
+    except StoreError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+    report = {
+        "counts": store.counts(),
+        "channels": store.channel_counts(),
+        "lanes": {
+            row["lane"]: row["n"] for row in store.db.query("SELECT lane, count(*) AS n FROM crossings GROUP BY lane")
+        },
+        "crossings": store.crossings(limit=last),
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    counts = report["counts"]
+    pending = store.db.execute("SELECT count(*) FROM prearrivals WHERE status = 'pending'").fetchone()[0]
+    click.echo(f"database {db_path}")
+    click.echo(
+        f"crossings {counts['crossings']}  assessments {counts['assessments']}  hits {counts['hits']}  "
+        f"rejected inputs {counts['rejections']}  outbox backlog {counts['outbox']}  pending pre-arrivals "
+        f"{pending}"
+    )
+    click.echo("channels  " + "  ".join(f"{k} {v}" for k, v in sorted(report["channels"].items())))
+    click.echo("per lane  " + "  ".join(f"{k} {v}" for k, v in sorted(report["lanes"].items())))
+    click.echo(f"\nlast {last} crossings:")
+    for row in report["crossings"]:
+        click.echo(
+            f"  {row['started_at'][:19]}  {row['lane']:<4} {row['tractor_plate'] or '-':<10} "
+            f"{row['trailer_plate'] or '':<10} {row['channel'] or '-':<7} {row['phase']:<14} {row['outcome'] or ''}"
+        )
+
+
+@main.command()
+@click.option("--trucks", default=20, show_default=True, help="How many trucks cross.")
+@click.option("--speed", default="10", show_default=True,
+              help="Time scale: 1 is real time, 10 ten times faster, 'max' as fast as possible.")
+@click.option("--seed", default=7, show_default=True, help="Scenario seed, for a reproducible run.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Keep the demo's database here (default: a temp dir).")
+@click.option("--quiet", is_flag=True, help="Only the summary, no live view.")
+def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool) -> None:
+    """A whole crossing point on simulators: two lanes, a day's trucks, planted cases.
+
+    Starts the agent with simulated weighbridges, plate cameras and loop detectors,
+    drives a scenario of trucks through it (an overweight truck, a watch-listed
+    consignee, a truck with no pre-arrival record, a misread plate, tobacco, a truck
+    declared empty but loaded), shows the lanes live and ends with a summary that is
+    checked against the scenario. Exit code 1 if any truck was not handled as expected.
+    """
+    from edge_agent.demo import run_demo
+
+    try:
+        factor = 0.0 if speed == "max" else 1.0 / float(speed)
+    except ValueError:
+        raise click.BadParameter("a number or 'max'", param_hint="--speed") from None
+    ok = run_demo(trucks=trucks, time_factor=factor, seed=seed, data_dir=data_dir, live=not quiet)
+    sys.exit(0 if ok else 1)
+
+
+@click.group(cls=LazyGroup, lazy={
+    "scale": ("edge_agent.devices.scale.cli:simulate_scale", "A weighbridge indicator on a pty or TCP port."),
+    "camera": ("edge_agent.devices.anpr.cli:simulate_camera", "A plate camera pushing ANPR events."),
+    "cctv": ("simulators.cctv:simulate_cctv", "An MJPEG CCTV stream over HTTP."),
+    "seed": ("simulators.seed_feed:simulate_seed", "The SEED pre-arrival feed over MQTT."),
+})
+def simulate() -> None:
+    """Device simulators for technicians: a weighbridge, a plate camera, CCTV, the SEED feed."""
+
+
+if __name__ == "__main__":
+    main()

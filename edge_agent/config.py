@@ -1,0 +1,302 @@
+"""One model of a site, loaded once from TOML and passed down.
+
+Every table forbids unknown keys, so a typo is an error and not a silently ignored
+setting. `load_config` collects every problem at once and names each by its key path
+and its line in the file (see `toml_lines`), because a technician on a ladder wants the
+whole list, not one error per restart.
+
+`firmware_config/site.example.toml` documents every key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge_agent.errors import ConfigError
+
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(Section):
+    id: Identifier
+    region: Identifier
+    name: str = ""
+    timezone: str = "UTC"
+    data_dir: Path = Path("/var/lib/edge-agent")
+
+
+class ScaleConfig(Section):
+    """The lane's weighbridge indicator."""
+
+    url: str = Field(description="/dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port")
+    protocol: str = "toledo"
+    baudrate: int = Field(default=9600, gt=0)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    poll_interval_s: float = Field(default=0.2, gt=0)
+    division_kg: float = Field(default=20.0, gt=0)
+    min_weight_kg: float = Field(default=1000.0, ge=0)
+    zero_band_kg: float = Field(default=100.0, ge=0)
+    stable_readings: int = Field(default=5, ge=2)
+    stable_window_s: float = Field(default=1.5, gt=0)
+
+
+class CameraConfig(Section):
+    """A plate camera (anpr) or an evidence camera (cctv) of the lane."""
+
+    id: Identifier
+    kind: Literal["anpr", "cctv"] = "anpr"
+    role: Literal["tractor", "trailer", "scene"] = "tractor"
+    recognition: Literal["camera", "local"] = "camera"
+    format: Literal["hikvision", "generic", "pull"] = "generic"
+    url: str = ""  # stream or poll address; empty for cameras that push
+    username: str = ""
+    password: str = ""
+
+
+class GateConfig(Section):
+    """The lane's barrier, lights and loops, through gpiozero."""
+
+    pin_factory: Literal["native", "lgpio", "rpigpio", "mock"] = "mock"
+    pinmap: str = "rpi4"
+    barrier_open_pin: str = "GPIO17"
+    barrier_close_pin: str = "GPIO27"
+    light_red_pin: str = "GPIO22"
+    light_green_pin: str = "GPIO23"
+    active_high: bool = True
+    pulse_s: float = Field(default=0.5, gt=0)
+    open_permission_s: float = Field(default=30.0, gt=0)
+
+
+class TimeoutsConfig(Section):
+    """How long a lane waits before saying so; every wait ends in an explicit state."""
+
+    plate_s: float = Field(default=60.0, gt=0)
+    weight_s: float = Field(default=120.0, gt=0)
+    trailer_s: float = Field(default=10.0, ge=0)
+    officer_s: float = Field(default=900.0, gt=0)
+    exit_s: float = Field(default=120.0, gt=0)
+
+
+class LaneConfig(Section):
+    id: Identifier
+    name: str = ""
+    scale: ScaleConfig | None = None
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    gate: GateConfig = GateConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        seen: set[str] = set()
+        for cam in cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} used twice")
+            seen.add(cam.id)
+        return cameras
+
+
+class ChannelConfig(Section):
+    """One channel of the code list. Precedence: lower number wins."""
+
+    code: Identifier
+    label: str
+    precedence: int
+    gate: Literal["release", "documents", "inspection", "scanner"]
+
+
+DEFAULT_CHANNELS = [
+    ChannelConfig(code="red", label="Physical inspection", precedence=1, gate="inspection"),
+    ChannelConfig(code="orange", label="Scanner", precedence=2, gate="scanner"),
+    ChannelConfig(code="yellow", label="Documents check", precedence=3, gate="documents"),
+    ChannelConfig(code="blue", label="Release, post-clearance audit", precedence=4, gate="release"),
+    ChannelConfig(code="green", label="Release", precedence=5, gate="release"),
+]
+
+
+class PolicyConfig(Section):
+    """How hits become a channel."""
+
+    channels: list[ChannelConfig] = Field(default_factory=lambda: list(DEFAULT_CHANNELS))
+    default_channel: Identifier = "green"
+    no_prearrival_channel: Identifier = "yellow"
+    random_channel: Identifier = "yellow"
+    random_share_pct: float = Field(default=5.0, ge=0, le=100)
+    random_secret: str = Field(default="change-me", min_length=8, repr=False)
+    stale_channel: Identifier = "yellow"
+    seizure_criminal_threshold_eur: float = Field(default=5000.0, ge=0)
+
+    @model_validator(mode="after")
+    def _codes_known(self) -> "PolicyConfig":
+        codes = [c.code for c in self.channels]
+        if len(set(codes)) != len(codes):
+            raise ValueError("channel codes must be unique")
+        for key in ("default_channel", "no_prearrival_channel", "random_channel", "stale_channel"):
+            if getattr(self, key) not in codes:
+                raise ValueError(f"{key} {getattr(self, key)!r} is not one of the channels {codes}")
+        return self
+
+    def channel(self, code: str) -> ChannelConfig:
+        for c in self.channels:
+            if c.code == code:
+                return c
+        raise KeyError(code)
+
+
+class RulesConfig(Section):
+    indicator_files: list[Path] = Field(default_factory=list)
+
+
+class SyncConfig(Section):
+    enabled: bool = False
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(default=1883, gt=0, lt=65536)
+    client_id: str = ""
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    keepalive_s: int = Field(default=30, gt=0)
+
+
+class ConsoleConfig(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, gt=0, lt=65536)
+
+
+class AgentConfig(Section):
+    """A whole site: what `edge-agent run --config FILE` runs."""
+
+    site: SiteConfig
+    lanes: list[LaneConfig] = Field(min_length=1)
+    policy: PolicyConfig = PolicyConfig()
+    rules: RulesConfig = RulesConfig()
+    sync: SyncConfig = SyncConfig()
+    console: ConsoleConfig = ConsoleConfig()
+
+    @field_validator("lanes")
+    @classmethod
+    def _unique_lanes(cls, lanes: list[LaneConfig]) -> list[LaneConfig]:
+        ids = [lane.id for lane in lanes]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"lane ids used twice: {sorted(dup)}")
+        return lanes
+
+    def lane(self, lane_id: str) -> LaneConfig:
+        for lane in self.lanes:
+            if lane.id == lane_id:
+                return lane
+        raise KeyError(lane_id)
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Read and validate a site file, or raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"cannot read: {err.strerror}"], str(path)) from err
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> AgentConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"not valid TOML: {err}"], source) from err
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as err:
+        lines = toml_lines(text)
+        problems = [describe_error(e, lines) for e in err.errors()]
+        raise ConfigError(problems, source) from err
+
+
+def describe_error(error: dict, lines: dict[tuple, int]) -> str:
+    loc = tuple(error["loc"])
+    key = key_path(loc)
+    line = locate(loc, lines)
+    where = f"line {line}: " if line else ""
+    msg = error["msg"]
+    if error["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif error["type"] == "missing":
+        msg = "required key is missing"
+    return f"{where}{key or '(top level)'}: {msg}"
+
+
+def key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def locate(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    """The line of the deepest key or table in `loc` that the file spells out."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=")
+
+
+def toml_lines(text: str) -> dict[tuple, int]:
+    """Map key paths (with array-of-table indices) to their 1-based line numbers.
+
+    tomllib gives values but no positions; this small scan recovers them for the
+    error messages. It only needs to be right for keys and table headers, not values.
+    """
+    lines: dict[tuple, int] = {}
+    counts: dict[tuple, int] = {}
+    current: tuple = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            names = tuple(_split_key(header.group(2)))
+            if header.group(1) == "[[":
+                resolved = _resolve(names[:-1], counts) + names[-1:]
+                index = counts.get(resolved, -1) + 1
+                counts[resolved] = index
+                resolved = resolved + (index,)
+            else:
+                resolved = _resolve(names, counts)
+            current = resolved
+            lines.setdefault(current, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            lines.setdefault(current + tuple(_split_key(key.group(1))), number)
+    return lines
+
+
+def _split_key(raw: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in raw.split(".")]
+
+
+def _resolve(names: tuple, counts: dict[tuple, int]) -> tuple:
+    # A table header inside an array of tables belongs to that array's last element.
+    resolved: tuple = ()
+    for name in names:
+        resolved = resolved + (name,)
+        if resolved in counts:
+            resolved = resolved + (counts[resolved],)
+    return resolved

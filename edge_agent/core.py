@@ -1,0 +1,379 @@
+"""The core loop: the one thread that owns lane state and writes the database.
+
+Devices, the MQTT downlink and the console call `post()` from their own threads; the
+loop takes events in order and, for each one, in a single transaction stores the event,
+steps the lane state machine, runs the rules when a lane asks, and writes what follows
+(assessments, hits, outbox rows, the crossing record). Only after the commit are the
+commands handed to the outputs: nothing acts on an event the database could forget.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from pydantic import TypeAdapter, ValidationError
+
+from edge_agent.commands import Command, Publish
+from edge_agent.config import AgentConfig
+from edge_agent.lane import (
+    DECIDED,
+    CrossingEnded,
+    LaneState,
+    PlateMatch,
+    RequestAssessment,
+    apply_assessment,
+    step,
+)
+from edge_agent.models import (
+    AcksReceived,
+    Assessment,
+    Event,
+    LaneEvent,
+    Observations,
+    PreArrival,
+    PreArrivalReceived,
+    Rejected,
+    Tick,
+    WeightReading,
+    utcnow,
+)
+from edge_agent.outputs import OutputBus
+from edge_agent.store import Store
+
+log = logging.getLogger(__name__)
+
+_EVENT = TypeAdapter(Event)
+
+
+class PlateIndex(Protocol):
+    """Associates a plate read with the open pre-arrival records."""
+
+    def add(self, record: PreArrival) -> None: ...
+
+    def remove(self, reference: str) -> None: ...
+
+    def match(self, text: str) -> Any: ...
+
+
+class Assessor(Protocol):
+    def __call__(self, record: PreArrival | None, seen: Observations, *, now: datetime) -> Any: ...
+
+
+class Core:
+    """Owns the lanes. `run()` in one thread; `post()` from any thread."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        store: Store,
+        assessor: Assessor,
+        plate_index: PlateIndex,
+        outputs: OutputBus | None = None,
+        *,
+        normalise_plate: Callable[[str], str] = str.upper,
+        clock: Callable[[], float] = time.monotonic,
+        tick_s: float = 0.2,
+        online: Callable[[], bool] = lambda: False,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.assessor = assessor
+        self.plate_index = plate_index
+        self.outputs = outputs or OutputBus()
+        self.normalise_plate = normalise_plate
+        self.clock = clock
+        self.tick_s = tick_s
+        self.online = online
+        self.on_tick = on_tick
+        self.queue: queue.Queue = queue.Queue()
+        self.lanes: dict[str, LaneState] = {lane.id: LaneState(lane_id=lane.id) for lane in config.lanes}
+        self.live_weight: dict[str, WeightReading] = {}
+        self.counters: Counter[str] = Counter()
+        self.handlers: dict[str, Callable[[Any], list]] = {}
+        self._stop = threading.Event()
+        self._last_tick = 0.0
+        self._load_pending()
+
+    # ------------------------------------------------------------------ boundary
+
+    def post(self, item: Any, source: str = "") -> None:
+        """Hand an event in: a model, a dict or JSON bytes. Never raises."""
+        if isinstance(item, (dict, bytes, str)):
+            try:
+                item = _EVENT.validate_json(item) if isinstance(item, (bytes, str)) else _EVENT.validate_python(item)
+            except ValidationError as err:
+                item = Rejected(source=source or "unknown", reason=_reason(err), raw=str(item)[:2000])
+        self.queue.put(item)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.put(None)
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> None:
+        log.info("core_started lanes=%s", ",".join(self.lanes))
+        while not self._stop.is_set():
+            try:
+                item = self.queue.get(timeout=self.tick_s)
+            except queue.Empty:
+                item = Tick()
+            if item is None:
+                break
+            self.handle(item)
+            now = self.clock()
+            if now - self._last_tick >= self.tick_s and not isinstance(item, Tick):
+                self.handle(Tick())
+        log.info("core_stopped")
+
+    def drain(self) -> int:
+        """Handle everything queued now (tests and the demo's fast mode)."""
+        handled = 0
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return handled
+            if item is not None:
+                self.handle(item)
+                handled += 1
+
+    def handle(self, item: Any) -> None:
+        """One event, one transaction, then the commands. A bug here is logged, not fatal."""
+        try:
+            self._handle(item)
+        except Exception:
+            self.counters["core_errors"] += 1
+            log.exception("core_event_failed kind=%s", getattr(item, "kind", type(item).__name__))
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, Tick):
+            self._last_tick = self.clock()
+            if self.on_tick:
+                self.on_tick()
+        elif isinstance(item, Rejected):
+            self._reject(item)
+            return
+        elif isinstance(item, WeightReading):
+            # Telemetry at several frames a second: kept live for the console, not stored
+            # (the captured weighing is, with its raw frames).
+            self.live_weight[item.lane] = item
+            return
+        elif not hasattr(item, "kind"):
+            self._reject(Rejected(source="core", reason=f"not an event: {type(item).__name__}", raw=repr(item)[:500]))
+            return
+        elif isinstance(item, LaneEvent) and item.lane not in self.lanes:
+            self._reject(Rejected(source=item.source or "core", reason=f"unknown lane {item.lane!r}", raw=item.model_dump_json()))
+            return
+        self.counters[f"events_{item.kind}"] += 1
+        commands: list = []
+        with self.store.transaction():
+            if not isinstance(item, Tick):
+                if not isinstance(item, AcksReceived):
+                    self.store.record_event(item)
+                commands = self._apply(item)
+            else:
+                for lane_id in self.lanes:
+                    commands += self._step_lane(lane_id, item)
+            for command in commands:
+                if isinstance(command, Command) and not isinstance(command, Publish):
+                    self.store.record_command(command, utcnow())
+        for command in commands:
+            if isinstance(command, Command) and not isinstance(command, Publish):
+                self.outputs.dispatch(command)
+
+    def _apply(self, item: Any) -> list:
+        if isinstance(item, LaneEvent):
+            return self._step_lane(item.lane, item)
+        if isinstance(item, PreArrivalReceived):
+            self._prearrival(item.record)
+            return []
+        if isinstance(item, AcksReceived):
+            self.counters["acked"] += self.store.outbox_ack(item.ids)
+            return []
+        handler = self.handlers.get(item.kind)
+        if handler is None:
+            log.info("core_event_unhandled kind=%s", item.kind)
+            return []
+        return handler(item) or []
+
+    def _reject(self, rejected: Rejected) -> None:
+        self.counters["rejected"] += 1
+        self.counters[f"rejected_{rejected.source}"] += 1
+        log.warning("event_rejected source=%s reason=%s", rejected.source, rejected.reason)
+        with self.store.transaction():
+            self.store.record_rejection(rejected)
+
+    # ------------------------------------------------------------------ lanes
+
+    def _step_lane(self, lane_id: str, event: Any) -> list:
+        lane_config = self.config.lane(lane_id)
+        before = self.lanes[lane_id]
+        lane, commands = step(before, event, self.clock(), lane_config.timeouts, self._lookup)
+        out: list = []
+        while commands:
+            command = commands.pop(0)
+            if isinstance(command, RequestAssessment):
+                lane, more = self._assess(lane)
+                commands[0:0] = more
+            elif isinstance(command, CrossingEnded):
+                # The state machine has already reset the lane; the crossing is `before`'s.
+                self._end_crossing(before, command)
+            else:
+                out.append(command)
+        self.lanes[lane_id] = lane
+        if lane.crossing_id and lane is not before:
+            self._save_crossing(lane)
+        return out
+
+    def _lookup(self, text: str) -> PlateMatch | None:
+        found = self.plate_index.match(text)
+        if found is None:
+            return None
+        record = self.store.prearrival(found.reference)
+        return PlateMatch(
+            reference=found.reference,
+            role=found.role,
+            distance=getattr(found, "distance", 0),
+            quality=getattr(found, "quality", "exact"),
+            expects_trailer=bool(record and record.trailer_plate),
+        )
+
+    def _assess(self, lane: LaneState) -> tuple[LaneState, list]:
+        reference = lane.reference
+        record = self.store.prearrival(reference) if reference else None
+        plate = lane.tractor or lane.trailer
+        match = next((p.match for p in (lane.tractor, lane.trailer) if p and p.match), None)
+        seen = Observations(
+            lane=lane.lane_id,
+            tractor_plate=lane.tractor.text if lane.tractor else "",
+            trailer_plate=lane.trailer.text if lane.trailer else "",
+            plate_confidence=plate.confidence if plate else 0.0,
+            plate_match=("manual" if plate and plate.source.startswith("manual:") else match.quality) if match else "none",
+            plate_distance=match.distance if match else 0,
+            measured_kg=lane.weight_kg,
+        )
+        now = utcnow()
+        verdict = self.assessor(record, seen, now=now)
+        assessment = Assessment(
+            crossing_id=lane.crossing_id,
+            lane=lane.lane_id,
+            reference=record.reference if record else "",
+            channel=verdict.channel,
+            hits=list(verdict.hits),
+            random_selected=verdict.random_selected,
+            deviation_kg=verdict.deviation_kg,
+            deviation_pct=verdict.deviation_pct,
+            instructions=list(verdict.instructions),
+            indicator_set=getattr(verdict, "indicator_set", "") or getattr(self.assessor, "label", ""),
+            offline=not self.online(),
+            at=now,
+        )
+        self.store.record_assessment(assessment)
+        if record:
+            self.store.mark_prearrival(record.reference, "arrived", lane.crossing_id)
+            self.plate_index.remove(record.reference)
+        for hit in assessment.hits:
+            self.store.outbox_append(
+                "hit",
+                {"site": self.config.site.id, "assessment": assessment.id, "crossing": lane.crossing_id,
+                 "reference": assessment.reference, **hit.model_dump(mode="json")},
+                now,
+            )
+        self.counters[f"channel_{assessment.channel}"] += 1
+        log.info(
+            "lane_assessed lane=%s crossing=%s reference=%s channel=%s hits=%d",
+            lane.lane_id, lane.crossing_id, assessment.reference or "-", assessment.channel, len(assessment.hits),
+        )
+        return apply_assessment(lane, assessment, self.clock(), self.config.policy)
+
+    def _save_crossing(self, lane: LaneState, outcome: str = "", ended: bool = False) -> None:
+        now = utcnow().isoformat(timespec="milliseconds")
+        row = {
+            "id": lane.crossing_id,
+            "lane": lane.lane_id,
+            "phase": lane.phase.value,
+            "tractor_plate": lane.tractor.text if lane.tractor else "",
+            "trailer_plate": lane.trailer.text if lane.trailer else "",
+            "reference": lane.reference,
+            "measured_kg": lane.weight_kg,
+            "channel": lane.channel,
+            "outcome": outcome,
+        }
+        existing = self.store.db.execute("SELECT started_at FROM crossings WHERE id = ?", [lane.crossing_id]).fetchone()
+        row["started_at"] = existing[0] if existing else now
+        row["ended_at"] = now if ended else ""
+        self.store.save_crossing(row)
+
+    def _end_crossing(self, lane: LaneState, ended: CrossingEnded) -> None:
+        self._save_crossing(lane, outcome=ended.outcome, ended=True)
+        assessment = lane.assessment
+        payload = {
+            "site": self.config.site.id,
+            "crossing": lane.crossing_id,
+            "lane": lane.lane_id,
+            "outcome": ended.outcome,
+            "tractor_plate": lane.tractor.text if lane.tractor else "",
+            "tractor_raw": lane.tractor.raw if lane.tractor else "",
+            "trailer_plate": lane.trailer.text if lane.trailer else "",
+            "reference": lane.reference,
+            "measured_kg": lane.weight_kg,
+            "channel": lane.channel,
+            "hits": [h.indicator_id for h in assessment.hits] if assessment else [],
+            "random_selected": bool(assessment and assessment.random_selected),
+            "released_by": lane.released_by,
+        }
+        self.store.outbox_append("crossing", payload, utcnow())
+        log.info("crossing_ended lane=%s crossing=%s outcome=%s channel=%s", lane.lane_id, lane.crossing_id, ended.outcome, lane.channel or "-")
+
+    # ------------------------------------------------------------------ pre-arrivals
+
+    def _prearrival(self, record: PreArrival) -> None:
+        status = self.store.upsert_prearrival(record, self.normalise_plate)
+        self.counters[f"prearrival_{status}"] += 1
+        if status in ("new", "updated"):
+            self.plate_index.remove(record.reference)
+            self.plate_index.add(record)
+        log.info("prearrival_received reference=%s version=%d status=%s", record.reference, record.version, status)
+
+    def _load_pending(self) -> None:
+        for record in self.store.pending_prearrivals():
+            self.plate_index.add(record)
+
+    # ------------------------------------------------------------------ views
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent-enough view for the console and the demo (read from any thread)."""
+        lanes = dict(self.lanes)
+        weights = dict(self.live_weight)
+        return {
+            lane_id: {
+                "phase": lane.phase.value,
+                "crossing": lane.crossing_id,
+                "tractor": lane.tractor.text if lane.tractor else "",
+                "trailer": lane.trailer.text if lane.trailer else "",
+                "reference": lane.reference,
+                "weight_kg": lane.weight_kg,
+                "live_kg": weights[lane_id].value_kg if lane_id in weights else None,
+                "channel": lane.channel,
+                "decided": lane.phase in DECIDED,
+            }
+            for lane_id, lane in lanes.items()
+        }
+
+
+def _reason(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"])
+        parts.append(f"{loc}: {e['msg']}" if loc else e["msg"])
+    return "; ".join(parts)

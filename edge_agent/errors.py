@@ -1,0 +1,30 @@
+"""The project's one exception tree.
+
+Exceptions are for bugs and for configuration errors found at start. Bad input at a
+boundary is not an exception: it becomes a `Rejected` value, is counted and logged.
+Each class also inherits the matching built-in so callers may catch either.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error the agent raises on purpose."""
+
+
+class ConfigError(AgentError, ValueError):
+    """A site configuration that cannot work; carries one line per problem."""
+
+    def __init__(self, problems: list[str], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(head + "; ".join(problems))
+
+
+class StoreError(AgentError, RuntimeError):
+    """The database cannot be opened or migrated."""
+
+
+class DeviceError(AgentError, OSError):
+    """A device cannot be opened; the transport retries, the core never sees it."""

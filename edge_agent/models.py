@@ -1,0 +1,295 @@
+"""Domain records and the events that flow through the core loop.
+
+Every event is a frozen pydantic model with a literal `kind`, so one discriminated
+union (`Event`) validates anything a device, the MQTT downlink or the console hands
+in. Times are timezone-aware UTC. Units are in the names (`gross_kg`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge_agent.ids import new_id
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        # Naive datetimes are ambiguous at a border between time zones: refuse them.
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError("datetime must carry a time zone (UTC expected)")
+            return value.astimezone(timezone.utc)
+        return value
+
+
+# --------------------------------------------------------------------------- SEED records
+
+
+class Party(Record):
+    """A consignor, consignee or declarant as the sending customs knows it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(default="", max_length=2, description="ISO 3166 alpha-2")
+    id: str = Field(default="", max_length=40, description="tax or EORI-like number")
+
+
+class Item(Record):
+    hs_code: str = Field(pattern=r"^\d{4,10}$")
+    origin: str = Field(default="", max_length=2)
+    description: str = Field(default="", max_length=300)
+    packages: int = Field(default=0, ge=0)
+    gross_kg: float = Field(default=0.0, ge=0)
+    value_eur: float = Field(default=0.0, ge=0)
+
+
+class PreArrival(Record):
+    """A SEED pre-arrival record: the neighbour's export or transit release of one truck.
+
+    The SEED message schema is not public; this is the project's own set, documented in
+    docs/formats.md. `reference` (the declaration reference) identifies the record;
+    a newer `version` of the same reference replaces the older one.
+    """
+
+    reference: str = Field(min_length=1, max_length=40)
+    version: int = Field(default=1, ge=1)
+    procedure: str = Field(default="export", max_length=20)
+    tractor_plate: str = Field(min_length=1, max_length=20)
+    trailer_plate: str = Field(default="", max_length=20)
+    gross_kg: float = Field(ge=0)
+    declared_empty: bool = False
+    consignor: Party
+    consignee: Party
+    declarant: Party | None = None
+    items: list[Item] = Field(default_factory=list)
+    country_of_dispatch: str = Field(default="", max_length=2)
+    office_of_exit: str = Field(default="", max_length=20)
+    office_of_entry: str = Field(default="", max_length=20)
+    packages: int = Field(default=0, ge=0)
+    value_eur: float = Field(default=0.0, ge=0)
+    sent_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+class Hit(Record):
+    """One indicator that matched, with what it matched on (the officer's 'why')."""
+
+    indicator_id: str
+    version: int = 1
+    level: str = "central"
+    channel: str
+    title: str = ""
+    instructions: str = ""
+    matched: dict[str, Any] = Field(default_factory=dict)
+
+
+class Observations(Record):
+    """What the crossing itself saw of one truck, the evidence only the lane has."""
+
+    lane: str
+    tractor_plate: str = ""
+    trailer_plate: str = ""
+    plate_confidence: float = 0.0
+    plate_match: str = "none"  # exact | fuzzy | manual | none
+    plate_distance: int = 0
+    measured_kg: float | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Assessment(Record):
+    """The channel for one truck and every reason for it."""
+
+    id: str = Field(default_factory=new_id)
+    crossing_id: str
+    lane: str
+    reference: str = ""  # the matched pre-arrival, empty when none
+    channel: str
+    hits: list[Hit] = Field(default_factory=list)
+    random_selected: bool = False
+    deviation_kg: float | None = None
+    deviation_pct: float | None = None
+    instructions: list[str] = Field(default_factory=list)
+    indicator_set: str = ""  # version label of the set that decided
+    offline: bool = False
+    at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventBase(Record):
+    id: str = Field(default_factory=new_id)
+    at: datetime = Field(default_factory=utcnow)
+    source: str = ""  # the device or user that produced it
+
+
+class LaneEvent(EventBase):
+    lane: str = Field(min_length=1, max_length=20)
+
+
+class VehicleDetected(LaneEvent):
+    """The arrival loop saw a vehicle: a crossing starts."""
+
+    kind: Literal["vehicle_detected"] = "vehicle_detected"
+
+
+class VehicleLeft(LaneEvent):
+    """The vehicle left the lane, forward past the barrier or back the way it came."""
+
+    kind: Literal["vehicle_left"] = "vehicle_left"
+    direction: Literal["forward", "reverse"] = "forward"
+
+
+class PlateRole(StrEnum):
+    TRACTOR = "tractor"
+    TRAILER = "trailer"
+    UNKNOWN = "unknown"
+
+
+class PlateRead(LaneEvent):
+    """A plate read by a camera, by local recognition, or typed in by an officer."""
+
+    kind: Literal["plate_read"] = "plate_read"
+    text: str = Field(min_length=1, max_length=20)  # normalised
+    raw: str = Field(default="", max_length=40)  # as read, always kept
+    confidence: float = Field(default=1.0, ge=0, le=1)
+    role: PlateRole = PlateRole.UNKNOWN
+    camera: str = ""
+    country: str = ""
+
+
+class WeightReading(LaneEvent):
+    """One decoded frame from a weighbridge indicator (live telemetry, not stored)."""
+
+    kind: Literal["weight_reading"] = "weight_reading"
+    value_kg: float
+    gross: bool = True
+    stable: bool | None = None  # the indicator's own flag, None when it has none
+    out_of_range: bool = False
+    raw: bytes = b""
+
+
+class WeightStable(LaneEvent):
+    """A captured weighing: the reading held still within one division long enough."""
+
+    kind: Literal["weight_stable"] = "weight_stable"
+    gross_kg: float
+    division_kg: float = 20.0
+    raw_frames: list[str] = Field(default_factory=list)  # hex, evidence
+
+
+class ScaleEmptied(LaneEvent):
+    """The weighbridge is back near zero: the truck drove off it."""
+
+    kind: Literal["scale_emptied"] = "scale_emptied"
+
+
+class ManualPlate(LaneEvent):
+    """An officer entered or corrected a plate; the reason is mandatory."""
+
+    kind: Literal["manual_plate"] = "manual_plate"
+    text: str = Field(min_length=1, max_length=20)
+    role: PlateRole = PlateRole.TRACTOR
+    user: str = Field(min_length=1)
+    reason: str = Field(min_length=3)
+
+
+class ManualRelease(LaneEvent):
+    """An officer releases the truck whatever the state; the reason is mandatory."""
+
+    kind: Literal["manual_release"] = "manual_release"
+    user: str = Field(min_length=1)
+    reason: str = Field(min_length=3)
+
+
+class ControlCompleted(LaneEvent):
+    """The officer finished the documents check, inspection or scan and releases."""
+
+    kind: Literal["control_completed"] = "control_completed"
+    user: str = Field(min_length=1)
+    outcome: Literal["release", "refuse"] = "release"
+    reason: str = ""
+
+
+class PreArrivalReceived(EventBase):
+    """A SEED pre-arrival record for this site arrived over the downlink."""
+
+    kind: Literal["prearrival"] = "prearrival"
+    record: PreArrival
+
+
+class AcksReceived(EventBase):
+    """The central hub confirmed it stored these outbox events (by id)."""
+
+    kind: Literal["acks"] = "acks"
+    ids: list[str] = Field(max_length=10000)
+
+
+class IndicatorBundleReceived(EventBase):
+    """A signed indicator bundle arrived; the core verifies and applies it atomically."""
+
+    kind: Literal["indicator_bundle"] = "indicator_bundle"
+    topic: str
+    payload: bytes = Field(max_length=64 * 1024 * 1024)
+
+
+class RauCommand(EventBase):
+    """An instruction from the RAU: raise a channel, resend, ping."""
+
+    kind: Literal["rau_command"] = "rau_command"
+    command: Literal["raise_channel", "resend", "ping"]
+    reference: str = ""
+    plate: str = ""
+    channel: str = ""
+    reason: str = ""
+    since: str = ""  # resend: outbox events at or after this id
+
+
+class Tick(EventBase):
+    """The core loop's clock: lets timeouts fire. Never stored."""
+
+    kind: Literal["tick"] = "tick"
+
+
+Event = Annotated[
+    Union[
+        VehicleDetected,
+        VehicleLeft,
+        PlateRead,
+        WeightReading,
+        WeightStable,
+        ScaleEmptied,
+        ManualPlate,
+        ManualRelease,
+        ControlCompleted,
+        PreArrivalReceived,
+        AcksReceived,
+        IndicatorBundleReceived,
+        RauCommand,
+        Tick,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+class Rejected(Record):
+    """Bad input turned into a value: counted, logged, kept for the technician."""
+
+    source: str
+    reason: str
+    raw: str = ""
+    at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,192 @@
+"""The core loop with the real store, rules engine and plate index (no threads needed:
+`drain()` handles what is queued, exactly as the loop's thread would)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_agent.agent import RulesAssessor
+from edge_agent.commands import OpenBarrier, ShowSign
+from edge_agent.config import parse_config
+from edge_agent.core import Core
+from edge_agent.devices.anpr.association import PlateIndex
+from edge_agent.devices.anpr.plates import normalize_plate
+from edge_agent.lane import Phase
+from edge_agent.local_rules import load_indicator_set
+from edge_agent.models import (
+    AcksReceived,
+    Party,
+    PlateRead,
+    PreArrival,
+    PreArrivalReceived,
+    VehicleDetected,
+    VehicleLeft,
+    WeightStable,
+)
+from edge_agent.outputs import OutputBus
+from edge_agent.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = """
+[site]
+id = "bcp-test"
+region = "north"
+[[lanes]]
+id = "L1"
+[lanes.timeouts]
+trailer_s = 0.5
+[[lanes]]
+id = "L2"
+[policy]
+random_share_pct = 0
+"""
+
+
+class Recorder:
+    """An output that keeps what it was asked to do."""
+
+    name = "recorder"
+
+    def __init__(self):
+        self.commands = []
+
+    def accepts(self, command):
+        return True
+
+    def execute(self, command):
+        self.commands.append(command)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def core(tmp_path):
+    config = parse_config(SITE)
+    store = Store.open(tmp_path / "agent.db")
+    rules = load_indicator_set(ROOT / "firmware_config" / "indicators" / "demo.json")
+    bus = OutputBus()
+    recorder = Recorder()
+    bus.add(recorder)
+    core = Core(config, store, RulesAssessor(config, rules), PlateIndex(), bus,
+                normalise_plate=normalize_plate, clock=Clock())
+    core.recorder = recorder
+    bus.start()
+    yield core
+    bus.stop()
+    store.close()
+
+
+def truck(reference="XK26EX100", gross_kg=24000.0, consignee="Prizren Food LLC", trailer=""):
+    return PreArrival(reference=reference, tractor_plate="01 123-AB", trailer_plate=trailer, gross_kg=gross_kg,
+                      consignor=Party(name="Tirana Mobilia SH.A.", country="AL"),
+                      consignee=Party(name=consignee, country="XK"),
+                      items=[{"hs_code": "940360", "origin": "AL"}])
+
+
+def cross(core, plate="01123AB", weight=24100.0, lane="L1"):
+    for event in (VehicleDetected(lane=lane), PlateRead(lane=lane, text=plate, raw=plate, confidence=0.93),
+                  WeightStable(lane=lane, gross_kg=weight)):
+        core.post(event)
+    core.drain()
+    return core.lanes[lane]
+
+
+def test_a_clean_truck_is_stored_assessed_and_released(core):
+    core.post(PreArrivalReceived(record=truck()))
+    lane = cross(core)
+    assert lane.phase is Phase.RELEASED and lane.channel == "green"
+    assert lane.reference == "XK26EX100"
+    counts = core.store.counts()
+    assert counts["events"] == 4 and counts["assessments"] == 1 and counts["hits"] == 0
+    kinds = [r["kind"] for r in core.store.commands_for(lane.crossing_id)]
+    assert kinds[-2:] == ["show_sign", "open_barrier"]
+    core.post(VehicleLeft(lane="L1"))
+    core.drain()
+    crossing = core.store.crossings()[0]
+    assert crossing["outcome"] == "cleared" and crossing["ended_at"]
+    outbox = [json.loads(r["payload"]) for r in core.store.db.query("SELECT payload FROM outbox")]
+    assert [p["stream"] for p in outbox] == ["crossing"]
+    assert outbox[0]["reference"] == "XK26EX100" and outbox[0]["channel"] == "green"
+
+
+def test_an_overweight_truck_is_held_with_a_hit_queued_for_the_rau(core):
+    core.post(PreArrivalReceived(record=truck(gross_kg=20000)))
+    lane = cross(core, weight=26000)
+    assert lane.phase is Phase.HELD and lane.channel == "red"
+    hits = core.store.hits_for(lane.crossing_id)
+    assert [h["indicator_id"] for h in hits] == ["C-WEIGHT-10"]
+    stream = [r["stream"] for r in core.store.db.query("SELECT stream FROM outbox")]
+    assert stream == ["hit"]
+    assert not any(isinstance(c, OpenBarrier) for c in _dispatched(core))
+
+
+def test_a_misread_plate_is_still_tied_to_its_record(core):
+    core.post(PreArrivalReceived(record=truck()))
+    lane = cross(core, plate="O1123AB")
+    assert lane.reference == "XK26EX100" and lane.channel == "green"
+
+
+def test_an_unknown_truck_goes_to_documents(core):
+    lane = cross(core, plate="BG999ZZ")
+    assert lane.channel == "yellow" and lane.phase is Phase.HELD
+    assert ShowSign(lane="L1", crossing_id=lane.crossing_id, sign="documents") in _dispatched(core)
+
+
+def test_bad_input_is_rejected_stored_and_counted_and_the_loop_goes_on(core):
+    core.post({"kind": "plate_read", "lane": "L1"}, source="camera-1")
+    core.post(b"{not json", source="console")
+    core.post({"kind": "launch_missiles", "lane": "L1"}, source="mqtt")
+    core.post(PlateRead(lane="L9", text="AB123CD"))
+    core.post(PreArrivalReceived(record=truck()))
+    core.drain()
+    assert core.counters["rejected"] == 4
+    rows = list(core.store.db.query("SELECT source, reason FROM rejections ORDER BY id"))
+    assert [r["source"] for r in rows][:3] == ["camera-1", "console", "mqtt"]
+    assert "text" in rows[0]["reason"] and "unknown lane" in rows[3]["reason"]
+    assert core.store.prearrival("XK26EX100") is not None
+
+
+def test_acknowledged_outbox_rows_are_deleted(core):
+    core.post(PreArrivalReceived(record=truck(gross_kg=10000)))
+    cross(core, weight=26000)
+    ids = [r["id"] for r in core.store.db.query("SELECT id FROM outbox")]
+    core.post(AcksReceived(ids=ids))
+    core.drain()
+    assert core.store.counts()["outbox"] == 0
+
+
+def test_events_are_committed_before_the_outputs_see_any_command(core, tmp_path):
+    seen = []
+
+    class Checker(Recorder):
+        def accepts(self, command):
+            # The core dispatches after the commit: another connection must see the event.
+            reader = Store.reader(tmp_path / "agent.db")
+            seen.append(reader.counts()["assessments"])
+            reader.close()
+            return False
+
+    core.outputs.workers[0].output = Checker()
+    core.post(PreArrivalReceived(record=truck()))
+    cross(core)
+    assert seen and seen[-1] == 1
+
+
+def test_the_two_lanes_are_independent(core):
+    core.post(PreArrivalReceived(record=truck()))
+    l1 = cross(core, lane="L1")
+    l2 = cross(core, plate="BG999ZZ", lane="L2")
+    assert l1.channel == "green" and l2.channel == "yellow"
+    assert l1.crossing_id != l2.crossing_id
+
+
+def _dispatched(core):
+    core.outputs.stop()
+    return core.recorder.commands
