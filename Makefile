@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := mosquitto mosquitto-clients socat openssl
+DEBS := mosquitto mosquitto-clients socat openssl systemd passwd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench debs venv clean

@@ -60,22 +60,75 @@ class CameraConfig(Section):
     recognition: Literal["camera", "local"] = "camera"
     format: Literal["hikvision", "generic", "pull"] = "generic"
     url: str = ""  # stream or poll address; empty for cameras that push
-    username: str = ""
-    password: str = ""
+    username: str = ""  # pull: the agent logs in to the camera; push: the camera logs in to the agent
+    password: str = Field(default="", repr=False)
+    # ANPR push: all ANPR cameras of a lane POST to one listener, http://HOST:PORT/anpr/<id>
+    push_auth: Literal["none", "basic", "digest"] = "none"  # what the listener demands of this camera
+    listen_host: str = ""  # the lane listener's bind address ("" = 127.0.0.1; 0.0.0.0 for real cameras)
+    listen_port: int = Field(default=0, ge=0, lt=65536)  # 0 = any free port
+    # ANPR pull (format = "pull"): a Hikvision alert stream, or JPEG snapshots read locally
+    pull_mode: Literal["alert_stream", "snapshot"] = "alert_stream"
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    min_confidence: float = Field(default=0.0, ge=0, le=1)  # reads below this are dropped, counted
+    # CCTV (kind = "cctv"): a ring of the last ring_seconds at ring_fps, downscaled, JPEG-encoded
+    ring_seconds: float = Field(default=20.0, gt=0, le=300)
+    ring_fps: float = Field(default=5.0, gt=0, le=30)
+    ring_width_px: int = Field(default=640, ge=0)  # 0 = keep the stream's width
+    ring_jpeg_quality: int = Field(default=70, ge=10, le=100)
+    ring_max_bytes: int = Field(default=8_000_000, ge=100_000)  # hard cap whatever the scene compresses to
+    snapshot_jpeg_quality: int = Field(default=90, ge=10, le=100)
+    clip_before_s: float = Field(default=5.0, ge=0)  # clips for hits; capped at ring_seconds
+    clip_after_s: float = Field(default=5.0, ge=0)
+    stream_timeout_s: float = Field(default=5.0, gt=0)  # open/read; then the stream counts as lost
+    reconnect_max_s: float = Field(default=10.0, gt=0)  # backoff ceiling
 
 
 class GateConfig(Section):
-    """The lane's barrier, lights and loops, through gpiozero."""
+    """The lane's barrier, lights, sign, alarm and loop detectors, through gpiozero.
+
+    A pin is a name the board's pin map knows (GPIO17, BCM17, BOARD11, J8:11) or a
+    channel of the relay HAT (RELAY1); an empty string means "not wired". The pin map
+    (`firmware_config/pinmaps/`) is checked at start: see edge_agent/devices/gate/pinmap.py
+    and docs/wiring.md.
+    """
 
     pin_factory: Literal["native", "lgpio", "rpigpio", "mock"] = "mock"
-    pinmap: str = "rpi4"
+    pinmap: str = "rpi4"  # board: rpi4, rpi5, or a path to a pin map TOML
+    hat: str = ""  # relay HAT stacked on the board, e.g. waveshare-rpi-relay
+    # outputs (relays)
     barrier_open_pin: str = "GPIO17"
-    barrier_close_pin: str = "GPIO27"
+    barrier_close_pin: str = "GPIO27"  # unused (may be empty) when barrier_mode = "held"
     light_red_pin: str = "GPIO22"
     light_green_pin: str = "GPIO23"
-    active_high: bool = True
+    sign_pins: dict[Literal["exit", "documents", "inspection", "scanner", "back"], str] = Field(default_factory=dict)
+    beacon_pin: str = ""
+    buzzer_pin: str = ""
+    permission_pin: str = ""  # toggled while the open permission holds: feeds a watchdog relay
+    active_high: bool = True  # False for active-low relay boards
+    red_lamp_contact: Literal["no", "nc"] = "no"  # "nc": red lamp lit while its relay is de-energised
+    barrier_mode: Literal["pulse", "held"] = "pulse"
     pulse_s: float = Field(default=0.5, gt=0)
+    # inputs
+    loop_arrival_pin: str = "GPIO5"
+    loop_on_scale_pin: str = "GPIO6"
+    loop_under_boom_pin: str = "GPIO13"
+    loop_exit_pin: str = "GPIO19"
+    open_limit_pin: str = "GPIO24"
+    closed_limit_pin: str = "GPIO25"
+    override_key_pin: str = ""
+    feedback_pins: dict[
+        Literal["barrier_open", "barrier_close", "light_red", "light_green", "permission"], str
+    ] = Field(default_factory=dict)  # output -> input reading that relay's monitoring contact
+    input_pull_up: bool = False  # True: contacts switch the input to ground (active low)
+    debounce_s: float = Field(default=0.03, ge=0)
+    # supervision
     open_permission_s: float = Field(default=30.0, gt=0)
+    limit_leave_s: float = Field(default=1.0, gt=0)  # the barrier must leave its end position this fast
+    travel_s: float = Field(default=8.0, gt=0)  # and reach the other one within this
+    feedback_s: float = Field(default=0.3, gt=0)
+    alarm_beacon_s: float = Field(default=30.0, gt=0)
+    alarm_buzzer_s: float = Field(default=3.0, gt=0)
+    simulated_travel_s: float | None = Field(default=0.3, ge=0)  # mock factory only; None: tests drive limits
 
 
 class TimeoutsConfig(Section):
@@ -136,6 +189,10 @@ class PolicyConfig(Section):
     random_secret: str = Field(default="change-me", min_length=8, repr=False)
     stale_channel: Identifier = "yellow"
     seizure_criminal_threshold_eur: float = Field(default=5000.0, ge=0)
+    # A truck declared empty that weighs more than this is "declared empty but loaded".
+    empty_truck_max_kg: float = Field(default=20000.0, gt=0)
+    # The share of crossings the office expects per channel (stats compare actual to it).
+    expected_share_pct: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _codes_known(self) -> "PolicyConfig":
@@ -145,6 +202,9 @@ class PolicyConfig(Section):
         for key in ("default_channel", "no_prearrival_channel", "random_channel", "stale_channel"):
             if getattr(self, key) not in codes:
                 raise ValueError(f"{key} {getattr(self, key)!r} is not one of the channels {codes}")
+        unknown = sorted(set(self.expected_share_pct) - set(codes))
+        if unknown:
+            raise ValueError(f"expected_share_pct names unknown channels {unknown}")
         return self
 
     def channel(self, code: str) -> ChannelConfig:
@@ -159,20 +219,48 @@ class RulesConfig(Section):
 
 
 class SyncConfig(Section):
+    """The link to the RAU over MQTT (docs/sync.md)."""
+
     enabled: bool = False
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=1883, gt=0, lt=65536)
-    client_id: str = ""
+    client_id: str = ""  # empty: "bcp-<site id>"
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
     tls_ca: Path | None = None
-    tls_cert: Path | None = None
+    tls_cert: Path | None = None  # the site's client certificate; its CN must be the site id
     tls_key: Path | None = None
     keepalive_s: int = Field(default=30, gt=0)
+    # outbox: delivery
+    drain_rate_per_s: float = Field(default=200.0, ge=0)  # backlog pace after an outage; 0 = unpaced
+    max_inflight: int = Field(default=500, gt=0)  # unacknowledged window; keep under the broker's max_queued_messages
+    resend_timeout_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=0.05, gt=0)  # how often new outbox rows are looked for
+    # outbox: size budget (class "other" evicted oldest first; customs rows never dropped)
+    outbox_budget_mb: float = Field(default=200.0, gt=0)
+    customs_alarm_pct: float = Field(default=90.0, gt=0, le=100)
+    # status and downlink
+    health_interval_s: float = Field(default=60.0, gt=0)
+    prearrival_ttl_h: float = Field(default=72.0, gt=0)  # expiry when a record names none
+    office_codes: list[str] = Field(default_factory=list)  # customs office codes of this site; empty: any
+    # signed indicator bundles
+    trust_dir: Path | None = None  # empty: <data_dir>/trust
+    max_bundle_mb: float = Field(default=8.0, gt=0)
 
 
 class ConsoleConfig(Section):
+    """The officers' lane console (edge_agent/console/): a local web application."""
+
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, gt=0, lt=65536)
+    host: str = "127.0.0.1"  # booth screens on the LAN need the site's address here
+    port: int = Field(default=8080, ge=0, lt=65536)  # 0 = any free port (tests)
+    # The console's own SQLite file: users, sessions and the hash-chained audit log.
+    # Default <data_dir>/console.db. It is not the customs database, which only the core writes.
+    db_file: Path | None = None
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0)  # one shift
+    secure_cookies: bool = False  # True when a TLS reverse proxy fronts the console
+    live_interval_s: float = Field(default=1.0, gt=0)  # how often the lane page's live stream sends
+    evidence_dir: Path | None = None  # CCTV snapshots; default <data_dir>/evidence
+    stale_after_s: float = Field(default=24 * 3600.0, gt=0)  # an indicator set older than this shows STALE
 
 
 class AgentConfig(Section):

@@ -1,0 +1,1 @@
+"""Device drivers: each turns one kind of lane hardware into typed events for the core."""

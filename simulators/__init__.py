@@ -1,0 +1,1 @@
+"""Device simulators that speak through the same ports as the real devices, and the demo scenario."""

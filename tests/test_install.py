@@ -1,0 +1,82 @@
+"""`edge-agent install --root DIR`: the real useradd, groupadd and systemctl, inside a directory tree."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from edge_agent.install import install
+
+
+@pytest.fixture
+def image(tmp_path):
+    """A minimal Debian tree: account files and /etc/debian_version."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "debian_version").write_text("12.7\n")
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (etc / "group").write_text("root:x:0:\ndialout:x:20:\nvideo:x:44:\n")
+    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (etc / "gshadow").write_text("root:*::\ndialout:*::\nvideo:*::\n")
+    for name in ("shadow", "gshadow"):
+        (etc / name).chmod(0o600)
+    return tmp_path
+
+
+def run(*args):
+    result = CliRunner().invoke(install, list(args), catch_exceptions=False)
+    return result
+
+
+def test_dry_run_changes_nothing(image):
+    before = sorted(p.relative_to(image) for p in image.rglob("*"))
+    result = run("--root", str(image), "--dry-run", "--exec", "/srv/agent/bin/edge-agent")
+    assert result.exit_code == 0, result.output
+    assert "create system group gpio: groupadd --system --root" in result.output
+    assert "create system user edge-agent" in result.output
+    assert "create system group dialout" not in result.output  # already there
+    assert sorted(p.relative_to(image) for p in image.rglob("*")) == before
+
+
+def test_install_into_an_image(image):
+    result = run("--root", str(image), "--exec", "/srv/agent/bin/edge-agent")
+    assert result.exit_code == 0, result.output
+    passwd = (image / "etc/passwd").read_text()
+    assert "edge-agent:x:" in passwd and ":/var/lib/edge-agent:/usr/sbin/nologin" in passwd
+    groups = {line.split(":")[0]: line.split(":")[3] for line in (image / "etc/group").read_text().splitlines()}
+    for group in ("dialout", "gpio", "video"):
+        assert "edge-agent" in groups[group].split(","), group
+    unit = (image / "etc/systemd/system/edge-agent.service").read_text()
+    assert "ExecStart=/srv/agent/bin/edge-agent run --config /etc/edge-agent/site.toml" in unit
+    assert (image / "etc/systemd/system/edge-agent-sim@.service").is_file()
+    wants = image / "etc/systemd/system/multi-user.target.wants/edge-agent.service"
+    assert wants.is_symlink() and os.readlink(wants) == "/etc/systemd/system/edge-agent.service"
+    assert (image / "etc/udev/rules.d/70-edge-agent.rules").read_text().count("gpiochip") >= 1
+    assert (image / "etc/edge-agent/pinmaps/rpi4.toml").is_file()
+    assert (image / "usr/share/doc/edge-agent/wiring.md").is_file()
+    state = image / "var/lib/edge-agent"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o750
+    uid = int(next(line for line in passwd.splitlines() if line.startswith("edge-agent:")).split(":")[2])
+    assert state.stat().st_uid == uid
+    assert stat.S_IMODE((image / "etc/edge-agent").stat().st_mode) == 0o750
+
+
+def test_second_install_keeps_the_site_file_and_the_user(image):
+    assert run("--root", str(image)).exit_code == 0
+    site = image / "etc/edge-agent/site.toml"
+    site.parent.mkdir(parents=True, exist_ok=True)
+    site.write_text("# this site's own configuration\n")
+    result = run("--root", str(image))
+    assert result.exit_code == 0, result.output
+    assert site.read_text() == "# this site's own configuration\n"
+    assert "create system user" not in result.output
+    assert [line.split(":")[0] for line in (image / "etc/passwd").read_text().splitlines()].count("edge-agent") == 1
+
+
+def test_refuses_a_non_debian_tree(tmp_path):
+    result = CliRunner().invoke(install, ["--root", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "not a Debian or Raspberry Pi OS system" in result.output
