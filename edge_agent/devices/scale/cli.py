@@ -1,0 +1,146 @@
+"""Technician tools: `edge-agent scale monitor` and `edge-agent simulate scale`.
+
+    edge-agent scale monitor --url /dev/ttyUSB0 --protocol toledo
+    edge-agent scale monitor --url socket://10.0.0.7:4001 --probe
+    edge-agent simulate scale --protocol toledo --tcp 4001 --garbage-every 20
+
+The monitor prints one JSON object per frame: decoded readings, rejected frames and
+notices alike, each with the raw bytes in hex. The agent's service must be stopped
+first when the line is a local serial port (it can have one reader only).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import UTC, datetime
+
+import click
+
+from edge_agent.devices.scale.protocols import PROTOCOL_NAMES, spec_for
+from edge_agent.devices.scale.reading import Notice, Reading, Rejected
+
+
+@click.group()
+def scale() -> None:
+    """Weighbridge tools: live monitor, protocol probe."""
+
+
+@scale.command()
+@click.option("--url", required=True, help="/dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port")
+@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="toledo", show_default=True)
+@click.option("--probe", "do_probe", is_flag=True, help="Try every protocol and common line setting first.")
+@click.option("--baudrate", type=int, default=9600, show_default=True)
+@click.option("--bytesize", type=click.Choice(["7", "8"]), default="8", show_default=True)
+@click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True)
+@click.option("--stopbits", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--poll-interval", type=float, default=0.2, show_default=True, help="Seconds between polls.")
+@click.option("--count", type=int, default=0, help="Stop after this many frames (0 = until Ctrl-C).")
+@click.option("--duration", type=float, default=0.0, help="Stop after this many seconds (0 = until Ctrl-C).")
+def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_interval, count, duration) -> None:
+    """Print every frame from an indicator as a JSON line, raw bytes in hex."""
+    import serial
+
+    from edge_agent.devices.scale.probe import probe
+
+    if do_probe:
+        found = probe(url, progress=lambda line: click.echo(line, err=True))
+        if found is None:
+            click.echo(json.dumps({"probe": None, "url": url}))
+            raise SystemExit(1)
+        click.echo(json.dumps({"probe": found.__dict__, "url": url}))
+        click.echo(f"matched {found.protocol} at {found.baudrate} {found.bytesize}{found.parity}{found.stopbits}",
+                   err=True)
+        protocol, baudrate = found.protocol, found.baudrate
+        bytesize, parity, stopbits = str(found.bytesize), found.parity, str(found.stopbits)
+    spec = spec_for(protocol)
+    try:
+        port = serial.serial_for_url(url, baudrate=baudrate, bytesize=int(bytesize), parity=parity,
+                                     stopbits=int(stopbits), timeout=0.05)
+    except Exception as err:
+        raise click.ClickException(f"cannot open {url}: {err}") from err
+    parser = spec.parser()
+    shown = 0
+    start = next_poll = time.monotonic()
+    try:
+        while (not count or shown < count) and (not duration or time.monotonic() - start < duration):
+            if spec.request is not None and time.monotonic() >= next_poll:
+                port.write(spec.request)
+                next_poll = time.monotonic() + poll_interval
+            data = port.read(port.in_waiting or 1)
+            for frame in parser.feed(data):
+                click.echo(json.dumps(_as_json(frame, protocol)))
+                shown += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        port.close()
+
+
+def _as_json(frame, protocol: str) -> dict:
+    row: dict = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "protocol": protocol}
+    if isinstance(frame, Reading):
+        row.update(kind="reading", value_kg=frame.value_kg, unit=frame.unit, gross=frame.gross,
+                   stable=frame.stable, out_of_range=frame.out_of_range, tare_kg=frame.tare_kg)
+    elif isinstance(frame, Rejected):
+        row.update(kind="rejected", reason=frame.reason)
+    elif isinstance(frame, Notice):
+        row.update(kind="notice", code=frame.code, error=frame.error)
+    row["raw"] = frame.raw.hex()
+    return row
+
+
+@click.command("scale")
+@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="toledo", show_default=True)
+@click.option("--pty", "use_pty", is_flag=True, help="Listen on a pseudo-terminal (prints its path).")
+@click.option("--tcp", "tcp_port", type=int, default=None, help="Listen on this TCP port (0 = any free port).")
+@click.option("--interval", type=float, default=0.14, show_default=True, help="Seconds between frames.")
+@click.option("--min-kg", type=float, default=8000, show_default=True)
+@click.option("--max-kg", type=float, default=40000, show_default=True)
+@click.option("--hold", type=float, default=6.0, show_default=True, help="Seconds a truck stays on the bridge.")
+@click.option("--garbage-every", type=float, default=0.0, help="Seconds between bursts of garbage (0 = never).")
+@click.option("--bad-checksum-every", type=float, default=0.0, help="Seconds between checksum errors.")
+@click.option("--drop-every", type=float, default=0.0, help="Seconds between frames with dropped bytes.")
+@click.option("--disconnect-every", type=float, default=0.0, help="Seconds between 2-second unplugs.")
+@click.option("--seed", type=int, default=None)
+def simulate_scale(protocol, use_pty, tcp_port, interval, min_kg, max_kg, hold, garbage_every,
+                   bad_checksum_every, drop_every, disconnect_every, seed) -> None:
+    """A weighbridge indicator on a pty or TCP port: trucks drive on and off until Ctrl-C."""
+    from simulators.scale import ScaleSimulator
+
+    if use_pty == (tcp_port is not None):
+        raise click.UsageError("give one of --pty or --tcp PORT")
+    sim = ScaleSimulator(protocol, tcp_port=tcp_port, pty=use_pty, frame_interval_s=interval, seed=seed)
+    url = sim.start()
+    click.echo(f"listening {url} protocol={protocol}")
+    rng = random.Random(seed)
+    faults = [(garbage_every, lambda: sim.inject_garbage(rng.randint(3, 40)), "garbage"),
+              (bad_checksum_every, sim.inject_bad_checksum, "bad checksum"),
+              (drop_every, lambda: sim.drop_bytes(rng.randint(1, 4)), "dropped bytes"),
+              (disconnect_every, lambda: sim.disconnect(2.0), "disconnect")]
+    due = {name: time.monotonic() + every for every, _, name in faults if every > 0}
+    try:
+        while True:
+            target = round(rng.uniform(min_kg, max_kg) / 20) * 20
+            click.echo(f"truck on: {target:.0f} kg")
+            sim.drive_on(target, ramp_s=3.0)
+            _run_faults(faults, due, time.monotonic() + 3.0 + hold)
+            click.echo("truck off")
+            sim.drive_off(ramp_s=2.0)
+            _run_faults(faults, due, time.monotonic() + 4.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+def _run_faults(faults, due: dict, until: float) -> None:
+    while time.monotonic() < until:
+        now = time.monotonic()
+        for every, action, name in faults:
+            if name in due and now >= due[name]:
+                action()
+                click.echo(f"fault: {name}")
+                due[name] = now + every
+        time.sleep(0.05)

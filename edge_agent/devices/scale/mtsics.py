@@ -1,0 +1,99 @@
+"""Mettler Toledo MT-SICS (Standard Interface Command Set), level 0, polled.
+
+Commands end with CR LF; so do responses (MT-SICS Reference Manual, "Command
+formats" and "Response formats"; the S / SI / SIR / Z / T pages)::
+
+    S      send stable weight          S S <value> <unit> | S I | S + | S -
+    SI     send weight immediately     S S <value> <unit> (stable) | S D ... (dynamic)
+    SIR    SI, repeated                as SI, until another command
+    Z      zero                        Z A | Z I | Z + | Z -
+    T      tare                        T S <value> <unit> | T I | T + | T -
+    errors ES (syntax), ET (transmission), EL (logical)
+
+Example from the manual: command `S`, response `S S      100.00 g`. The value is
+right-aligned in a 10-character field. `S +` / `S -` (overload, underload) become an
+out-of-range reading; the rest are notices.
+"""
+
+from __future__ import annotations
+
+import re
+
+from edge_agent.devices.scale.lines import LineBuffer
+from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
+
+REQUEST = b"SI\r\n"
+_WEIGHT = re.compile(rb"(S|T) ([SD]) +(-?[0-9]+(?:\.[0-9]*)?) ([A-Za-z]{1,3})$")
+_STATUS = re.compile(rb"(S|Z|T|SI|SIR) ([AI+\-])$")
+_ERROR = re.compile(rb"(ES|ET|EL)$")
+
+
+class MtSics:
+    """Sans-I/O parser for MT-SICS responses. `feed` never raises."""
+
+    name = "mt-sics"
+    request = REQUEST
+
+    def __init__(self) -> None:
+        self._lines = LineBuffer(b"\n", max_len=64)
+        self.frames = 0
+        self.rejected = 0
+
+    @property
+    def skipped_bytes(self) -> int:
+        return self._lines.overflow_bytes
+
+    def feed(self, data: bytes) -> list[Frame]:
+        out = [self._line(line.rstrip(b"\r")) for line in self._lines.feed(data)]
+        frames = [f for f in out if f is not None]
+        for f in frames:
+            if isinstance(f, Rejected):
+                self.rejected += 1
+            else:
+                self.frames += 1
+        return frames
+
+    def _line(self, line: bytes) -> Frame | None:
+        if not line:
+            return None
+        raw = line + b"\r\n"
+        if m := _WEIGHT.search(line) or _STATUS.search(line) or _ERROR.search(line):
+            raw = line[m.start():] + b"\r\n"  # garbage glued in front is not evidence
+        if m := _WEIGHT.search(line):
+            ident, status, value, unit = m.groups()
+            if ident == b"T":
+                return Notice("tare " + value.decode(), raw)
+            kg = to_kg(float(value), unit.decode())
+            if kg is None:
+                return Rejected("unit " + unit.decode(errors="replace"), raw)
+            return Reading(value_kg=kg, raw=raw, unit=unit.decode(), stable=status == b"S")
+        if m := _STATUS.search(line):
+            ident, status = m.groups()
+            if ident.startswith(b"S") and status in (b"+", b"-"):
+                return Reading(value_kg=0.0, raw=raw, out_of_range=True)
+            return Notice(f"{ident.decode()} {status.decode()}", raw, error=status != b"A")
+        if m := _ERROR.search(line):
+            return Notice(m.group(1).decode(), raw, error=True)
+        return Rejected("not an MT-SICS response", raw)
+
+
+def encode(display: Display) -> bytes:
+    """The SI response for `display`."""
+    if display.over:
+        return b"S +\r\n" if display.value_kg >= 0 else b"S -\r\n"
+    value = f"{display.value_kg:.{display.decimals}f}"
+    return f"S {'D' if display.motion else 'S'} {value:>10} kg\r\n".encode()
+
+
+def respond(command: bytes, display: Display) -> bytes:
+    """What an MT-SICS device answers to one command line (without CR LF)."""
+    command = command.strip()
+    if command in (b"SI", b"SIR"):
+        return encode(display)
+    if command == b"S":
+        return b"S I\r\n" if display.motion else encode(display)
+    if command == b"Z":
+        return b"Z I\r\n" if display.motion else b"Z A\r\n"
+    if command == b"T":
+        return b"T I\r\n" if display.motion else f"T S {display.value_kg:>10.{display.decimals}f} kg\r\n".encode()
+    return b"ES\r\n"

@@ -1,0 +1,69 @@
+"""MT-SICS responses: vectors from the MT-SICS Reference Manual (S, SI, Z, T pages and
+the general error messages). The `S S      100.00 g` line is the manual's own example."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.devices.scale.mtsics import REQUEST, MtSics, respond
+from edge_agent.devices.scale.reading import Display, Notice, Reading, Rejected
+
+
+def test_manual_example_stable_weight():
+    (r,) = MtSics().feed(b"S S      100.00 g\r\n")
+    assert isinstance(r, Reading)
+    assert (r.value_kg, r.unit, r.stable, r.gross) == (0.1, "g", True, True)
+
+
+def test_dynamic_weight_from_si():
+    (r,) = MtSics().feed(b"S D     12340 kg\r\n")
+    assert (r.value_kg, r.stable) == (12340.0, False)
+
+
+def test_negative_weight():
+    (r,) = MtSics().feed(b"S S        -60 kg\r\n")
+    assert r.value_kg == -60.0
+
+
+@pytest.mark.parametrize("line", [b"S +\r\n", b"S -\r\n"])
+def test_overload_and_underload_are_out_of_range(line):
+    (r,) = MtSics().feed(line)
+    assert isinstance(r, Reading) and r.out_of_range
+
+
+@pytest.mark.parametrize(("line", "code", "error"), [
+    (b"S I\r\n", "S I", True),
+    (b"Z A\r\n", "Z A", False),
+    (b"Z I\r\n", "Z I", True),
+    (b"ES\r\n", "ES", True),
+    (b"ET\r\n", "ET", True),
+    (b"EL\r\n", "EL", True),
+])
+def test_acknowledgements_and_errors_are_notices(line, code, error):
+    (n,) = MtSics().feed(line)
+    assert isinstance(n, Notice) and n.code == code and n.error is error
+
+
+def test_tare_reply_is_not_a_weighing():
+    (n,) = MtSics().feed(b"T S       1200 kg\r\n")
+    assert isinstance(n, Notice) and n.code.startswith("tare")
+
+
+def test_garbled_line_is_rejected_and_next_line_recovered():
+    parser = MtSics()
+    out = parser.feed(b"S S   12#40 kg\r\nS S      12340 kg\r\n")
+    assert isinstance(out[0], Rejected) and out[1].value_kg == 12340.0
+    assert parser.rejected == 1
+
+
+def test_unknown_unit_is_rejected():
+    (r,) = MtSics().feed(b"S S      12340 PCS\r\n")
+    assert isinstance(r, Rejected)
+
+
+def test_poll_request_and_device_side():
+    assert REQUEST == b"SI\r\n"
+    assert respond(b"S", Display(100, motion=True)) == b"S I\r\n"
+    assert respond(b"XYZ", Display(100)) == b"ES\r\n"
+    (r,) = MtSics().feed(respond(b"SI", Display(24000)))
+    assert r.value_kg == 24000.0 and r.stable

@@ -1,0 +1,30 @@
+"""The presets in firmware_config/scales/: one per protocol, each a valid scale table."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from edge_agent.config import ScaleConfig
+from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
+
+PRESETS = Path(__file__).resolve().parents[3] / "firmware_config" / "scales"
+
+
+def test_one_preset_per_protocol():
+    assert sorted(p.stem for p in PRESETS.glob("*.toml")) == sorted(PROTOCOL_NAMES)
+
+
+@pytest.mark.parametrize("path", sorted(PRESETS.glob("*.toml")), ids=lambda p: p.stem)
+def test_preset_is_a_valid_scale_table(path):
+    preset = tomllib.loads(path.read_text())
+    config = ScaleConfig(url="/dev/ttyUSB0", **preset)
+    assert config.protocol == path.stem
+
+
+def test_unknown_protocol_is_a_configuration_error():
+    with pytest.raises(ValidationError, match="unknown scale protocol 'toledo-x'"):
+        ScaleConfig(url="/dev/ttyUSB0", protocol="toledo-x")
