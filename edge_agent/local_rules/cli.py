@@ -1,0 +1,310 @@
+"""Command line of the risk engine: `edge-agent assess` and `edge-agent indicators ...`.
+
+Registered by edge_agent/cli.py as `assess` (assess_command) and `indicators`
+(the group). Every command works from a site file (--config) or from indicator files
+given directly (--indicators), so the RAU can try a set on a laptop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge_agent.config import AgentConfig, PolicyConfig, load_config
+from edge_agent.errors import ConfigError, IndicatorError
+from edge_agent.local_rules.engine import assess
+from edge_agent.local_rules.indicators import (
+    FORMAT,
+    IndicatorSet,
+    load_indicator_set,
+    site_indicator_files,
+)
+from edge_agent.local_rules.normalize import normalize_plate
+from edge_agent.local_rules.stats import channel_rates, indicator_stats
+from edge_agent.models import Observations, PreArrival
+
+LOCAL_FILE = "local.json"
+SYNC_QUEUE = "local-sync-queue.jsonl"
+
+_config_option = click.option(
+    "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Site file (TOML); gives the policy, time zone, data_dir and indicator files.",
+)
+_indicators_option = click.option(
+    "--indicators", "indicator_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Indicator set file (repeatable); replaces the site's files.",
+)
+
+
+@click.command("assess")
+@click.option("--prearrival", "prearrival_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pre-arrival record (JSON); leave out to assess a truck without one.")
+@click.option("--weight", "weight_kg", type=float, help="Measured mass, kg.")
+@click.option("--plate", help="Tractor plate read at the lane (default: the record's).")
+@click.option("--trailer", help="Trailer plate read at the lane.")
+@_indicators_option
+@_config_option
+@click.option("--now", "now_text", help="Assessment time, ISO 8601 with zone (default: now).")
+def assess_command(prearrival_path, weight_kg, plate, trailer, indicator_paths, config_path, now_text) -> None:
+    """Assess one pre-arrival record and print the verdict as JSON."""
+    config = _config(config_path)
+    rules = _rules(config, indicator_paths)
+    policy = config.policy if config else PolicyConfig()
+    site_tz = config.site.timezone if config else "UTC"
+    record = None
+    if prearrival_path is not None:
+        try:
+            record = PreArrival.model_validate_json(prearrival_path.read_bytes())
+        except ValueError as err:
+            raise click.ClickException(f"{prearrival_path}: not a valid pre-arrival record: {err}") from err
+    if record is None and not plate:
+        raise click.UsageError("give --prearrival, --plate, or both")
+    now = _now(now_text)
+    read = plate or (record.tractor_plate if record else "")
+    match = "none"
+    if record is not None:
+        match = "exact" if normalize_plate(read) == normalize_plate(record.tractor_plate) else "manual"
+    seen = Observations(
+        lane="cli", tractor_plate=read, trailer_plate=trailer or "", plate_confidence=1.0,
+        plate_match=match, measured_kg=weight_kg, at=now,
+    )
+    verdict = assess(record, seen, rules, policy, now=now, site_tz=site_tz)
+    out = {"reference": record.reference if record else "", **verdict.to_json()}
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+@click.group("indicators")
+def indicators() -> None:
+    """Risk indicators: list, show, import, add-local, stats."""
+
+
+@indicators.command("list")
+@_indicators_option
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(indicator_paths, config_path, as_json) -> None:
+    """List the indicators in force at the site (or in the given files)."""
+    config = _config(config_path)
+    rules = _rules(config, indicator_paths)
+    rows = [
+        {"id": i.id, "version": i.version, "level": i.level, "status": i.status,
+         "channel": i.channel or "/".join(f"{c}:{p:g}%" for c, p in (i.shares_pct or {}).items()),
+         "priority": i.priority, "title": i.title}
+        for i in sorted(rules.indicators, key=lambda i: (i.level, i.id))
+    ]
+    if as_json:
+        click.echo(json.dumps({"version": rules.version, "indicators": rows}, indent=2, ensure_ascii=False))
+        return
+    expires = rules.expires_at.isoformat() if rules.expires_at else "never"
+    click.echo(f"set {rules.version or '(none)'}: {len(rows)} indicators, {len(rules.lists)} lists, expires {expires}")
+    for r in rows:
+        click.echo(f"{r['id']:<24} v{r['version']:<3} {r['level']:<8} {r['status']:<8} {r['channel']:<10} {r['title']}")
+
+
+@indicators.command("show")
+@click.argument("indicator_id")
+@_indicators_option
+@_config_option
+def show_command(indicator_id, indicator_paths, config_path) -> None:
+    """Print one indicator as JSON."""
+    rules = _rules(_config(config_path), indicator_paths)
+    indicator = rules.get(indicator_id)
+    if indicator is None:
+        raise click.ClickException(f"no indicator {indicator_id!r} in set {rules.version!r}")
+    click.echo(json.dumps(indicator.to_json(), indent=2, ensure_ascii=False))
+
+
+@indicators.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Site file (TOML).")
+def import_command(path, config_path) -> None:
+    """Validate an indicator set and install it into <data_dir>/indicators/.
+
+    An invalid set is refused with every reason and the installed sets stay as they are.
+    """
+    config = _config(config_path)
+    folder = Path(config.site.data_dir) / "indicators"
+    target = folder / path.name
+    channels = [c.code for c in config.policy.channels]
+    try:
+        new = load_indicator_set(path, channels=channels)
+        others = [p for p in site_indicator_files(config.rules.indicator_files, config.site.data_dir) if p != target]
+        IndicatorSet.merge(*(load_indicator_set(p) for p in others), new)
+    except IndicatorError as err:
+        raise click.ClickException("refused, the installed sets are unchanged:\n" + _problems(err)) from err
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(target, path.read_bytes())
+    note = f" ({len(new.rejected)} indicators rejected, partial set)" if new.rejected else ""
+    click.echo(f"imported {new.version}: {len(new)} indicators, {len(new.lists)} lists -> {target}{note}")
+
+
+@indicators.command("add-local")
+@click.option("--config", "config_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Site file (TOML).")
+@click.option("--file", "indicator_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The indicator as JSON (instead of the options below).")
+@click.option("--id", "indicator_id", help="Indicator id, e.g. L-FRUIT-07.")
+@click.option("--title", default="")
+@click.option("--when", "when_json",
+              help='Condition as JSON, e.g. {"field":"items.hs_code","op":"prefix","value":"0805"}')
+@click.option("--channel", help="Channel code of the action.")
+@click.option("--instructions", default="", help="Plain-language instructions for the officer.")
+@click.option("--priority", type=int, default=0)
+@click.option("--author", default="", help="Who wrote it (the local risk analyst).")
+def add_local_command(config_path, indicator_path, indicator_id, title, when_json, channel, instructions,
+                      priority, author) -> None:
+    """Write (or replace, with a new version) a local indicator in <data_dir>/indicators/local.json.
+
+    The change is also queued in local-sync-queue.jsonl for the uplink to the RAU.
+    """
+    config = _config(config_path)
+    if indicator_path is not None:
+        try:
+            raw = json.loads(indicator_path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise click.ClickException(f"{indicator_path}: not valid JSON: {err}") from err
+    else:
+        if not (indicator_id and when_json and channel):
+            raise click.UsageError("give --file, or --id, --when and --channel")
+        try:
+            when = json.loads(when_json)
+        except ValueError as err:
+            raise click.UsageError(f"--when is not valid JSON: {err}") from err
+        raw = {"id": indicator_id, "level": "local", "title": title, "when": when,
+               "action": {"channel": channel}, "priority": priority, "instructions": instructions,
+               "author": author, "owner": config.site.id}
+    if not isinstance(raw, dict) or raw.get("level", "local") != "local":
+        raise click.ClickException("a local indicator must be an object with level 'local'")
+    raw = {**raw, "level": "local"}
+    folder = Path(config.site.data_dir) / "indicators"
+    local_path = folder / LOCAL_FILE
+    doc: dict[str, Any] = {"format": FORMAT, "version": "", "lists": {}, "indicators": []}
+    if local_path.exists():
+        doc = json.loads(local_path.read_text(encoding="utf-8"))
+    previous = [i for i in doc["indicators"] if i.get("id") == raw.get("id")]
+    if previous:
+        raw["version"] = max(int(i.get("version", 1)) for i in previous) + 1
+    doc["indicators"] = [i for i in doc["indicators"] if i.get("id") != raw.get("id")] + [raw]
+    now = datetime.now(UTC)
+    doc["version"] = f"local-{config.site.id}-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    channels = [c.code for c in config.policy.channels]
+    try:
+        new = load_indicator_set(doc, channels=channels)
+        others = [p for p in site_indicator_files(config.rules.indicator_files, config.site.data_dir)
+                  if p != local_path]
+        IndicatorSet.merge(*(load_indicator_set(p) for p in others), new)
+    except IndicatorError as err:
+        raise click.ClickException("refused:\n" + _problems(err)) from err
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(local_path, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"))
+    with open(folder / SYNC_QUEUE, "a", encoding="utf-8") as queue:
+        queue.write(json.dumps({"at": now.isoformat(), "site": config.site.id, "indicator": raw},
+                               ensure_ascii=False) + "\n")
+    click.echo(f"saved {raw['id']} v{raw.get('version', 1)} in {local_path} (queued for the RAU)")
+
+
+@indicators.command("stats")
+@click.option("--config", "config_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Site file (TOML).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats_command(config_path, as_json) -> None:
+    """Hits, controls, positive findings and hit rate per indicator; channel rates."""
+    config = _config(config_path)
+    tables = _read_tables(Path(config.site.data_dir) / "agent.db", ("hits", "control_acts", "assessments"))
+    per_indicator = indicator_stats(tables["hits"], tables["control_acts"])
+    rates = channel_rates(tables["assessments"], config.policy)
+    if as_json:
+        click.echo(json.dumps({"indicators": [s.to_json() for s in per_indicator], "channels": rates}, indent=2))
+        return
+    click.echo(f"{'indicator':<24} {'level':<8} {'hits':>6} {'controls':>8} {'positive':>8} {'hit rate':>8}")
+    for s in per_indicator:
+        rate = f"{100 * s.hit_rate:.1f}%" if s.hit_rate is not None else "-"
+        click.echo(f"{s.indicator_id:<24} {s.level:<8} {s.hits:>6} {s.controls:>8} {s.positives:>8} {rate:>8}")
+    click.echo(f"\n{rates['total']} assessments")
+    for r in rates["channels"]:
+        expected = f"{r['expected_pct']:.1f}%" if r["expected_pct"] is not None else "-"
+        click.echo(f"{r['channel']:<10} {r['count']:>6} {r['actual_pct']:>6.1f}%  expected {expected}")
+    rnd = rates["random"]
+    click.echo(f"random selection {rnd['actual_pct']:.1f}% of {rnd['eligible']} (expected {rnd['expected_pct']:.1f}%)")
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _config(path: Path | None) -> AgentConfig | None:
+    if path is None:
+        return None
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        raise click.ClickException("\n".join([f"{err.source}:"] + err.problems)) from err
+
+
+def _rules(config: AgentConfig | None, paths: tuple[Path, ...]) -> IndicatorSet:
+    files = list(paths)
+    if not files and config is not None:
+        files = site_indicator_files(config.rules.indicator_files, config.site.data_dir)
+    if not files:
+        raise click.UsageError("no indicator set: give --indicators FILE or --config SITE.toml")
+    try:
+        sets = [load_indicator_set(p) for p in files]
+        return sets[0] if len(sets) == 1 else IndicatorSet.merge(*sets)
+    except IndicatorError as err:
+        raise click.ClickException(_problems(err)) from err
+
+
+def _problems(err: IndicatorError) -> str:
+    head = f"{err.source}:\n" if err.source else ""
+    return head + "\n".join(f"  {ident}: {reason}" for ident, reason in err.problems)
+
+
+def _now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise click.UsageError(f"--now: not an ISO 8601 time: {text}") from err
+    if value.tzinfo is None:
+        raise click.UsageError("--now needs a time zone, e.g. 2026-05-01T10:00:00+00:00")
+    return value
+
+
+def _read_tables(db_path: Path, names: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of the named tables, read only; a missing database or table reads as empty."""
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    if not db_path.exists():
+        return out
+    import sqlite_utils
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        db = sqlite_utils.Database(conn)
+        present = set(db.table_names())
+        for name in names:
+            if name in present:
+                out[name] = list(db[name].rows)
+    finally:
+        conn.close()
+    return out
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
