@@ -1,0 +1,44 @@
+"""What a plate camera told us, before it becomes a `models.PlateRead`.
+
+Every push or pull format (hikvision.py, generic.py, pull.py) parses its bytes into a
+`PlateNotification`, an `Ignored` (a heartbeat or a non-plate event: answered 200 and
+counted) or a `models.Rejected` (bad input: answered 400, counted and logged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Image:
+    """One JPEG that came with the event. `kind`: scene, plate or vehicle."""
+
+    kind: str
+    jpeg: bytes
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PlateNotification:
+    plate: str  # as the camera sent it (raw)
+    confidence: float | None  # 0..1; None when the camera gives none
+    country: str = ""
+    camera: str = ""  # the camera's own identity in the payload, if any
+    lane: str = ""
+    at: datetime | None = None
+    event_id: str = ""
+    direction: str = ""
+    images: tuple[Image, ...] = field(default_factory=tuple)
+    source_format: str = ""
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+
+
+def is_jpeg(data: bytes) -> bool:
+    """JPEG files start with SOI (FF D8) and a marker (ITU-T T.81, B.1.1.2)."""
+    return len(data) > 3 and data[0] == 0xFF and data[1] == 0xD8 and data[2] == 0xFF

@@ -1,0 +1,304 @@
+"""Plate recognition behind one interface: the camera's own read, or local OCR.
+
+    recognizer.recognize(image_bgr) -> list[Candidate]   best first, maybe empty
+
+`CameraReported` wraps the text an ANPR camera already sent (the image is not looked
+at). `LocalRecognizer` reads plates from a picture for cameras that only give video or
+snapshots: an OpenCV localiser proposes plate-shaped regions (dark characters on a
+bright, wide rectangle: a horizontal-gradient "blackhat" map closed into blobs), and
+an OCR engine reads them; when no region gives a plausible plate the whole picture is
+read. A site chooses per camera (`CameraConfig.recognition = "camera" | "local"`).
+
+The OCR engine is RapidOCR (`rapidocr` 3.x on onnxruntime): PaddleOCR's PP-OCR
+detection and recognition networks as ONNX files shipped inside the wheel, so nothing
+is downloaded at run time. It is imported on first
+use only: a site with camera-side recognition never loads onnxruntime (~100 MB).
+RapidOCR keeps the detection flag of the previous call, so every call passes all flags.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from edge_agent.devices.anpr.plates import coerce_to_formats, format_countries, normalize_plate
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixels
+
+# What a plate's text can look like once separators are stripped: 4..10 characters,
+# letters and digits, at least one digit (no European or US truck plate is all
+# letters), and not a long run of digits (timestamps and phone numbers on trucks).
+_MIN_LEN, _MAX_LEN = 4, 10
+_LONG_DIGITS = re.compile(r"^\d{8,}$")
+# Camera overlays print the date and time; their pieces must not pass for plates.
+_DATE_OR_TIME = re.compile(r"(19|20)\d\d\s*[-./]\s*[01]?\d|\d\d?\s*:\s*\d\d")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # normal form
+    confidence: float  # 0..1
+    alternatives: tuple[str, ...] = ()  # other plausible readings, normal form
+    box: Box | None = None
+    raw: str = ""  # as the engine or camera gave it
+    countries: tuple[str, ...] = ()
+
+
+class PlateRecognizer(Protocol):
+    def recognize(self, image_bgr: Any) -> list[Candidate]: ...
+
+
+# --------------------------------------------------------------------------- camera side
+
+
+@dataclass(frozen=True)
+class CameraReported:
+    """The camera already read the plate; recognition is a formality."""
+
+    text: str
+    confidence: float | None = None
+
+    # With no figure from the camera, a read fitting a known shape is trusted a bit more.
+    DEFAULT_CONFIDENCE = 0.8
+    DEFAULT_CONFIDENCE_KNOWN_FORMAT = 0.9
+
+    def recognize(self, image_bgr: Any = None) -> list[Candidate]:
+        text = normalize_plate(self.text)
+        if not text:
+            return []
+        countries = format_countries(text)
+        confidence = self.confidence
+        if confidence is None:
+            confidence = self.DEFAULT_CONFIDENCE_KNOWN_FORMAT if countries else self.DEFAULT_CONFIDENCE
+        alternatives = tuple(dict.fromkeys(t for t, _ in coerce_to_formats(text) if t != text))
+        return [Candidate(text=text, confidence=float(confidence), alternatives=alternatives, raw=self.text,
+                          countries=countries)]
+
+
+# --------------------------------------------------------------------------- local
+
+
+@dataclass
+class LocalRecognizer:
+    """OpenCV localisation + RapidOCR. Thread-safe; the engine loads on first use."""
+
+    max_side_px: int = 1600
+    max_regions: int = 4
+    whole_first: bool = True  # False: only the localised regions (for tests of the localiser)
+    sure_score: float = 0.85  # a whole-picture read this sure skips the localiser
+    det_max_side_px: int = 0  # 0: RapidOCR's default detector scaling
+    min_score: float = 0.5  # OCR line score below which a reading is not a candidate
+    _engine: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def recognize(self, image_bgr: Any) -> list[Candidate]:
+        import cv2
+
+        if image_bgr is None or getattr(image_bgr, "size", 0) == 0:
+            return []
+        image, scale = _downscale(image_bgr, self.max_side_px)
+        # The whole picture first: the OCR's own text detector finds plates well and one
+        # pass is cheaper than several crops. The OpenCV localiser is the second look,
+        # for plates too small or too low in contrast for the detector at this scale.
+        found = self._read(image, (0, 0), 1.0, region_bonus=1.0) if self.whole_first else []
+        if not any(c.countries or c.confidence >= self.sure_score for c in found):
+            for box in localise(image)[: self.max_regions]:
+                # The localiser's box is the row of characters: read it as one text line
+                # (recognition only), upscaled towards the recogniser's 48 px line height.
+                crop, offset = _crop(image, box, margin=0.12)
+                factor = max(1.0, 64 / crop.shape[0])
+                if factor > 1.0:
+                    crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+                found += self._read(crop, offset, 1.0 / factor, region_bonus=0.97, detect=False)
+        return _rank(found, scale)
+
+    def warm_up(self) -> None:
+        self.engine()
+
+    def engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                from rapidocr import RapidOCR
+
+                params: dict[str, Any] = {"Global.log_level": "error"}
+                if self.det_max_side_px:
+                    # Bound the detector's input by its longer side (the default scales the
+                    # shorter side *up* to 736 px): less memory and time on 1080p frames.
+                    params.update({"Det.limit_type": "max", "Det.limit_side_len": self.det_max_side_px})
+                self._engine = RapidOCR(params=params)
+                # RapidOCR logs "detection result is empty" for every plate-less crop.
+                logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+            return self._engine
+
+    def _read(self, image: Any, offset: tuple[int, int], to_image: float, region_bonus: float,
+              detect: bool = True) -> list[Candidate]:
+        engine = self.engine()
+        with self._lock:  # RapidOCR keeps per-call state; one call at a time, all flags every time
+            out = engine(image, use_det=detect, use_cls=False, use_rec=True)
+        if out is None or getattr(out, "txts", None) is None:
+            return []
+        if not detect:
+            height, width = image.shape[:2]
+            whole = (int(offset[0]), int(offset[1]), int(width * to_image), int(height * to_image))
+            lines = [(str(text), float(score), whole) for text, score in zip(out.txts, out.scores)]
+            return _candidates(lines, region_bonus, self.min_score)
+        if out.boxes is None:
+            return []
+        lines = []
+        for text, score, quad in zip(out.txts, out.scores, out.boxes):
+            xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+            x0, y0 = min(xs) * to_image + offset[0], min(ys) * to_image + offset[1]
+            box = (int(x0), int(y0), int((max(xs) - min(xs)) * to_image), int((max(ys) - min(ys)) * to_image))
+            lines.append((str(text), float(score), box))
+        return _candidates(lines, region_bonus, self.min_score)
+
+
+_SHARED: LocalRecognizer | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_local_recognizer() -> LocalRecognizer:
+    """One engine per process: the OCR networks take ~250 MB, lanes must not each load them."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = LocalRecognizer()
+        return _SHARED
+
+
+def localise(image_bgr: Any) -> list[Box]:
+    """Plate-shaped regions, most plate-like first.
+
+    Plates are rows of dark strokes on a bright background: a morphological blackhat
+    keeps dark detail narrower than the kernel, its horizontal gradient fires on
+    character edges, and a wide closing joins a plate's characters into one blob.
+    Blobs with a plate's aspect ratio (EU 520x110 mm = 4.7, US 2:1, two-line plates
+    ~1.5) and a plausible size are kept, scored by how bright the inside is.
+    """
+    import cv2
+    import numpy as np
+
+    gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+    height, width = gray.shape[:2]
+    rect = cv2.getStructuringElement(cv2.MORPH_RECT, (max(13, width // 60), max(5, height // 120)))
+    blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, rect)
+    grad = np.absolute(cv2.Sobel(blackhat, cv2.CV_32F, 1, 0, ksize=3))
+    peak = float(grad.max())
+    if peak <= 0:
+        return []
+    grad = (255 * grad / peak).astype("uint8")
+    grad = cv2.GaussianBlur(grad, (5, 5), 0)
+    grad = cv2.morphologyEx(grad, cv2.MORPH_CLOSE, rect)
+    _, mask = cv2.threshold(grad, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    mask = cv2.erode(mask, None, iterations=2)
+    mask = cv2.dilate(mask, None, iterations=2)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    scored: list[tuple[float, Box]] = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if h < 8 or w < 30 or w > 0.9 * width or h > 0.5 * height:
+            continue
+        aspect = w / h
+        if not 1.5 <= aspect <= 7.0:
+            continue
+        fill = cv2.contourArea(contour) / float(w * h)
+        inside = gray[y:y + h, x:x + w]
+        brightness = float(inside.mean()) / 255.0
+        scored.append((fill * (0.5 + brightness) * min(1.0, aspect / 3.0), (x, y, w, h)))
+    scored.sort(key=lambda s: -s[0])
+    return [box for _, box in scored]
+
+
+def decode_jpeg(data: bytes) -> Any:
+    """A JPEG (or PNG) into a BGR array, or None when it does not decode."""
+    import cv2
+    import numpy as np
+
+    if not data:
+        return None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    return image if image is not None and image.size else None
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: float) -> list[Candidate]:
+    out = []
+    # Detection may split one plate into pieces ("BG", "123-AA"): also try each pair of
+    # neighbours on the same text line, left to right.
+    ordered = sorted(lines, key=lambda line: (line[2][1] // max(1, line[2][3]), line[2][0]))
+    pieces = list(ordered)
+    for (t1, s1, b1), (t2, s2, b2) in itertools.pairwise(ordered):
+        same_row = abs((b1[1] + b1[3] / 2) - (b2[1] + b2[3] / 2)) < 0.5 * max(b1[3], b2[3])
+        close = 0 <= b2[0] - (b1[0] + b1[2]) < 1.5 * max(b1[3], b2[3])
+        if same_row and close:
+            merged_box = (b1[0], min(b1[1], b2[1]), b2[0] + b2[2] - b1[0], max(b1[3], b2[3]))
+            pieces.append((f"{t1} {t2}", min(s1, s2) * 0.97, merged_box))
+    for raw, score, box in pieces:
+        text = normalize_plate(raw)
+        if score < min_score or not _plausible(text) or _DATE_OR_TIME.search(raw):
+            continue
+        countries = format_countries(text)
+        # A known shape is a hint, never a filter: any foreign plate is accepted. A
+        # reading that fits a shape only after a look-alike fix keeps the engine's text
+        # and offers the fix as an alternative (association is confusion-aware anyway).
+        fixes = [f for f, _ in coerce_to_formats(text) if f != text and _changes(f, text) <= 2]
+        hint = 1.0 if countries else 0.95
+        if text.isdigit():
+            hint *= 0.85  # overlays and phone numbers are digits; few truck plates are
+        out.append(Candidate(text=text, confidence=round(min(1.0, score * hint * bonus), 4),
+                             alternatives=tuple(dict.fromkeys(fixes)), box=box, raw=raw, countries=countries))
+    return out
+
+
+def _changes(a: str, b: str) -> int:
+    return sum(x != y for x, y in zip(a, b))
+
+
+def _plausible(text: str) -> bool:
+    if not _MIN_LEN <= len(text) <= _MAX_LEN:
+        return False
+    return any(c.isdigit() for c in text) and not _LONG_DIGITS.match(text)
+
+
+def _rank(found: list[Candidate], scale: float) -> list[Candidate]:
+    best: dict[str, Candidate] = {}
+    for cand in found:
+        if cand.text not in best or cand.confidence > best[cand.text].confidence:
+            best[cand.text] = cand
+    ranked = sorted(best.values(), key=lambda c: -c.confidence)
+    out = []
+    for i, cand in enumerate(ranked):
+        others = [c.text for c in ranked if c.text != cand.text][:4] if i == 0 else []
+        alternatives = tuple(dict.fromkeys([*cand.alternatives, *others]))[:6]
+        box = cand.box
+        if box is not None and scale != 1.0:
+            box = tuple(int(v / scale) for v in box)  # type: ignore[assignment]
+        out.append(Candidate(text=cand.text, confidence=cand.confidence, alternatives=alternatives, box=box,
+                             raw=cand.raw, countries=cand.countries))
+    return out
+
+
+def _downscale(image: Any, max_side_px: int) -> tuple[Any, float]:
+    import cv2
+
+    side = max(image.shape[:2])
+    if side <= max_side_px:
+        return image, 1.0
+    scale = max_side_px / side
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+
+
+def _crop(image: Any, box: Box, margin: float) -> tuple[Any, tuple[int, int]]:
+    x, y, w, h = box
+    dx, dy = int(w * margin / 2), int(h * margin)
+    x0, y0 = max(0, x - dx), max(0, y - dy)
+    x1, y1 = min(image.shape[1], x + w + dx), min(image.shape[0], y + h + dy)
+    return image[y0:y1, x0:x1], (x0, y0)

@@ -1,0 +1,35 @@
+import json
+
+from click.testing import CliRunner
+
+from edge_agent.config import CameraConfig
+from edge_agent.devices.anpr.cli import anpr, simulate_camera
+
+
+def test_read_prints_json_per_image(us_photos, tmp_path):
+    path, truth = us_photos[2]
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not an image")
+    result = CliRunner().invoke(anpr, ["read", str(path), str(junk)])
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert lines[0]["plates"][0]["text"] == truth
+    assert set(lines[0]["plates"][0]) == {"text", "confidence", "alternatives", "box", "raw", "countries"}
+    assert lines[1]["error"] == "not an image" and lines[1]["plates"] == []
+    assert result.exit_code == 1  # one image without a plate
+
+
+def test_normalize_command():
+    result = CliRunner().invoke(anpr, ["normalize", "ВG 123-АА", "8G 123-AA"])
+    first, second = (json.loads(line) for line in result.output.splitlines())
+    assert first["text"] == "BG123AA" and first["countries"] == ["AL", "SRB", "NMK"]
+    assert second["format_fixes"] == ["BG123AA"]
+
+
+def test_simulate_camera_pushes_to_a_listener(start_listener):
+    listener, sink = start_listener([CameraConfig(id="c1", format="generic", role="trailer")])
+    result = CliRunner().invoke(simulate_camera, ["--url", listener.url, "--format", "generic", "--camera", "c1",
+                                                  "--count", "2", "--country", "NMK", "--interval-s", "0",
+                                                  "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert len(sink.posted) == 2 and all("NMK" in r.country or r.country for r in sink.posted)
+    assert [json.loads(line)["status"] for line in result.output.splitlines()] == [200, 200]

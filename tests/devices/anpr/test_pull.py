@@ -1,0 +1,111 @@
+import pytest
+
+from edge_agent.config import CameraConfig
+from edge_agent.devices.anpr.hikvision import build_alert_xml
+from edge_agent.devices.anpr.multipart import MultipartError
+from edge_agent.devices.anpr.notification import Ignored, PlateNotification
+from edge_agent.devices.anpr.pull import AlertStream
+from edge_agent.models import PlateRole, Rejected
+from simulators.anpr_camera import PolledCameraSimulator
+
+from .conftest import poll
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 50 + b"\xff\xd9"
+
+
+def part(ctype: str, body: bytes, name: str = "") -> bytes:
+    disposition = f'Content-Disposition: attachment; filename="{name}"\r\n' if name else ""
+    return f"--boundary\r\nContent-Type: {ctype}\r\n{disposition}Content-Length: {len(body)}\r\n\r\n".encode() + \
+        body + b"\r\n"
+
+
+STREAM = (part("application/xml", build_alert_xml("BG 123-AA", confidence_pct=80))
+          + part("image/jpeg", JPEG, "licensePlatePicture.jpg")
+          + part("application/xml", build_alert_xml("", event_type="videoloss", event_state="inactive"))
+          + part("application/xml", b"<EventNotificationAlert><eventType>ANPR")
+          + part("application/xml", build_alert_xml("SK 1234 AB")))
+
+
+def test_alert_stream_whole_and_byte_by_byte_agree():
+    whole = AlertStream("multipart/mixed; boundary=boundary")
+    results = whole.feed(STREAM) + whole.flush()
+    single = AlertStream("multipart/mixed; boundary=boundary")
+    one_by_one = []
+    for i in range(len(STREAM)):
+        one_by_one += single.feed(STREAM[i:i + 1])
+    one_by_one += single.flush()
+    kinds = [type(r) for r in results]
+    assert kinds == [PlateNotification, Ignored, Rejected, PlateNotification]
+    assert [type(r) for r in one_by_one] == kinds
+    assert results[0].plate == "BG 123-AA" and results[0].images[0].kind == "plate"
+    assert results[0].images[0].jpeg == JPEG
+    assert results[3].plate == "SK 1234 AB" and results[3].images == ()
+    assert whole.rejected == 1
+
+
+def test_alert_stream_needs_a_boundary():
+    with pytest.raises(MultipartError):
+        AlertStream("multipart/mixed")
+
+
+@pytest.fixture
+def polled_camera():
+    started = []
+
+    def start(**kwargs) -> PolledCameraSimulator:
+        sim = PolledCameraSimulator(**kwargs).start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def test_alert_stream_camera_with_digest_and_reconnect(start_listener, polled_camera):
+    sim = polled_camera(seed=1, username="admin", password="12345abc")
+    cam = CameraConfig(id="L1-pull", role="trailer", format="pull", pull_mode="alert_stream", url=sim.stream_url,
+                       username="admin", password="12345abc")
+    listener, sink = start_listener([cam])
+    poll(lambda: sim.connected_streams() == 1)
+    sim.emit("NS 4821-KT", confidence_pct=88)
+    poll(lambda: len(sink.posted) == 1)
+    read = sink.posted[0]
+    assert (read.text, read.role, read.camera, read.confidence) == ("NS4821KT", PlateRole.TRAILER, "L1-pull", 0.88)
+    poll(lambda: len(sink.images) == 1)
+    assert sink.images[0][3] == "plate" and sink.images[0][2] == read.id
+    # Garbage in the stream is counted; the stream goes on.
+    sim.emit("", raw=part("application/xml", b"<nonsense"))
+    sim.emit("PG AB 123")
+    poll(lambda: len(sink.posted) == 2)
+    assert sink.posted[1].text == "PGAB123"
+    # The camera reboots: the puller reconnects by itself.
+    sim.drop_streams()
+    poll(lambda: listener.health()["pull"][0]["connects"] >= 2 and sim.connected_streams() == 1)
+    sim.emit("BG 999-ZZ")
+    poll(lambda: len(sink.posted) == 3)
+    health = listener.health()["pull"][0]
+    assert health["rejected"] == 1 and health["accepted"] == 3
+
+
+def test_alert_stream_with_wrong_password_posts_nothing(start_listener, polled_camera):
+    sim = polled_camera(seed=1, username="admin", password="right")
+    cam = CameraConfig(id="L1-pull", format="pull", url=sim.stream_url, username="admin", password="wrong")
+    listener, sink = start_listener([cam])
+    poll(lambda: listener.health()["pull"][0]["errors"] >= 1)
+    assert sim.connected_streams() == 0 and sink.posted == []
+    assert listener.health()["pull"][0]["connected"] is False
+
+
+def test_snapshot_camera_reads_locally_once_per_truck(start_listener, polled_camera, recognizer):
+    sim = polled_camera(seed=2)
+    cam = CameraConfig(id="L1-snap", format="pull", pull_mode="snapshot", recognition="local",
+                       url=sim.snapshot_url, poll_interval_s=0.05)
+    sim.show("KG 512-MT")
+    listener, sink = start_listener([cam], recognizer=recognizer)
+    poll(lambda: len(sink.posted) >= 1, timeout_s=60)
+    poll(lambda: listener.health()["pull"][0]["connects"] >= 3, timeout_s=60)  # polled again, same truck
+    assert [r.text for r in sink.posted] == ["KG512MT"]
+    sim.show("SU 733-PR")
+    poll(lambda: len(sink.posted) == 2, timeout_s=60)
+    assert sink.posted[1].text == "SU733PR" and sink.posted[1].camera == "L1-snap"

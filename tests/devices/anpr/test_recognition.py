@@ -1,0 +1,94 @@
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_agent.devices.anpr.plates import normalize_plate
+from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise
+from simulators.anpr_camera import encode_jpeg, render_sample
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_camera_reported_passes_the_camera_read_through():
+    (cand,) = CameraReported("bg 123-aa", 0.7).recognize(None)
+    assert (cand.text, cand.raw, cand.confidence, cand.countries) == ("BG123AA", "bg 123-aa", 0.7, ("AL", "SRB", "NMK"))
+    # No figure from the camera: a known shape is trusted a little more than a foreign one.
+    assert CameraReported("BG 123-AA").recognize(None)[0].confidence > CameraReported("WA 12345").recognize(None)[0].confidence
+    assert CameraReported("8G 123-AA").recognize(None)[0].alternatives == ("BG123AA",)
+    assert CameraReported(" - ").recognize(None) == []
+
+
+def test_real_us_photos(recognizer, us_photos):
+    # The first 12 photos of the openalpr US set, whole pipeline, exact match in normal form.
+    sample = us_photos[:12]
+    exact = 0
+    for path, truth in sample:
+        found = recognizer.recognize(cv2.imread(str(path)))
+        exact += bool(found) and found[0].text == truth
+        for cand in found:
+            assert 0 < cand.confidence <= 1 and cand.text == normalize_plate(cand.text)
+    assert exact >= 8, exact
+
+
+def test_rendered_european_plates(recognizer):
+    rng = random.Random(21)
+    samples = [render_sample(rng, country, role=("tractor", "trailer")[i % 2])
+               for i, country in enumerate(("SRB", "RKS", "NMK", "AL", "MNE", "BIH", "TR", "BG"))]
+    hits = 0
+    for text, scene in samples:
+        found = recognizer.recognize(scene)
+        hits += bool(found) and normalize_plate(text) in (found[0].text, *found[0].alternatives)
+    assert hits >= 7, hits
+
+
+def test_localiser_alone_finds_the_plate():
+    rng = random.Random(5)
+    text, scene = render_sample(rng, "SRB")
+    boxes = localise(scene)
+    assert boxes
+    local = LocalRecognizer(whole_first=False)
+    found = local.recognize(scene)
+    assert found and found[0].text == normalize_plate(text)
+
+
+def test_nothing_to_read():
+    recognizer = LocalRecognizer()
+    assert recognizer.recognize(np.full((480, 640, 3), 128, np.uint8)) == []
+    assert recognizer.recognize(None) == []
+    assert decode_jpeg(b"not a jpeg") is None
+    assert decode_jpeg(encode_jpeg(np.zeros((8, 8, 3), np.uint8))).shape == (8, 8, 3)
+
+
+def test_runs_offline_and_loads_lazily(tmp_path):
+    """In a fresh process with every non-loopback connection refused, recognition works,
+    and importing the listener does not load onnxruntime or rapidocr."""
+    photo = tmp_path / "plate.jpg"
+    rng = random.Random(3)
+    text, scene = render_sample(rng, "RKS")
+    photo.write_bytes(encode_jpeg(scene))
+    script = textwrap.dedent(f"""
+        import socket, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        attempts = []
+        real_connect = socket.socket.connect
+        def refuse(self, address):
+            attempts.append(address)
+            raise OSError("network disabled in this test")
+        socket.socket.connect = refuse
+        socket.create_connection = lambda *a, **k: refuse(None, a[0])
+        import edge_agent.devices.anpr.listener
+        assert "onnxruntime" not in sys.modules and "rapidocr" not in sys.modules, "loaded eagerly"
+        from edge_agent.devices.anpr.recognition import LocalRecognizer, decode_jpeg
+        found = LocalRecognizer().recognize(decode_jpeg(open({str(photo)!r}, "rb").read()))
+        print(found[0].text if found else "", len(attempts))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    plate, attempts = out.stdout.split()
+    assert attempts == "0"
+    assert plate == normalize_plate(text)
