@@ -1,0 +1,50 @@
+"""`edge-agent evidence ...`: the technician's and the auditor's view of the evidence."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from edge_agent.evidence import evidence_root
+
+
+@click.group()
+def evidence() -> None:
+    """Evidence files: verify the hash chain of the manifests."""
+
+
+@evidence.command()
+@click.option("--dir", "root", type=click.Path(path_type=Path), help="The evidence folder.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="The site file; its data_dir/evidence is checked.")
+@click.option("--head", "expected_head", default=None,
+              help="A manifest SHA-256 anchored at the RAU (at least 12 hex digits) that must be in the chain.")
+@click.option("--grace-s", default=24 * 3600.0, show_default=True,
+              help="Files no manifest lists are problems once older than this (open crossings are younger).")
+def verify(root: Path | None, config_path: Path | None, expected_head: str | None, grace_s: float) -> None:
+    """Check every manifest link, sequence number and file digest; exit 1 on any problem."""
+    from edge_agent.evidence.manifest import manifest_paths
+    from edge_agent.evidence.verify import verify_evidence
+
+    if (root is None) == (config_path is None):
+        raise click.UsageError("give exactly one of --dir DIR or --config SITE.toml")
+    if root is None:
+        from edge_agent.config import load_config
+        from edge_agent.errors import ConfigError
+
+        try:
+            root = evidence_root(load_config(config_path).site.data_dir)
+        except ConfigError as err:
+            click.echo(f"{err.source}: configuration refused:", err=True)
+            for problem in err.problems:
+                click.echo(f"  {problem}", err=True)
+            sys.exit(2)
+    problems = verify_evidence(root, expected_head=expected_head, unsealed_grace_s=grace_s)
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"{root}: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo(f"{root}: ok: {len(manifest_paths(root))} manifest(s), chain intact")

@@ -1,0 +1,132 @@
+"""Check an evidence folder against its manifest chain; every problem, one line each.
+
+Reads files and manifests, writes nothing. What is checked (see manifest.py for the
+format):
+
+- each manifest parses and matches its own digest (an edit shows);
+- sequence numbers run 1, 2, 3 ... in name order, and each manifest links to the
+  digest of the one before it (a removed, inserted, reordered or renamed manifest shows);
+- every listed file exists with the listed SHA-256 and size (a deleted or changed file
+  shows);
+- files that no manifest lists and that are older than `unsealed_grace_s` (a crossing
+  still open is younger) show as unsealed: that is what removing the last manifest
+  leaves behind;
+- optionally, a manifest digest anchored elsewhere (published to the RAU) is in the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from edge_agent.evidence.manifest import (
+    CROSSINGS_DIR,
+    FORMAT,
+    body_sha256,
+    file_sha256,
+    manifest_paths,
+    safe_part,
+)
+
+
+def verify_evidence(
+    root: Path,
+    *,
+    expected_head: str | None = None,
+    unsealed_grace_s: float = 24 * 3600.0,
+    now_s: float | None = None,
+) -> list[str]:
+    """Return every problem found under `root`; an empty list means the chain holds."""
+    root = Path(root)
+    problems: list[str] = []
+    if not root.is_dir():
+        return [f"{root}: no such evidence folder"]
+    listed: set[str] = set()
+    digests: set[str] = set()
+    prev_name: str | None = None
+    prev_digest: str | None = None
+    prev_sequence: int | None = 0
+    for path in manifest_paths(root):
+        name = path.relative_to(root).as_posix()
+        raw = path.read_bytes()
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise TypeError("not a JSON object")
+        except (ValueError, TypeError) as err:
+            problems.append(f"{name}: unreadable manifest ({err})")
+            prev_name, prev_digest, prev_sequence = name, None, None
+            continue
+        problems += _check_manifest(name, path.name, body, prev_name, prev_digest, prev_sequence)
+        actual = body_sha256(body)
+        digests.add(actual)
+        for entry in body.get("files") or []:
+            problems += _check_file(root, name, entry, listed)
+        sequence = body.get("sequence")
+        prev_name, prev_digest = name, actual
+        prev_sequence = sequence if isinstance(sequence, int) else None
+    problems += _unsealed(root, listed, unsealed_grace_s, time.time() if now_s is None else now_s)
+    if expected_head:
+        head = expected_head.strip().lower()
+        if not any(d.startswith(head) for d in digests) or len(head) < 12:
+            problems.append(f"anchored manifest {head} is not in the chain (manifests removed or replaced)")
+    return problems
+
+
+def _check_manifest(
+    name: str, file_name: str, body: dict, prev_name: str | None, prev_digest: str | None, prev_sequence: int | None
+) -> list[str]:
+    problems = []
+    if body.get("format") != FORMAT:
+        problems.append(f"{name}: unknown format {body.get('format')!r}")
+    if body.get("manifest_sha256") != body_sha256(body):
+        problems.append(f"{name}: edited (content does not match its manifest_sha256)")
+    crossing = str(body.get("crossing_id", ""))
+    if not file_name.endswith(f"_{safe_part(crossing)}.json"):
+        problems.append(f"{name}: file name does not name its crossing {crossing!r} (renamed)")
+    sequence = body.get("sequence")
+    if prev_sequence is not None and sequence != prev_sequence + 1:
+        problems.append(f"{name}: sequence {sequence}, expected {prev_sequence + 1} "
+                        "(a manifest removed, inserted or out of order)")
+    previous = body.get("previous")
+    if prev_name is None:
+        if previous is not None:
+            problems.append(f"{name}: first manifest found but it links to {previous.get('name')!r} "
+                            "(earlier manifests removed)")
+    elif not isinstance(previous, dict):
+        problems.append(f"{name}: no link to the previous manifest {prev_name}")
+    elif prev_digest is not None and previous.get("sha256") != prev_digest:
+        problems.append(f"{name}: link does not match the previous manifest {prev_name} "
+                        "(a manifest changed, removed or out of order)")
+    elif previous.get("name") != Path(prev_name).name:
+        problems.append(f"{name}: links to {previous.get('name')!r} but follows {Path(prev_name).name} (renamed)")
+    return problems
+
+
+def _check_file(root: Path, manifest: str, entry: dict, listed: set[str]) -> list[str]:
+    rel = str(entry.get("path", ""))
+    target = (root / rel).resolve()
+    if not rel or not target.is_relative_to(root.resolve()):
+        return [f"{manifest}: file entry with a bad path {rel!r}"]
+    listed.add(rel)
+    if not target.is_file():
+        return [f"missing file: {rel} (listed in {manifest})"]
+    digest, size = file_sha256(target)
+    if digest != entry.get("sha256") or size != entry.get("size"):
+        return [f"changed file: {rel} (SHA-256 differs from {manifest})"]
+    return []
+
+
+def _unsealed(root: Path, listed: set[str], grace_s: float, now_s: float) -> list[str]:
+    problems = []
+    base = root / CROSSINGS_DIR
+    if not base.is_dir():
+        return problems
+    for path in sorted(base.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        if rel not in listed and now_s - path.stat().st_mtime >= grace_s:
+            problems.append(f"unsealed file: {rel} (no manifest lists it)")
+    return problems
