@@ -1,0 +1,296 @@
+"""`edge-agent central ...`: the RAU's reference hub and its bundle tools.
+
+    edge-agent central serve --port 1883 --db central.db
+    edge-agent central keygen --out keys/ --name root1
+    edge-agent central root --out root-1.json --version 1 --root-key keys/root1.pub \\
+        --indicators-key keys/ind1.pub --sign keys/root1.key
+    edge-agent central sign indicators.json --level central --scope central --version 7 \\
+        --key keys/ind1.key --out bundle-7.json
+    edge-agent central publish bundle-7.json --port 1883
+    edge-agent central route record.json        # hand one SEED record to the hub
+    edge-agent central tail --db central.db     # hits as they are stored
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from edge_agent.central.broker import BrokerError, Endpoint, publish_once
+from edge_agent.sync import topics
+
+
+def broker_options(func):
+    for option in reversed(
+        [
+            click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker host."),
+            click.option("--port", default=1883, show_default=True, type=int),
+            click.option("--tls-ca", type=click.Path(exists=True, path_type=Path)),
+            click.option("--tls-cert", type=click.Path(exists=True, path_type=Path), help="Client certificate."),
+            click.option("--tls-key", type=click.Path(exists=True, path_type=Path)),
+            click.option("--protocol", type=click.Choice(["3.1.1", "5"]), default="3.1.1", show_default=True),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def endpoint_from(host, port, tls_ca, tls_cert, tls_key, protocol) -> Endpoint:
+    return Endpoint(host=host, port=port, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, protocol=protocol)
+
+
+@click.group()
+def central() -> None:
+    """The RAU's reference hub: serve, keys, bundles, routing."""
+
+
+@central.command()
+@broker_options
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("central.db"), show_default=True)
+@click.option("--client-id", default="rau-hub", show_default=True)
+@click.option("--shared-group", default="", help="Share the ingest subscription with other hub instances.")
+@click.option(
+    "--office", "offices", multiple=True, metavar="OFFICE=SITE", help="Map a customs office code to a site id."
+)
+@click.option("--ready-file", type=click.Path(path_type=Path), help="Touched once connected (for supervisors).")
+def serve(
+    host, port, tls_ca, tls_cert, tls_key, protocol, db_path, client_id, shared_group, offices, ready_file
+) -> None:
+    """Ingest events from all sites once each, acknowledge them, route SEED records."""
+    from edge_agent.central.hub import Hub
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    office_map = {}
+    for entry in offices:
+        office, sep, site = entry.partition("=")
+        if not sep or not office or not site:
+            raise click.BadParameter(f"expected OFFICE=SITE, got {entry!r}", param_hint="--office")
+        office_map[office] = site
+    hub = Hub(
+        endpoint_from(host, port, tls_ca, tls_cert, tls_key, protocol),
+        db_path,
+        client_id=client_id,
+        shared_group=shared_group,
+        offices=office_map,
+    )
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    hub.start()
+    click.echo(f"central hub: broker {host}:{port}, store {db_path}")
+    if ready_file:
+        hub.connected.wait(30)
+        ready_file.write_text(str(os.getpid()))
+    while not done.wait(1.0):
+        pass
+    hub.stop()
+    click.echo(f"central hub stopped: stored {hub.counters['stored']}, duplicates {hub.counters['duplicates']}")
+
+
+@central.command()
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("keys"), show_default=True
+)
+@click.option("--name", required=True, help="Key name: NAME.key (private, 0600) and NAME.pub are written.")
+def keygen(out_dir: Path, name: str) -> None:
+    """Make an Ed25519 signing key for bundles or roots."""
+    from edge_agent.sync.trust import generate_key, key_id
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = out_dir / f"{name}.key", out_dir / f"{name}.pub"
+    if private_path.exists():
+        raise click.ClickException(f"{private_path} exists: refusing to overwrite a key")
+    private_hex, public_hex = generate_key()
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(private_hex + "\n")
+    public_path.write_text(public_hex + "\n")
+    click.echo(f"{name}: keyid {key_id(public_hex)}")
+
+
+@central.command()
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--version", "version", type=int, required=True)
+@click.option("--expires-days", type=int, default=365, show_default=True)
+@click.option("--root-key", "root_pubs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--indicators-key", "indicator_pubs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.option("--root-threshold", type=int, default=1, show_default=True)
+@click.option("--indicators-threshold", type=int, default=1, show_default=True)
+@click.option(
+    "--sign",
+    "signers",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Private keys to sign with: for a rotation, the old root's AND the new root's.",
+)
+def root(
+    out_path, version, expires_days, root_pubs, indicator_pubs, root_threshold, indicators_threshold, signers
+) -> None:
+    """Write a signed root of trust (version 1 at provisioning, then rotations)."""
+    from edge_agent.sync.trust import Root, canonical, make_root, sign
+
+    body = make_root(
+        version=version,
+        expires=datetime.now(timezone.utc) + timedelta(days=expires_days),
+        root_keys=[_read_key(p) for p in root_pubs],
+        indicator_keys=[_read_key(p) for p in indicator_pubs],
+        root_threshold=root_threshold,
+        indicator_threshold=indicators_threshold,
+    )
+    document = sign(body, [_read_key(p) for p in signers])
+    try:
+        Root.parse(document)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    out_path.write_bytes(canonical(document))
+    click.echo(f"root v{version} written to {out_path}")
+
+
+@central.command("sign")
+@click.argument("indicators_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--level", type=click.Choice(["central", "region", "site"]), required=True)
+@click.option("--scope", required=True, help="'central', the region id, or the site id.")
+@click.option("--version", "version", type=int, required=True)
+@click.option("--expires-days", type=float, default=30, show_default=True)
+@click.option("--key", "keys", multiple=True, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="New root documents to ship with the bundle (a rotation chain).",
+)
+@click.option(
+    "--delta-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The base indicator document: write a delta instead of a full bundle.",
+)
+@click.option("--base-version", type=int, help="The version of the --delta-from bundle.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def sign_command(
+    indicators_file, level, scope, version, expires_days, keys, roots, delta_from, base_version, out_path
+) -> None:
+    """Sign an indicator-set document into a bundle (full, or a delta on a base)."""
+    from edge_agent.sync.bundles import build_delta, build_full, pack
+
+    indicators = json.loads(indicators_file.read_text(encoding="utf-8"))
+    now = datetime.now(timezone.utc)
+    expires = now + timedelta(days=expires_days)
+    if delta_from:
+        if base_version is None:
+            raise click.BadParameter("a delta needs --base-version", param_hint="--base-version")
+        base = json.loads(delta_from.read_text(encoding="utf-8"))
+        try:
+            body = build_delta(
+                base, base_version, indicators, level=level, scope=scope, version=version, expires=expires, created=now
+            )
+        except ValueError as err:
+            raise click.ClickException(str(err)) from err
+    else:
+        body = build_full(indicators, level=level, scope=scope, version=version, expires=expires, created=now)
+    root_docs = [json.loads(p.read_text(encoding="utf-8")) for p in roots]
+    payload = pack(body, [_read_key(p) for p in keys], root_docs)
+    out_path.write_bytes(payload)
+    click.echo(
+        f"{body['kind']} bundle {level}:{scope} v{version}, {len(payload)} bytes,"
+        f" expires {body['expires']} -> {out_path}"
+    )
+
+
+@central.command()
+@click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@broker_options
+def publish(bundle_file, host, port, tls_ca, tls_cert, tls_key, protocol) -> None:
+    """Publish a signed bundle on its topic (full: retained; delta: not retained)."""
+    payload = bundle_file.read_bytes()
+    try:
+        signed = json.loads(payload)["bundle"]["signed"]
+        level, scope, kind = signed["level"], signed["scope"], signed.get("kind", "full")
+    except (ValueError, KeyError, TypeError) as err:
+        raise click.ClickException(f"{bundle_file} is not a bundle: {err}") from err
+    topic = {
+        "central": topics.INDICATORS_CENTRAL,
+        "region": topics.indicators_region(scope),
+        "site": f"{topics.ROOT}/{scope}/down/indicators",
+    }[level]
+    # A delta must not replace the retained full bundle: that is the fallback.
+    retain = kind == "full"
+    try:
+        publish_once(
+            endpoint_from(host, port, tls_ca, tls_cert, tls_key, protocol),
+            f"rau-publish-{os.getpid()}",
+            [(topic, payload, retain)],
+        )
+    except BrokerError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"published {kind} bundle v{signed['version']} on {topic}{' (retained)' if retain else ''}")
+
+
+@central.command("route")
+@click.argument("record_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@broker_options
+def route_command(record_files, host, port, tls_ca, tls_cert, tls_key, protocol) -> None:
+    """Hand SEED pre-arrival records (JSON files) to the hub for routing."""
+    messages = [(topics.SEED_INBOX, p.read_bytes(), False) for p in record_files]
+    try:
+        publish_once(
+            endpoint_from(host, port, tls_ca, tls_cert, tls_key, protocol), f"seed-route-{os.getpid()}", messages
+        )
+    except BrokerError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{len(messages)} record(s) handed to the hub on {topics.SEED_INBOX}")
+
+
+@central.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("central.db"), show_default=True)
+@click.option("--follow/--no-follow", default=True, show_default=True)
+@click.option("--all", "from_start", is_flag=True, help="Show stored hits from the start, not only new ones.")
+@click.option("--count", type=int, default=0, help="Stop after this many hits (0: never).")
+@click.option("--interval", type=float, default=0.5, show_default=True)
+def tail(db_path, follow, from_start, count, interval) -> None:
+    """Show hits as the hub stores them."""
+    from edge_agent.central.ledger import Ledger
+
+    ledger = Ledger(db_path)
+    position = 0 if from_start else ledger.max_rowid()
+    shown = 0
+    try:
+        while True:
+            for rowid, site, hit in ledger.hits_after(position):
+                position = rowid
+                shown += 1
+                click.echo(
+                    f"{hit.get('at', '')} {site} HIT {hit.get('indicator_id', '?')} -> {hit.get('channel', '?')}"
+                    f" ref={hit.get('reference', '') or '-'} {hit.get('title', '')}".rstrip()
+                )
+                sys.stdout.flush()
+                if count and shown >= count:
+                    return
+            if not follow:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ledger.close()
+
+
+def _read_key(path: Path) -> str:
+    text = path.read_text(encoding="utf-8").strip()
+    try:
+        bytes.fromhex(text)
+    except ValueError as err:
+        raise click.ClickException(f"{path}: not a hex key") from err
+    return text

@@ -1,0 +1,2 @@
+"""The link to the central Risk Analysis Unit: durable outbox over MQTT, downlink
+validation, and signed indicator bundles. See docs/sync.md."""

@@ -1,0 +1,104 @@
+"""Downward messages from the RAU turned into core events, or into `Rejected` values.
+
+Sans-I/O: `decode(topic, payload, ...)` takes what paho delivered and returns the event to
+post; it never raises. Payload formats are in docs/sync.md:
+
+- ``down/ack``        ``{"ids": ["01J...", ...]}``          -> AcksReceived
+- ``down/prearrival`` a PreArrival JSON object                -> PreArrivalReceived
+- ``down/command``    ``{"command": "raise_channel" | "resend" | "ping", ...}`` -> RauCommand
+- indicator topics    the signed bundle bytes, verified later -> IndicatorBundleReceived
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge_agent.models import (
+    AcksReceived,
+    IndicatorBundleReceived,
+    PreArrival,
+    PreArrivalReceived,
+    RauCommand,
+    Rejected,
+)
+from edge_agent.sync import topics
+
+MAX_DOWN_BYTES = 256 * 1024  # pre-arrivals, acks and commands are small; bundles have their own limit
+
+
+class AckMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ids: list[str] = Field(min_length=1, max_length=10000)
+
+
+class CommandMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = ""
+    command: str
+    reference: str = Field(default="", max_length=40)
+    plate: str = Field(default="", max_length=20)
+    channel: str = Field(default="", max_length=40)
+    reason: str = Field(default="", max_length=500)
+    since: str = Field(default="", max_length=26)
+
+
+Decoded = AcksReceived | PreArrivalReceived | RauCommand | IndicatorBundleReceived | Rejected
+
+
+def decode(
+    topic: str,
+    payload: bytes,
+    *,
+    site: str,
+    region: str,
+    now: datetime,
+    prearrival_ttl_s: float = 72 * 3600,
+    office_codes: frozenset[str] = frozenset(),
+    max_bundle_bytes: int = 8 * 1024 * 1024,
+) -> Decoded:
+    """The event a downward message means, or why it was refused."""
+    kind = topics.down_kind(topic, site, region)
+    source = "sync:" + (kind or "unknown")
+    raw = payload[:2000].decode("utf-8", "replace")
+    if kind is None:
+        return Rejected(source=source, reason=f"unexpected topic {topic}", raw=raw, at=now)
+    if kind == "indicators":
+        if len(payload) > max_bundle_bytes:
+            return Rejected(source=source, reason=f"bundle oversize: {len(payload)} bytes", raw=raw[:200], at=now)
+        # Verification needs the trust state, which the core owns: pass the bytes on.
+        return IndicatorBundleReceived(topic=topic, payload=payload, source="sync", at=now)
+    if len(payload) > MAX_DOWN_BYTES:
+        return Rejected(source=source, reason=f"oversize: {len(payload)} bytes", raw=raw[:200], at=now)
+    try:
+        if kind == "ack":
+            return AcksReceived(ids=AckMessage.model_validate_json(payload).ids, source="sync", at=now)
+        if kind == "command":
+            msg = CommandMessage.model_validate_json(payload)
+            fields = msg.model_dump(exclude={"id"})
+            if msg.id:
+                fields["id"] = msg.id
+            return RauCommand(**fields, source="rau", at=now)
+        record = PreArrival.model_validate_json(payload)
+    except (ValidationError, ValueError) as err:
+        return Rejected(source=source, reason=_reason(err), raw=raw, at=now)
+    # kind == "prearrival"
+    if office_codes and record.office_of_entry and record.office_of_entry not in office_codes:
+        return Rejected(
+            source=source, reason=f"office of entry {record.office_of_entry} is not this site", raw=raw, at=now
+        )
+    if record.expires_at is None:
+        # A truck that never shows must not hold its plate in the index for ever.
+        record = record.model_copy(update={"expires_at": record.sent_at + timedelta(seconds=prearrival_ttl_s)})
+    elif record.expires_at <= now:
+        return Rejected(source=source, reason=f"pre-arrival {record.reference} already expired", raw=raw, at=now)
+    return PreArrivalReceived(record=record, source="seed", at=now)
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(payload)"
+        return f"invalid: {where}: {first['msg']} ({err.error_count()} problem(s))"
+    return f"invalid: {err}"

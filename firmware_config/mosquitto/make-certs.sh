@@ -1,0 +1,36 @@
+#!/bin/sh
+# Make a test CA, a broker certificate and client certificates (openssl).
+#
+#   make-certs.sh OUT_DIR [CLIENT_CN ...]
+#
+# Each client certificate's CN becomes its MQTT username (use_identity_as_username):
+# a site id (bcp-merdare), rau-hub, rau-publisher or seed-feed. For tests and lab
+# setups only: production certificates come from the customs PKI.
+set -eu
+out=${1:?usage: make-certs.sh OUT_DIR [CLIENT_CN ...]}
+shift
+mkdir -p "$out"
+cd "$out"
+days=825
+if [ ! -f ca.key ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$days" \
+        -subj "/CN=BCP test CA" -keyout ca.key -out ca.crt 2>/dev/null
+fi
+issue() {
+    cn=$1; ext=$2
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+        -keyout "$cn.key" -out "$cn.csr" 2>/dev/null
+    printf '%s\n' "$ext" > "$cn.ext"
+    openssl x509 -req -in "$cn.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days "$days" \
+        -extfile "$cn.ext" -out "$cn.crt" 2>/dev/null
+    rm -f "$cn.csr" "$cn.ext"
+    chmod 600 "$cn.key"
+}
+if [ ! -f broker.crt ]; then
+    issue broker "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+fi
+for cn in "$@"; do
+    issue "$cn" "extendedKeyUsage=clientAuth"
+done
+echo "certificates in $out: ca.crt broker.crt $*"

@@ -1,0 +1,312 @@
+"""The key ceremony and the hub's commands, end to end: keygen, root, install-root,
+sign (full and delta), verify, publish through a real broker, serve + route + tail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from click.testing import CliRunner
+
+from edge_agent.central.cli import central
+from edge_agent.central.ledger import Ledger
+from edge_agent.sync import topics
+from edge_agent.sync.cli import sync
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ok(cli, args, **kw):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False, **kw)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def site_config(tmp_path: Path) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(f"""
+[site]
+id = "bcp-a"
+region = "north"
+data_dir = "{tmp_path / "data"}"
+
+[[lanes]]
+id = "L1"
+""")
+    return path
+
+
+def retained(port: int, topic: str) -> bytes | None:
+    got: list[bytes] = []
+    done = threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"obs-{time.monotonic_ns()}")
+    c.on_message = lambda cl, u, m: (got.append(bytes(m.payload)), done.set())
+    c.connect("127.0.0.1", port)
+    c.subscribe(topic, 1)
+    c.loop_start()
+    done.wait(3)
+    c.loop_stop()
+    c.disconnect()
+    return got[0] if got else None
+
+
+def test_key_ceremony_sign_verify_publish(tmp_path, broker):
+    keys = tmp_path / "keys"
+    for name in ("root1", "ind1", "ind2", "root2", "ind3"):
+        assert "keyid" in ok(central, ["keygen", "--out", keys, "--name", name])
+    assert (keys / "root1.key").stat().st_mode & 0o777 == 0o600
+    again = CliRunner().invoke(central, ["keygen", "--out", str(keys), "--name", "root1"])
+    assert again.exit_code != 0 and "refusing" in again.output
+
+    ok(
+        central,
+        [
+            "root",
+            "--out",
+            tmp_path / "root-1.json",
+            "--version",
+            1,
+            "--root-key",
+            keys / "root1.pub",
+            "--indicators-key",
+            keys / "ind1.pub",
+            "--indicators-key",
+            keys / "ind2.pub",
+            "--indicators-threshold",
+            2,
+            "--sign",
+            keys / "root1.key",
+        ],
+    )
+    config = site_config(tmp_path)
+    ok(sync, ["install-root", tmp_path / "root-1.json", "--config", config])
+
+    demo = REPO / "firmware_config" / "indicators" / "demo.json"
+    ok(
+        central,
+        [
+            "sign",
+            demo,
+            "--level",
+            "central",
+            "--scope",
+            "central",
+            "--version",
+            1,
+            "--key",
+            keys / "ind1.key",
+            "--key",
+            keys / "ind2.key",
+            "--out",
+            tmp_path / "b1.json",
+        ],
+    )
+    assert "accepted" in ok(sync, ["verify", tmp_path / "b1.json", "--config", config])
+    one_key = tmp_path / "b1-one.json"
+    ok(
+        central,
+        [
+            "sign",
+            demo,
+            "--level",
+            "central",
+            "--scope",
+            "central",
+            "--version",
+            1,
+            "--key",
+            keys / "ind1.key",
+            "--out",
+            one_key,
+        ],
+    )
+    result = CliRunner().invoke(sync, ["verify", str(one_key), "--config", str(config)])
+    assert result.exit_code == 1 and "below_threshold" in result.output
+
+    # Apply v1 as the core would, then a delta on it.
+    from datetime import datetime, timezone
+
+    from edge_agent.sync.bundles import Accepted, receive
+    from edge_agent.sync.trust import TrustStore
+
+    trust = TrustStore(tmp_path / "data" / "trust")
+    assert isinstance(
+        receive(
+            trust,
+            (tmp_path / "b1.json").read_bytes(),
+            topics.INDICATORS_CENTRAL,
+            site="bcp-a",
+            region="north",
+            now=datetime.now(timezone.utc),
+        ),
+        Accepted,
+    )
+    changed = json.loads(demo.read_text())
+    changed["indicators"][0]["action"]["channel"] = "yellow"
+    (tmp_path / "v2.json").write_text(json.dumps(changed))
+    ok(
+        central,
+        [
+            "sign",
+            tmp_path / "v2.json",
+            "--level",
+            "central",
+            "--scope",
+            "central",
+            "--version",
+            2,
+            "--key",
+            keys / "ind1.key",
+            "--key",
+            keys / "ind2.key",
+            "--delta-from",
+            demo,
+            "--base-version",
+            1,
+            "--out",
+            tmp_path / "d2.json",
+        ],
+    )
+    assert (tmp_path / "d2.json").stat().st_size < (tmp_path / "b1.json").stat().st_size
+    assert "accepted: central:central@2 (delta)" in ok(sync, ["verify", tmp_path / "d2.json", "--config", config])
+
+    # Rotation: root v2 signed by the old and the new root key, shipped inside a bundle.
+    ok(
+        central,
+        [
+            "root",
+            "--out",
+            tmp_path / "root-2.json",
+            "--version",
+            2,
+            "--root-key",
+            keys / "root2.pub",
+            "--indicators-key",
+            keys / "ind3.pub",
+            "--sign",
+            keys / "root1.key",
+            "--sign",
+            keys / "root2.key",
+        ],
+    )
+    ok(
+        central,
+        [
+            "sign",
+            tmp_path / "v2.json",
+            "--level",
+            "central",
+            "--scope",
+            "central",
+            "--version",
+            2,
+            "--key",
+            keys / "ind3.key",
+            "--root",
+            tmp_path / "root-2.json",
+            "--out",
+            tmp_path / "b2.json",
+        ],
+    )
+    assert "accepted" in ok(sync, ["verify", tmp_path / "b2.json", "--config", config])
+
+    # Publish: the full bundle is retained, a delta is not (it must not replace the fallback).
+    out = ok(central, ["publish", tmp_path / "b1.json", "--port", broker.port])
+    assert "(retained)" in out
+    ok(central, ["publish", tmp_path / "d2.json", "--port", broker.port])
+    assert retained(broker.port, topics.INDICATORS_CENTRAL) == (tmp_path / "b1.json").read_bytes()
+
+
+def test_sync_status_reports_outbox_and_trust(tmp_path):
+    from datetime import datetime, timezone
+
+    from edge_agent.store import Store
+
+    config = site_config(tmp_path)
+    store = Store.open(tmp_path / "data" / "agent.db")
+    with store.transaction():
+        store.outbox_append("hit", {"x": 1}, datetime.now(timezone.utc))
+        store.outbox_append("media", {"x": 1}, datetime.now(timezone.utc))
+    store.close()
+    report = json.loads(ok(sync, ["status", "--config", config, "--json"]))
+    assert {(r["stream"], r["class"], r["rows"]) for r in report["outbox"]} == {
+        ("hit", "customs", 1),
+        ("media", "other", 1),
+    }
+    assert report["root_version"] is None and report["customs_alarm"] is False
+    assert "NOT INSTALLED" in ok(sync, ["status", "--config", config])
+
+
+def test_serve_route_and_tail(tmp_path, broker, served_hub):
+    db, _ = served_hub
+    record = {
+        "reference": "SEED-1",
+        "tractor_plate": "SK123AB",
+        "gross_kg": 20000,
+        "consignor": {"name": "a"},
+        "consignee": {"name": "b"},
+        "office_of_entry": "XK0101",
+    }
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    received: list[tuple[str, bytes]] = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="site-a-listener")
+    c.on_message = lambda cl, u, m: received.append((m.topic, bytes(m.payload)))
+    c.connect("127.0.0.1", broker.port)
+    c.subscribe("bcp/v1/+/down/#", 1)
+    c.loop_start()
+    try:
+        time.sleep(0.3)
+        ok(central, ["route", tmp_path / "r.json", "--port", broker.port])
+        # the simulator routes through the same inbox
+        feed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simulators.seed_feed",
+                "--port",
+                str(broker.port),
+                "--office",
+                "bcp-b",
+                "--count",
+                "3",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert feed.returncode == 0, feed.stderr
+        deadline = time.monotonic() + 15
+        while len(received) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        by_topic = [t for t, _ in received]
+        assert by_topic.count(topics.down("bcp-a", "prearrival")) == 1
+        assert by_topic.count(topics.down("bcp-b", "prearrival")) == 3
+        # a hit published by a site is stored, acknowledged, and shown by tail
+        hit = {
+            "id": "01JTESTHIT0000000000000000",
+            "stream": "hit",
+            "site": "bcp-a",
+            "indicator_id": "C-WEIGHT-10",
+            "channel": "red",
+            "reference": "SEED-1",
+        }
+        c.publish(topics.up("bcp-a", "hit"), json.dumps(hit), qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 15
+        while not any(t == topics.down("bcp-a", "ack") for t, _ in received) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        acks = [json.loads(p) for t, p in received if t == topics.down("bcp-a", "ack")]
+        assert acks == [{"ids": [hit["id"]]}]
+        out = ok(central, ["tail", "--db", db, "--all", "--no-follow"])
+        assert "bcp-a HIT C-WEIGHT-10 -> red ref=SEED-1" in out
+        ledger = Ledger(db)
+        assert ledger.count("bcp-a", "hit") == 1
+        ledger.close()
+    finally:
+        c.loop_stop()
+        c.disconnect()

@@ -1,0 +1,212 @@
+"""Real parts for the sync tests: a private mosquitto on a free loopback port with a
+configuration the test writes, a TCP proxy that cuts connections on demand, and the
+central hub (in this process, or as the real `edge-agent central serve`)."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_agent.central.mosquitto import PrivateBroker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+@pytest.fixture()
+def broker(tmp_path: Path):
+    b = PrivateBroker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port to a target; `cut()` drops every open connection at once,
+    as a failing radio link or a NAT timeout would; `hold()` refuses new ones."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.refusing = threading.Event()
+        self.cuts = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            if self.refusing.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.pairs.append((client, upstream))
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        try:
+            while not self.stopped.is_set():
+                ready, _, _ = select.select([a, b], [], [], 0.2)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise OSError("closed")
+                    (b if sock is a else a).sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (a, b):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for a, b in pairs:
+            for sock in (a, b):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.cuts += 1
+
+    def hold(self, refusing: bool) -> None:
+        if refusing:
+            self.refusing.set()
+            self.cut()
+        else:
+            self.refusing.clear()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.cut()
+        self.listener.close()
+        self.thread.join(2)
+
+
+@pytest.fixture()
+def proxy(broker):
+    p = TcpProxy(broker.port)
+    yield p
+    p.close()
+
+
+@pytest.fixture()
+def hub(broker, tmp_path: Path):
+    """The central hub in this process (fast); `central_serve` runs the real command."""
+    from edge_agent.central.broker import Endpoint
+    from edge_agent.central.hub import Hub
+
+    h = Hub(Endpoint(port=broker.port), tmp_path / "central.db", client_id=f"rau-hub-{os.getpid()}")
+    h.start()
+    assert h.connected.wait(15)
+    yield h
+    h.stop()
+
+
+class Proc:
+    """A child process that is always reaped, killed if need be."""
+
+    def __init__(self, args: list[str], log_path: Path, **kwargs) -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, **kwargs)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill9(self) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def terminate(self) -> None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture()
+def processes():
+    started: list[Proc] = []
+
+    def start(args: list[str], log_path: Path, **kwargs) -> Proc:
+        p = Proc(args, log_path, **kwargs)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.terminate()
+
+
+@pytest.fixture()
+def central_serve(broker, tmp_path: Path, processes):
+    """The real `edge-agent central serve` against the test broker; yields its db path."""
+    db = tmp_path / "central-served.db"
+    ready = tmp_path / "hub.ready"
+    proc = processes(
+        [
+            sys.executable,
+            "-m",
+            "edge_agent.cli",
+            "central",
+            "serve",
+            "--port",
+            str(broker.port),
+            "--db",
+            str(db),
+            "--ready-file",
+            str(ready),
+            "--client-id",
+            f"rau-hub-{os.getpid()}-served",
+        ],
+        tmp_path / "hub.log",
+    )
+    wait_for(lambda: ready.exists() or not proc.alive(), 30, what="central serve to connect")
+    assert proc.alive(), proc.output()
+    yield db
