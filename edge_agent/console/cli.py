@@ -1,0 +1,148 @@
+"""`edge-agent console ...` and `edge-agent audit verify`.
+
+    edge-agent console adduser --config SITE.toml --role officer olga     (asks for the password)
+    edge-agent console users --config SITE.toml
+    edge-agent console serve --config SITE.toml                           (the agent with its console)
+    edge-agent audit verify --config SITE.toml                            (exit 1 if the chain is broken)
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from edge_agent.config import AgentConfig, load_config
+from edge_agent.errors import ConfigError
+
+ROLES = ("officer", "head_of_office", "local_risk_analyst", "technician", "viewer")
+
+
+def _config(path: Path) -> AgentConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        raise click.ClickException(f"{err.source}: configuration refused: " + "; ".join(err.problems)) from err
+
+
+def _db_file(config_path: Path | None, db_path: Path | None) -> Path:
+    if db_path is not None:
+        return db_path
+    if config_path is None:
+        raise click.UsageError("give --config SITE.toml or --db PATH")
+    config = _config(config_path)
+    return config.console.db_file or Path(config.site.data_dir) / "console.db"
+
+
+_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                              help="The site file (gives the data directory).")
+_db_option = click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+                          help="The console's database (default <data_dir>/console.db).")
+
+
+@click.group()
+def console() -> None:
+    """The officers' lane console: users and the web server."""
+
+
+@console.command("adduser")
+@_config_option
+@_db_option
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", "full_name", default="", help="Full name, shown in the audit log view.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@click.option("--replace", is_flag=True, help="Reset an existing user's role and password (ends their sessions).")
+@click.argument("username")
+def adduser(config_path, db_path, role, full_name, password_stdin, replace, username) -> None:
+    """Create a console user; the password is hashed with Argon2id."""
+    from edge_agent.console.audit import AuditLog
+    from edge_agent.console.auth import Accounts
+
+    path = _db_file(config_path, db_path)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    accounts = Accounts(path)
+    try:
+        accounts.add_user(username, role, password, full_name, replace=replace)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        accounts.close()
+    audit = AuditLog(path)
+    try:
+        audit.append("(cli)", "technician", "user_saved", "done", "", {"username": username, "role": role,
+                                                                        "replaced": replace})
+    finally:
+        audit.close()
+    click.echo(f"user {username} ({role}) saved in {path}")
+
+
+@console.command("users")
+@_config_option
+@_db_option
+def users(config_path, db_path) -> None:
+    """List the console's users and roles."""
+    from edge_agent.console.auth import Accounts
+
+    accounts = Accounts(_db_file(config_path, db_path))
+    try:
+        for user in accounts.users():
+            click.echo(f"{user.username:<20} {user.role.value:<20} {user.full_name}")
+    finally:
+        accounts.close()
+
+
+@console.command("serve")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", help="Bind address (default: the site file's, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: the site file's, 8080).")
+def serve(config_path, host, port) -> None:
+    """Run the agent with its console until SIGTERM or Ctrl-C."""
+    from edge_agent.agent import Agent
+    from edge_agent.console import start_console
+
+    config = _config(config_path)
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    console_config = config.console.model_copy(update=updates)
+    agent = Agent(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.start()
+    try:
+        handle = start_console(agent, console_config)
+        click.echo(f"console at {handle.url}")
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            handle.stop()
+    finally:
+        agent.stop()
+
+
+@click.group()
+def audit() -> None:
+    """The console's hash-chained audit log."""
+
+
+@audit.command("verify")
+@_config_option
+@_db_option
+def verify_command(config_path, db_path) -> None:
+    """Check every link of the audit chain; exit 1 at the first broken one."""
+    from edge_agent.console.audit import verify
+
+    path = _db_file(config_path, db_path)
+    result = verify(path)
+    if result.ok:
+        click.echo(f"{path}: audit log intact, {result.entries} entries")
+        return
+    where = f"entry {result.bad_seq}: " if result.bad_seq is not None else ""
+    click.echo(f"{path}: audit log BROKEN after {result.entries} good entries: {where}{result.problem}", err=True)
+    sys.exit(1)

@@ -1,0 +1,171 @@
+"""How the console renders a page and checks a post, and the state it serves from.
+
+`Console` holds the agent, the accounts, the audit log and the console's read-only
+connection to the customs database; every page goes through `render_page`, every
+action through `guard` (session, CSRF token, role), each refusal to the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from edge_agent.config import ConsoleConfig
+from edge_agent.console.audit import AuditLog
+from edge_agent.console.auth import PERMISSIONS, ROLE_LABELS, Accounts, Session, allowed, csrf_ok
+from edge_agent.console.lanes import health_view, lane_view
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+COOKIE = "bcp_console"
+ACTION_LABELS = {
+    "plate": "Plate correction", "release": "Release", "control_act": "Control act",
+    "rechannel_request": "Re-channel request", "rechannel_decide": "Re-channel decision",
+    "profiles_edit": "Local profile", "audit_view": "Audit log", "login": "Login", "logout": "Logout",
+}
+
+
+class Console:
+    """The application's state: the agent it shows, accounts, audit log, counters."""
+
+    def __init__(self, agent: Any, config: ConsoleConfig) -> None:
+        self.agent = agent
+        self.config = config
+        self.data_dir = Path(getattr(agent, "data_dir", None) or agent.config.site.data_dir)
+        db_file = config.db_file or self.data_dir / "console.db"
+        self.accounts = Accounts(db_file, config.session_ttl_s)
+        self.audit = AuditLog(db_file)
+        self.evidence_dir = config.evidence_dir or self.data_dir / "evidence"
+        self.counters: Counter[str] = Counter()
+        self.closing = threading.Event()
+        self._reader: Any = None
+        self._reader_lock = threading.Lock()
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.globals.update(role_labels=ROLE_LABELS, permissions=PERMISSIONS, allowed=allowed,
+                                          site=agent.config.site, action_labels=ACTION_LABELS)
+        self.templates.env.filters["kg"] = lambda v: "-" if v is None else f"{v:,.0f} kg"
+
+    def close(self) -> None:
+        self.closing.set()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        self.accounts.close()
+        self.audit.close()
+
+    # ------------------------------------------------------------------ reads of the customs database
+
+    def query(self, sql: str, args: list | tuple = ()) -> list[dict[str, Any]]:
+        """Rows from the agent's database through the console's own read-only connection."""
+        from edge_agent.errors import StoreError
+        from edge_agent.store import Store
+
+        with self._reader_lock:
+            if self._reader is None:
+                try:
+                    self._reader = Store.reader(self.data_dir / "agent.db")
+                except StoreError:
+                    return []
+            return list(self._reader.db.query(sql, list(args)))
+
+    def reader(self) -> Any:
+        self.query("SELECT 1")
+        return _LockedReader(self)
+
+    def lane_view(self, lane: str) -> dict[str, Any]:
+        recent = [r["id"] for r in self.query(
+            "SELECT id FROM crossings WHERE lane = ? ORDER BY started_at DESC LIMIT 3", [lane])]
+        return lane_view(self.agent, lane, self.evidence_dir, recent)
+
+    def backlog(self) -> int | None:
+        rows = self.query("SELECT count(*) AS n FROM outbox")
+        return rows[0]["n"] if rows else None
+
+    # ------------------------------------------------------------------ audit
+
+    def record(self, session: Session | None, action: str, outcome: str, reason: str = "",
+               details: dict[str, Any] | None = None) -> None:
+        user = session.user.username if session else "-"
+        role = session.user.role.value if session else "-"
+        self.counters[f"{action}:{outcome}"] += 1
+        self.audit.append(user, role, action, outcome, reason, details)
+        if outcome != "done":
+            log.warning("console_action_%s action=%s user=%s reason=%s", outcome, action, user, reason)
+
+
+class _LockedReader:
+    """Just enough of a Store for metrics.render, serialised on the console's lock."""
+
+    def __init__(self, console: Console) -> None:
+        self.db = self
+        self._console = console
+
+    def execute(self, sql: str, args: list | tuple = ()) -> Any:
+        rows = self._console.query(sql, args)
+        return _Rows([tuple(r.values()) for r in rows])
+
+
+class _Rows(list):
+    def fetchall(self) -> list:
+        return list(self)
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+
+def console_of(request: Request) -> Console:
+    return request.app.state.console
+
+
+def session_of(request: Request) -> Session | None:
+    return console_of(request).accounts.session(request.cookies.get(COOKIE))
+
+
+def render_page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    console = console_of(request)
+    context = {"session": session_of(request), "health": health_view(console.agent, console.backlog()),
+               "lanes": list(console.agent.core.lanes), **context}
+    return console.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def to_login(request: Request) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+def refused(request: Request, session: Session | None, action: str, reason: str, status_code: int,
+             details: dict[str, Any] | None = None) -> Response:
+    console_of(request).record(session, action, "refused", reason, details)
+    return render_page(request, "refused.html", {"action": action, "reason": reason}, status_code=status_code)
+
+
+async def guard(request: Request, action: str, details: dict[str, Any] | None = None):
+    """Session, CSRF and role for a POST; returns (session, form) or a refusal response."""
+    session = session_of(request)
+    form = await request.form()
+    if session is None:
+        console_of(request).record(None, action, "refused", "not logged in", details)
+        return to_login(request)
+    if not csrf_ok(session, form.get("csrf")):
+        return refused(request, session, action, "the form's security token is missing or stale; reload the page", 403, details)
+    if not allowed(session.user.role, action):
+        return refused(request, session, action,
+                        f"a {ROLE_LABELS[session.user.role].lower()} may not do this", 403, details)
+    return session, form
+
+
+def lane_or_none(request: Request) -> str | None:
+    lane = request.path_params["lane"]
+    return lane if lane in console_of(request).agent.core.lanes else None
+
+
+def not_found(request: Request) -> Response:
+    return render_page(request, "refused.html", {"action": "", "reason": "no such page"}, status_code=404)

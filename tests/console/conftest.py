@@ -1,0 +1,48 @@
+"""Fixtures for the console tests: a real agent and the console app over it (see rig.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
+rig = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rig)
+LaneBench, site_config, USERS, PASSWORD = rig.LaneBench, rig.site_config, rig.USERS, rig.PASSWORD
+
+
+@pytest.fixture
+def agent(tmp_path):
+    from gpiozero.pins.mock import MockFactory
+
+    from edge_agent.console.actions import register
+
+    config = site_config(tmp_path)
+    bench = LaneBench(config, pin_factory=MockFactory(), data_dir=tmp_path)
+    bench.start()
+    register(bench.core)
+    try:
+        yield bench
+    finally:
+        bench.stop()
+
+
+@pytest.fixture
+def app(agent):
+    from edge_agent.console.app import create_app
+
+    application = create_app(agent, agent.config.console)
+    for name, role in USERS.items():
+        application.state.console.accounts.add_user(name, role, PASSWORD)
+    yield application
+    application.state.console.close()
+
+
+@pytest.fixture
+def client(app):
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as c:
+        yield c
