@@ -9,52 +9,37 @@ error): gates to the safe state first, then devices, core, outputs, sync, store.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig
 from edge_agent.core import Core
-from edge_agent.models import Observations, PreArrival
+from edge_agent.errors import ConfigError
+from edge_agent.models import WeightStable
 from edge_agent.outputs import OutputBus
+from edge_agent.rules_in_force import RulesAssessor, rules_in_force
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)
 
-
-class RulesAssessor:
-    """The active indicator set behind the core's `assessor` call; swapped atomically."""
-
-    def __init__(self, config: AgentConfig, rules: Any) -> None:
-        from edge_agent.local_rules import assess
-
-        self._assess = assess
-        self.policy = config.policy
-        self.site_tz = config.site.timezone
-        self.rules = rules
-
-    @property
-    def label(self) -> str:
-        return str(getattr(self.rules, "version", ""))
-
-    def replace(self, rules: Any) -> None:
-        self.rules = rules
-
-    def __call__(self, record: PreArrival | None, seen: Observations, *, now: datetime) -> Any:
-        return self._assess(record, seen, self.rules, self.policy, now=now, site_tz=self.site_tz)
+BUDGET_CHECK_S = 10.0  # the outbox size is a SUM over the table: not on every tick
 
 
-def load_rules(config: AgentConfig) -> Any:
-    from edge_agent.local_rules import IndicatorSet, load_indicator_set
+def load_rules(config: AgentConfig, data_dir: Path | None = None) -> Any:
+    """The indicator set in force at start (edge_agent/rules_in_force.py)."""
+    return rules_in_force(config, Path(data_dir or config.site.data_dir))
 
-    sets = [load_indicator_set(path) for path in config.rules.indicator_files]
-    if not sets:
-        log.warning("rules_empty reason=no indicator files configured")
-        return IndicatorSet.merge()
-    return IndicatorSet.merge(*sets) if len(sets) > 1 else sets[0]
+
+def site_problems(config: AgentConfig) -> list[str]:
+    """What a site file cannot do that one section alone cannot see (pins two lanes share)."""
+    from edge_agent.devices.gate.pinmap import check_site
+
+    return check_site([(lane.id, lane.gate) for lane in config.lanes])
 
 
 class Agent:
@@ -67,12 +52,20 @@ class Agent:
         self.gates: dict[str, Any] = {}
         self.devices: list[Any] = []
         self.sync: Any = None
+        self.console: Any = None
+        self._next_budget_check = 0.0
+        self._budget_alarm = False
+        self.evidence: Any = None
+        self.cctv: dict[str, list[Any]] = {}
         self.outputs = OutputBus()
         self.store: Store | None = None
         self.core: Core | None = None
         self._core_thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._stopping = threading.Lock()
+        from edge_agent.watchdog import Watchdog
+
+        self.watchdog = Watchdog.from_environ(os.environ)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -80,9 +73,13 @@ class Agent:
         from edge_agent.devices.anpr.association import PlateIndex
         from edge_agent.devices.anpr.plates import normalize_plate
 
+        problems = site_problems(self.config)
+        if problems:
+            raise ConfigError(problems, "site configuration")
         self._start_gates()
         self.store = Store.open(self.data_dir / "agent.db")
-        self.assessor = RulesAssessor(self.config, load_rules(self.config))
+        self.assessor = RulesAssessor(self.config, load_rules(self.config, self.data_dir))
+        self.assessor.reloader = lambda: rules_in_force(self.config, self.data_dir)
         self.core = Core(
             self.config,
             self.store,
@@ -93,11 +90,18 @@ class Agent:
             online=self._online,
             on_tick=self._on_tick,
         )
+        self._register_handlers()
+        self._start_evidence()
         self.outputs.start()
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
         self._core_thread.start()
         self._start_devices()
         self._start_sync()
+        if self.config.console.enabled:
+            from edge_agent.console import start_console
+
+            self.console = start_console(self, self.config.console)
+        self.watchdog.ready(f"{len(self.config.lanes)} lane(s)")
         log.info("agent_started site=%s lanes=%d data_dir=%s", self.config.site.id, len(self.config.lanes), self.data_dir)
         return self
 
@@ -106,6 +110,9 @@ class Agent:
             if self._stopped.is_set():
                 return
             self.safe_state()
+            self.watchdog.stopping()
+            if self.console is not None:
+                _quietly(self.console.stop)
             for device in reversed(self.devices):
                 _quietly(device.stop)
             if self.sync is not None:
@@ -115,10 +122,16 @@ class Agent:
             if self._core_thread is not None:
                 self._core_thread.join(10)
             self.outputs.stop()
+            for cameras in self.cctv.values():
+                for camera in cameras:
+                    _quietly(camera.stop)
+            if self.evidence is not None:
+                _quietly(self.evidence.stop)
             for gate in self.gates.values():
                 _quietly(gate.close)
             if self.store is not None:
                 self.store.close()
+            self.watchdog.close()
             self._stopped.set()
             log.info("agent_stopped site=%s", self.config.site.id)
 
@@ -154,16 +167,46 @@ class Agent:
     # ------------------------------------------------------------------ parts
 
     def _start_gates(self) -> None:
-        from edge_agent.devices.gate.controller import GateController
+        from edge_agent.devices.gate.controller import GateController, make_pin_factory
 
+        if self.pin_factory is None:
+            # One factory for the board: every lane's pins are on the same header.
+            self.pin_factory = make_pin_factory(self.config.lanes[0].gate.pin_factory)
         for lane in self.config.lanes:
-            gate = GateController(lane.id, lane.gate, self._post, pin_factory=self.pin_factory)
+            source = f"gate-{lane.id}"
+            self.watchdog.register(source, max_silence_s=5.0)
+            gate = GateController(lane.id, lane.gate, self._post, pin_factory=self.pin_factory,
+                                  heartbeat=lambda s=source: self.watchdog.beat(s))
             gate.safe_state()
             self.gates[lane.id] = gate
             self.outputs.add(_GateOutput(lane.id, gate), on_error=gate.safe_state)
 
+    def _register_handlers(self) -> None:
+        from edge_agent.console.actions import register
+        from edge_agent.rau import RauLink
+
+        register(self.core)
+        self.rau = RauLink(self.core, self.config, self.data_dir, refetch=self._refetch)
+        self.rau.register()
+        self.assessor.floor = self.rau.floor
+
+    def _start_evidence(self) -> None:
+        from edge_agent.devices.cctv.capture import build_cameras
+        from edge_agent.devices.cctv.evidence import EvidenceRecorder
+        from edge_agent.evidence import evidence_root
+        from edge_agent.evidence.crossing_feed import CrossingEvidenceFeed
+        from edge_agent.evidence.manifest import EvidenceStore
+
+        self.cctv = build_cameras(self.config.lanes)
+        recorder = EvidenceRecorder(EvidenceStore(evidence_root(self.data_dir)), self.cctv)
+        self.evidence = CrossingEvidenceFeed(recorder)
+        self.outputs.add(self.evidence)
+        for cameras in self.cctv.values():
+            for camera in cameras:
+                camera.start()
+
     def _start_devices(self) -> None:
-        from edge_agent.devices.anpr.listener import AnprListener
+        from edge_agent.devices.anpr.listener import AnprListener, listen_address
         from edge_agent.devices.scale.transport import ScaleReader
 
         for lane in self.config.lanes:
@@ -171,7 +214,10 @@ class Agent:
                 self.devices.append(ScaleReader(lane.id, lane.scale, self._post))
             anpr = [c for c in lane.cameras if c.kind == "anpr"]
             if anpr:
-                self.devices.append(AnprListener(lane.id, anpr, self._post, **_listen(anpr)))
+                self.devices.append(AnprListener(
+                    lane.id, anpr, self._post, **listen_address(anpr),
+                    on_payload=self.evidence.anpr_payload, on_image=self.evidence.anpr_image,
+                ))
         for device in self.devices:
             device.start()
 
@@ -183,7 +229,13 @@ class Agent:
         self.sync = SyncClient(self.config.site, self.config.sync, self.data_dir / "agent.db", self._post)
         self.sync.start()
 
+    def _refetch(self, topic: str) -> None:
+        if self.sync is not None:
+            self.sync.refetch(topic)
+
     def _post(self, event: Any) -> None:
+        if isinstance(event, WeightStable) and event.raw_frames and self.evidence is not None:
+            self.evidence.scale_frames(event.lane, event.id, event.raw_frames)
         if self.core is not None:
             self.core.post(event)
 
@@ -191,8 +243,25 @@ class Agent:
         return bool(self.sync and self.sync.health().get("connected"))
 
     def _on_tick(self) -> None:
+        # Runs on the core thread: a live loop renews the gates' open permission and
+        # vouches to systemd, and only while the device threads still beat.
         for gate in self.gates.values():
             gate.renew_permission()
+        if self.sync is not None and self.store is not None and time.monotonic() >= self._next_budget_check:
+            self._next_budget_check = time.monotonic() + BUDGET_CHECK_S
+            self._enforce_outbox_budget()
+        self.watchdog.tick()
+
+    def _enforce_outbox_budget(self) -> None:
+        from edge_agent.sync.outbox import enforce_budget
+
+        sync = self.config.sync
+        decision = enforce_budget(self.store, budget_bytes=int(sync.outbox_budget_mb * 2**20),
+                                  alarm_pct=sync.customs_alarm_pct)
+        if decision.customs_alarm and not self._budget_alarm:
+            log.error("outbox_budget_alarm customs_bytes_reach=%.0f%% of %s MB: the link to the RAU must be restored",
+                      sync.customs_alarm_pct, sync.outbox_budget_mb)
+        self._budget_alarm = decision.customs_alarm
 
     def health(self) -> dict[str, Any]:
         return {
@@ -201,6 +270,7 @@ class Agent:
             "devices": {type(d).__name__ + ":" + getattr(d, "lane_id", ""): d.health() for d in self.devices},
             "gates": {lane: gate.state() for lane, gate in self.gates.items()},
             "sync": self.sync.health() if self.sync else {"enabled": False},
+            "evidence": self.evidence.health() if self.evidence else {},
         }
 
 
@@ -218,10 +288,6 @@ class _GateOutput:
 
     def execute(self, command: object) -> None:
         self.gate.execute(command)
-
-
-def _listen(cameras: list) -> dict[str, Any]:
-    return {}
 
 
 def _quietly(fn: Callable[[], Any]) -> None:

@@ -16,7 +16,7 @@ import click
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig, load_config
-from edge_agent.errors import ConfigError, StoreError
+from edge_agent.errors import AgentError, ConfigError, StoreError
 
 
 class LazyGroup(click.Group):
@@ -52,6 +52,9 @@ class LazyGroup(click.Group):
         "scale": ("edge_agent.devices.scale.cli:scale", "Weighbridge tools: live monitor, protocol probe."),
         "anpr": ("edge_agent.devices.anpr.cli:anpr", "Plate recognition tools."),
         "evidence": ("edge_agent.evidence.cli:evidence", "Evidence files: verify the hash chain."),
+        "cctv": ("edge_agent.devices.cctv.cli:cctv", "CCTV tools: take a snapshot, watch a stream's health."),
+        "console": ("edge_agent.console.cli:console", "The officers' lane console: serve, add users."),
+        "audit": ("edge_agent.console.cli:audit", "The console's audit log: verify its hash chain."),
         "assess": ("edge_agent.local_rules.cli:assess_command", "Assess one pre-arrival record, print JSON."),
         "indicators": ("edge_agent.local_rules.cli:indicators", "Risk indicators: list, show, import, stats."),
         "central": ("edge_agent.central.cli:central", "The RAU's reference hub: serve, keys, bundles."),
@@ -82,7 +85,13 @@ def main(verbose: int) -> None:
 
 def _load(path: Path) -> AgentConfig:
     try:
-        return load_config(path)
+        config = load_config(path)
+        from edge_agent.agent import site_problems
+
+        problems = site_problems(config)
+        if problems:
+            raise ConfigError(problems, str(path))
+        return config
     except ConfigError as err:
         click.echo(f"{err.source}: configuration refused ({len(err.problems)} problem(s)):", err=True)
         for problem in err.problems:
@@ -109,7 +118,10 @@ def run(config_path: Path) -> None:
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     try:
         Agent(config).run_forever()
-    except StoreError as err:
+    except ConfigError as err:
+        click.echo(f"cannot start: {err}", err=True)
+        sys.exit(2)
+    except AgentError as err:  # the store, an indicator file, a taken console port ...
         click.echo(f"cannot start: {err}", err=True)
         sys.exit(3)
 
@@ -168,7 +180,10 @@ def status(config_path: Path | None, db_path: Path | None, last: int, as_json: b
 @click.option("--seed", default=7, show_default=True, help="Scenario seed, for a reproducible run.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Keep the demo's database here (default: a temp dir).")
 @click.option("--quiet", is_flag=True, help="Only the summary, no live view.")
-def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool) -> None:
+@click.option("--console", "console_port", type=int, is_flag=False, flag_value=8080, default=None,
+              help="Serve the officers' console on 127.0.0.1:PORT (default 8080) with demo users; "
+                   "it stays up after the summary until Ctrl-C.")
+def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool, console_port: int | None) -> None:
     """A whole crossing point on simulators: two lanes, a day's trucks, planted cases.
 
     Starts the agent with simulated weighbridges, plate cameras and loop detectors,
@@ -183,7 +198,8 @@ def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool)
         factor = 0.0 if speed == "max" else 1.0 / float(speed)
     except ValueError:
         raise click.BadParameter("a number or 'max'", param_hint="--speed") from None
-    ok = run_demo(trucks=trucks, time_factor=factor, seed=seed, data_dir=data_dir, live=not quiet)
+    ok = run_demo(trucks=trucks, time_factor=factor, seed=seed, data_dir=data_dir, live=not quiet,
+                  console_port=console_port)
     sys.exit(0 if ok else 1)
 
 
@@ -191,7 +207,7 @@ def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool)
     "scale": ("edge_agent.devices.scale.cli:simulate_scale", "A weighbridge indicator on a pty or TCP port."),
     "camera": ("edge_agent.devices.anpr.cli:simulate_camera", "A plate camera pushing ANPR events."),
     "cctv": ("simulators.cctv:simulate_cctv", "An MJPEG CCTV stream over HTTP."),
-    "seed": ("simulators.seed_feed:simulate_seed", "The SEED pre-arrival feed over MQTT."),
+    "seed": ("simulators.seed_feed:main", "The SEED pre-arrival feed over MQTT."),
 })
 def simulate() -> None:
     """Device simulators for technicians: a weighbridge, a plate camera, CCTV, the SEED feed."""

@@ -49,6 +49,17 @@ class ScaleConfig(Section):
     zero_band_kg: float = Field(default=100.0, ge=0)
     stable_readings: int = Field(default=5, ge=2)
     stable_window_s: float = Field(default=1.5, gt=0)
+    silence_timeout_s: float = Field(default=3.0, gt=0)  # no byte for this long: the line is dead, reopen
+    reconnect_max_s: float = Field(default=5.0, gt=0)  # ceiling of the reopen backoff
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
+
+        if value not in PROTOCOL_NAMES:
+            raise ValueError(f"unknown scale protocol {value!r}; known: {', '.join(PROTOCOL_NAMES)}")
+        return value
 
 
 class CameraConfig(Section):
@@ -260,7 +271,6 @@ class ConsoleConfig(Section):
     secure_cookies: bool = False  # True when a TLS reverse proxy fronts the console
     live_interval_s: float = Field(default=1.0, gt=0)  # how often the lane page's live stream sends
     evidence_dir: Path | None = None  # CCTV snapshots; default <data_dir>/evidence
-    stale_after_s: float = Field(default=24 * 3600.0, gt=0)  # an indicator set older than this shows STALE
 
 
 class AgentConfig(Section):

@@ -28,3 +28,21 @@ class StoreError(AgentError, RuntimeError):
 
 class DeviceError(AgentError, OSError):
     """A device cannot be opened; the transport retries, the core never sees it."""
+
+
+class IndicatorError(AgentError, ValueError):
+    """An indicator set (or one of its indicators or lists) that cannot be used.
+
+    `problems` holds (indicator or list id, reason) pairs, every one found, so the RAU
+    can fix a file in one round.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(head + "; ".join(f"{ident}: {reason}" for ident, reason in problems))
+
+
+class ConsoleError(AgentError, RuntimeError):
+    """The officers' console cannot start (its address is taken or invalid)."""

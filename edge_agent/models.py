@@ -58,8 +58,8 @@ class PreArrival(Record):
     """A SEED pre-arrival record: the neighbour's export or transit release of one truck.
 
     The SEED message schema is not public; this is the project's own set, documented in
-    docs/formats.md. `reference` (the declaration reference) identifies the record;
-    a newer `version` of the same reference replaces the older one.
+    docs/indicators.md ("Pre-arrival record"). `reference` (the declaration reference)
+    identifies the record; a newer `version` of the same reference replaces the older one.
     """
 
     reference: str = Field(min_length=1, max_length=40)
@@ -259,6 +259,68 @@ class RauCommand(EventBase):
     since: str = ""  # resend: outbox events at or after this id
 
 
+# Officers' console actions beyond the lane's own (edge_agent/console/actions.py handles
+# them). They carry `lane` but are not LaneEvents on purpose: the core hands LaneEvents to
+# the lane state machine and everything else to its registered handlers.
+
+
+class ControlActRecorded(EventBase):
+    """The control act: what an officer's documents check, inspection or scan found.
+
+    A seizure is an offence when the evaded duties are below the site's threshold
+    (PolicyConfig.seizure_criminal_threshold_eur, 5,000 EUR by default) and a criminal
+    report at or above it; the handler classifies with the site's policy.
+    """
+
+    kind: Literal["control_act"] = "control_act"
+    lane: str = Field(min_length=1, max_length=20)
+    crossing_id: str = Field(min_length=1, max_length=40)
+    control_type: Literal["documents", "physical", "scanner", "physical_and_scanner"]
+    result: Literal["positive", "negative"]
+    findings: str = Field(default="", max_length=4000)
+    seizure: bool = False
+    seized_goods: str = Field(default="", max_length=1000)
+    evaded_duties_eur: float = Field(default=0.0, ge=0, le=1e10)
+    penalties: str = Field(default="", max_length=2000)
+    legal_basis: str = Field(default="", max_length=1000)
+    measures: str = Field(default="", max_length=2000)
+    snapshots: list[str] = Field(default_factory=list, max_length=50)
+    user: str = Field(min_length=1)
+    reason: str = Field(default="", max_length=1000)
+
+
+class RechannelRequested(EventBase):
+    """An officer asks to raise a crossing's channel; it needs two approvals to apply."""
+
+    kind: Literal["rechannel_requested"] = "rechannel_requested"
+    lane: str = Field(min_length=1, max_length=20)
+    crossing_id: str = Field(min_length=1, max_length=40)
+    channel: str = Field(min_length=1, max_length=40)
+    user: str = Field(min_length=1)
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class RechannelDecided(EventBase):
+    """The head of office or the local risk analyst approves or refuses a re-channel request."""
+
+    kind: Literal["rechannel_decided"] = "rechannel_decided"
+    request_id: str = Field(min_length=1, max_length=40)
+    role: Literal["head_of_office", "local_risk_analyst"]
+    decision: Literal["approve", "refuse"]
+    user: str = Field(min_length=1)
+    reason: str = Field(default="", max_length=1000)
+
+
+class LocalIndicatorSaved(EventBase):
+    """The local risk analyst saved (or replaced) a local indicator: the core stores the
+    local set, swaps the rules in force and queues the change for the RAU."""
+
+    kind: Literal["local_indicator_saved"] = "local_indicator_saved"
+    indicator: dict[str, Any]
+    user: str = Field(min_length=1)
+    reason: str = Field(min_length=3, max_length=1000)
+
+
 class Tick(EventBase):
     """The core loop's clock: lets timeouts fire. Never stored."""
 
@@ -280,6 +342,10 @@ Event = Annotated[
         AcksReceived,
         IndicatorBundleReceived,
         RauCommand,
+        ControlActRecorded,
+        RechannelRequested,
+        RechannelDecided,
+        LocalIndicatorSaved,
         Tick,
     ],
     Field(discriminator="kind"),

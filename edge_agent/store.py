@@ -135,8 +135,14 @@ def _migration_1(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
 
 # Streams whose rows the outbox must never drop (customs records); others may be evicted.
-CUSTOMS_STREAMS = frozenset({"crossing", "weighing", "plate", "hit", "control_act", "local_indicator"})
-STREAM_PRIORITY = {"hit": 0, "control_act": 1, "crossing": 2, "weighing": 3, "plate": 3}
+# Streams that are never evicted from the outbox: what a customs decision rests on, and
+# the security reports (a rejected bundle) the RAU must see.
+CUSTOMS_STREAMS = frozenset({
+    "crossing", "weighing", "plate", "hit", "control_act", "local_indicator", "rechannel",
+    "bundle_rejected", "indicators_applied", "prescreen_hit", "rau_raise",
+})
+STREAM_PRIORITY = {"hit": 0, "prescreen_hit": 0, "control_act": 1, "rechannel": 1, "bundle_rejected": 1,
+                   "crossing": 2, "weighing": 3, "plate": 3}
 
 
 class Store:
@@ -384,3 +390,100 @@ class Store:
             row["channel"]: row["n"]
             for row in self.db.query("SELECT channel, count(*) AS n FROM assessments GROUP BY channel")
         }
+
+    # ------------------------------------------------------------------ console: re-channel requests
+
+    def save_rechannel(self, row: dict[str, Any]) -> None:
+        """Insert or update one re-channel request (the console's two-approval workflow)."""
+        self.db["rechannels"].upsert(row, pk="id")
+
+    def rechannel(self, request_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM rechannels WHERE id = ?", [request_id]))
+        return rows[0] if rows else None
+
+    def rechannels(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        return list(self.db.query(f"SELECT * FROM rechannels {where} ORDER BY id DESC LIMIT ?", [*args, limit]))
+
+    def set_crossing_channel(self, crossing_id: str, channel: str) -> None:
+        self.db.execute("UPDATE crossings SET channel = ? WHERE id = ?", [channel, crossing_id])
+
+    def control_acts_for(self, crossing_id: str) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM control_acts WHERE crossing_id = ? ORDER BY id", [crossing_id]))
+
+    # ------------------------------------------------------------------ outbox budget (sync)
+
+    def outbox_usage(self) -> dict[str, int]:
+        """Bytes and rows per class, for the budget policy (edge_agent/sync/outbox.py)."""
+        out = {"customs_bytes": 0, "other_bytes": 0, "customs_rows": 0, "other_rows": 0}
+        for klass, rows, size in self.db.execute(
+            "SELECT klass, count(*), coalesce(sum(bytes), 0) FROM outbox GROUP BY klass"
+        ).fetchall():
+            key = "customs" if klass == "customs" else "other"
+            out[f"{key}_rows"] += rows
+            out[f"{key}_bytes"] += size
+        return out
+
+    def outbox_oldest_other(self, limit: int = 10_000) -> list[tuple[str, int]]:
+        """(id, bytes) of evictable rows, oldest first."""
+        return [
+            (r[0], r[1])
+            for r in self.db.execute(
+                "SELECT id, bytes FROM outbox WHERE klass != 'customs' ORDER BY seq LIMIT ?", [limit]
+            ).fetchall()
+        ]
+
+    def outbox_evict(self, ids: Iterable[str]) -> int:
+        """Drop undelivered rows the budget gave up on; never touches customs rows."""
+        ids = list(ids)
+        gone = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            gone += self.db.execute(
+                f"DELETE FROM outbox WHERE klass != 'customs' AND id IN ({marks})", chunk
+            ).rowcount
+        if gone:
+            log.warning("outbox_evicted rows=%d", gone)
+        return gone
+
+
+def _migration_2_rechannels(db: sqlite_utils.Database) -> None:
+    # Re-channel requests wait for two approvals (head of office, local risk analyst),
+    # possibly across a restart, so they live in the database and not in lane memory.
+    db["rechannels"].create(
+        {
+            "id": str,
+            "crossing_id": str,
+            "lane": str,
+            "from_channel": str,
+            "to_channel": str,
+            "requested_by": str,
+            "reason": str,
+            "requested_at": str,
+            "head_by": str,
+            "head_at": str,
+            "analyst_by": str,
+            "analyst_at": str,
+            "status": str,  # pending | applied | refused | not_applied
+            "outcome": str,  # why it was refused or not applied
+            "decided_at": str,
+        },
+        pk="id",
+    )
+    db["rechannels"].create_index(["status"])
+
+
+MIGRATIONS.append(_migration_2_rechannels)
+
+
+def _migration_3_rau_raises(db: sqlite_utils.Database) -> None:
+    # A channel the RAU raised for a declaration or a plate outlives a restart: the truck
+    # it names may arrive days later.
+    db["rau_raises"].create(
+        {"key": str, "channel": str, "reason": str, "command_id": str, "at": str},
+        pk="key",
+    )
+
+
+MIGRATIONS.append(_migration_3_rau_raises)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.agent import RulesAssessor
+from edge_agent.rules_in_force import RulesAssessor
 from edge_agent.commands import OpenBarrier, ShowSign
 from edge_agent.config import parse_config
 from edge_agent.core import Core
