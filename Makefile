@@ -6,16 +6,21 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := mosquitto mosquitto-clients socat openssl systemd passwd chromium \
+# The demo runs the RAU's broker beside the agent; the tests also need the RTSP camera
+# (GStreamer), the headless browser, the pty and TLS tools, systemd-analyze and useradd.
+DEMO_DEBS := mosquitto
+TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromium \
 	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench debs venv clean
 
 demo: venv
+	@$(MAKE) --no-print-directory debs DEBS="$(DEMO_DEBS)"
 	$(BIN)/edge-agent demo
 
-test: venv debs
+test: venv
+	@$(MAKE) --no-print-directory debs DEBS="$(TEST_DEBS)"
 	$(BIN)/python -m pytest -q
 
 bench: venv

@@ -183,7 +183,11 @@ def status(config_path: Path | None, db_path: Path | None, last: int, as_json: b
 @click.option("--console", "console_port", type=int, is_flag=False, flag_value=8080, default=None,
               help="Serve the officers' console on 127.0.0.1:PORT (default 8080) with demo users; "
                    "it stays up after the summary until Ctrl-C.")
-def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool, console_port: int | None) -> None:
+@click.option("--offline", is_flag=True,
+              help="Run without the RAU (by default a private mosquitto and the central hub run beside the agent "
+                   "when mosquitto is installed).")
+def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool, console_port: int | None,
+         offline: bool) -> None:
     """A whole crossing point on simulators: two lanes, a day's trucks, planted cases.
 
     Starts the agent with simulated weighbridges, plate cameras and loop detectors,
@@ -191,6 +195,10 @@ def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool,
     consignee, a truck with no pre-arrival record, a misread plate, tobacco, a truck
     declared empty but loaded), shows the lanes live and ends with a summary that is
     checked against the scenario. Exit code 1 if any truck was not handled as expected.
+
+    When mosquitto is installed the RAU runs beside it: a private broker on a loopback
+    port and the central hub, which signs and sends an indicator bundle, routes the
+    pre-arrival records and stores and acknowledges every event.
     """
     from edge_agent.demo import run_demo
 
@@ -199,7 +207,7 @@ def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool,
     except ValueError:
         raise click.BadParameter("a number or 'max'", param_hint="--speed") from None
     ok = run_demo(trucks=trucks, time_factor=factor, seed=seed, data_dir=data_dir, live=not quiet,
-                  console_port=console_port)
+                  console_port=console_port, online=False if offline else None)
     sys.exit(0 if ok else 1)
 
 

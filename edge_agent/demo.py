@@ -75,7 +75,8 @@ class Outcome:
 
 
 def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_dir: Path | None = None,
-             live: bool = True, out: TextIO | None = None, console_port: int | None = None) -> bool:
+             live: bool = True, out: TextIO | None = None, console_port: int | None = None,
+             online: bool | None = None) -> bool:
     """Run the scenario; print the live view and the summary; True if every truck matched.
 
     With `console_port` the officers' console serves the demo's lanes and stays up after
@@ -87,6 +88,7 @@ def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_
 
     def linger(rig: DemoRig, outcomes: list[Outcome]) -> None:
         summary.append(print_summary(outcomes, time.monotonic() - started, echo))
+        echo(rig.rau_report())
         if console_port is not None:
             echo(f"\nthe console stays up at {rig.agent.console.url} (Ctrl-C to end)")
             try:
@@ -96,9 +98,12 @@ def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_
                 echo("")
 
     outcomes = run_scenario(trucks=trucks, time_factor=time_factor, seed=seed, data_dir=data_dir,
-                            echo=echo if live else None, console_port=console_port, before_stop=linger)
+                            echo=echo if live else None, console_port=console_port, before_stop=linger,
+                            online=online)
     return summary[0] if summary else print_summary(outcomes, time.monotonic() - started, echo)
 
+
+SITE_ID = "xk-merdare"
 
 # One user per console role, so a newcomer can try every action of the demo's console.
 DEMO_PASSWORD = "demo-password"
@@ -107,11 +112,20 @@ DEMO_USERS = {"officer": "officer", "head": "head_of_office", "analyst": "local_
 
 
 def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path | None = None,
-                 echo=None, console_port: int | None = None, before_stop=None) -> list[Outcome]:
-    """Drive the scenario's trucks through a started agent; one Outcome per truck."""
+                 echo=None, console_port: int | None = None, before_stop=None,
+                 online: bool | None = None) -> list[Outcome]:
+    """Drive the scenario's trucks through a started agent; one Outcome per truck.
+
+    `online`: run the RAU (private mosquitto + central hub) beside the agent; None means
+    "when mosquitto is installed".
+    """
+    from edge_agent.demo_rau import broker_installed
+
     plans = build_scenario(trucks, seed)
     workdir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="edge-agent-demo-"))
-    rig = DemoRig(workdir, time_factor, seed, console_port)
+    if online is None:
+        online = broker_installed()
+    rig = DemoRig(workdir, time_factor, seed, console_port, online=online)
     try:
         rig.start()
         say = echo or log.info
@@ -120,9 +134,8 @@ def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path |
         if rig.agent.console is not None:
             say(f"demo: console at {rig.agent.console.url}, users {', '.join(DEMO_USERS)}, "
                 f"password {DEMO_PASSWORD!r}")
-        for plan in plans:
-            if plan.record is not None:
-                rig.agent.post(PreArrivalReceived(record=plan.record, source="seed-feed"))
+        say(rig.link_line())
+        rig.deliver_prearrivals([plan.record for plan in plans if plan.record is not None])
         outcomes = rig.drive(plans, echo)
         if before_stop is not None:
             before_stop(rig, outcomes)
@@ -136,9 +149,15 @@ def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path |
 class DemoRig:
     """The agent plus one set of simulators per lane."""
 
-    def __init__(self, workdir: Path, time_factor: float, seed: int, console_port: int | None = None) -> None:
+    def __init__(self, workdir: Path, time_factor: float, seed: int, console_port: int | None = None,
+                 *, online: bool = False) -> None:
         self.workdir = workdir
         self.console_port = console_port
+        self.rau: Any = None
+        if online:
+            from edge_agent.demo_rau import DemoRau
+
+            self.rau = DemoRau(workdir, SITE_ID)
         self.factor = time_factor
         self.seed = seed
         self.scales: dict[str, Any] = {}
@@ -169,12 +188,55 @@ class DemoRig:
             self.cctv[lane] = CctvSimulator(fps=5, width=640, height=360, name=f"{lane}-SCENE").start()
         self.config = self._config({lane: sim.url for lane, sim in self.scales.items()},
                                    {lane: sim.url for lane, sim in self.cctv.items()})
+        if self.rau is not None:
+            self.rau.start()
+            self.config = self.config.model_copy(update={"sync": self.rau.sync_config()})
         self.pin_factory = MockFactory()
         if self.console_port is not None:
             self._add_demo_users()
         self.agent = Agent(self.config, pin_factory=self.pin_factory, data_dir=self.workdir)
         self.agent.start()
         self._start_cameras()
+        if self.rau is not None:
+            self._wait(lambda: self.agent.sync.health()["connected"], "the agent to connect to the RAU's broker")
+            self.rau.publish_bundle()
+            self._wait(lambda: self.agent.core.counters["bundles_applied"] >= 1, "the signed bundle to be applied")
+
+    def link_line(self) -> str:
+        if self.rau is None:
+            return ("demo: offline (mosquitto is not installed, or --offline): the lanes decide alone and "
+                    "events wait in the outbox")
+        return (f"demo: RAU on mosquitto 127.0.0.1:{self.rau.broker.port}; signed bundle "
+                f"{self.agent.assessor.label.split('+')[-1]} applied; pre-arrivals come through the central hub")
+
+    def deliver_prearrivals(self, records: list) -> None:
+        """Through the hub's routing when online (as SEED delivers them), straight to the core offline."""
+        if self.rau is None:
+            for record in records:
+                self.agent.post(PreArrivalReceived(record=record, source="seed-feed"))
+            return
+        counters = self.agent.core.counters
+        before = counters["prearrival_new"] + counters["prearrival_updated"]
+        self.rau.route(records)
+        self._wait(lambda: counters["prearrival_new"] + counters["prearrival_updated"] - before >= len(records),
+                   f"{len(records)} pre-arrival records from the hub")
+
+    def rau_report(self) -> str:
+        from edge_agent.store import Store
+
+        reader = Store.reader(self.workdir / "agent.db")
+        try:
+            backlog = lambda: reader.db.execute("SELECT count(*) FROM outbox").fetchone()[0]  # noqa: E731
+            if self.rau is None:
+                return f"RAU: offline; {backlog()} event(s) wait in the outbox for the link"
+            try:
+                self._wait(lambda: backlog() == 0, "the outbox to drain", timeout_s=30)
+            except TimeoutError:
+                pass
+            return (f"RAU: the central hub stored {self.rau.delivered()} event(s) from {SITE_ID}; "
+                    f"{backlog()} left in the outbox unacknowledged")
+        finally:
+            reader.close()
 
     def _add_demo_users(self) -> None:
         from edge_agent.console.auth import Accounts
@@ -202,6 +264,8 @@ class DemoRig:
     def stop(self) -> None:
         if self.agent is not None:
             self.agent.stop()
+        if self.rau is not None:
+            self.rau.stop()
         for sim in (*self.scales.values(), *self.cctv.values()):
             sim.stop()
 
@@ -227,7 +291,7 @@ class DemoRig:
                                         officer_s=900 * f, exit_s=120 * f),
             ))
         return AgentConfig(
-            site=SiteConfig(id="xk-merdare", region="xk-rs", name="Merdare (demo)", data_dir=self.workdir),
+            site=SiteConfig(id=SITE_ID, region="xk-rs", name="Merdare (demo)", data_dir=self.workdir),
             lanes=lanes,
             policy=PolicyConfig(random_secret="demo-secret-not-for-production"),
             rules=RulesConfig(indicator_files=[DEMO_INDICATORS]),

@@ -24,9 +24,14 @@ def demo_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("demo")
 
 
+REPORTS: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def outcomes(demo_dir):
-    return run_scenario(trucks=20, time_factor=0.0, seed=7, data_dir=demo_dir)
+    # With the RAU beside the agent (mosquitto is installed by the test command).
+    return run_scenario(trucks=20, time_factor=0.0, seed=7, data_dir=demo_dir, online=True,
+                        before_stop=lambda rig, outcomes: REPORTS.append(rig.rau_report()))
 
 
 def test_every_truck_gets_the_expected_channel_hits_and_gate_commands(outcomes):
@@ -108,3 +113,30 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_every_event_reaches_the_central_hub_once_and_the_outbox_empties(outcomes, demo_dir):
+    from edge_agent.central.ledger import Ledger
+
+    assert REPORTS and REPORTS[0].endswith("0 left in the outbox unacknowledged"), REPORTS
+    ledger = Ledger(demo_dir / "central.db")
+    try:
+        assert ledger.count(site="xk-merdare", stream="crossing") == len(outcomes)
+        assert ledger.count(site="xk-merdare", stream="hit") == sum(len(o.hits) for o in outcomes)
+        assert ledger.count(site="xk-merdare", stream="indicators_applied") == 1
+    finally:
+        ledger.close()
+
+
+def test_offline_the_lanes_decide_alone_and_the_events_wait_in_the_outbox(tmp_path):
+    from edge_agent.store import Store
+
+    outcomes = run_scenario(trucks=3, time_factor=0.0, seed=5, data_dir=tmp_path, online=False)
+    assert all(o.error == "" and o.channel for o in outcomes)
+    reader = Store.reader(tmp_path / "agent.db")
+    try:
+        streams = [r[0] for r in reader.db.execute("SELECT stream FROM outbox")]
+    finally:
+        reader.close()
+    assert streams.count("crossing") == 3
+    assert not (tmp_path / "central.db").exists()
