@@ -41,7 +41,7 @@ def active_documents(trust: Path, replacing: dict[str, dict] | None = None) -> l
 
 
 def rules_in_force(config: AgentConfig, data_dir: Path, *, replacing: dict[str, dict] | None = None,
-                   expiries: dict[str, datetime] | None = None) -> Any:
+                   expiries: dict[str, datetime] | None = None, index: bool = True) -> Any:
     """The merged, site-scoped, indexed IndicatorSet. Raises IndicatorError on a bad source.
 
     `expiries` maps a bundle slot to its signed expiry, which makes the set STALE past it
@@ -66,7 +66,8 @@ def rules_in_force(config: AgentConfig, data_dir: Path, *, replacing: dict[str, 
         log.warning("rules_empty reason=no indicator files configured and no bundle received")
     merged = IndicatorSet.merge(*sets)
     rules = merged.for_site(config.site.id, config.site.region)
-    rules.index()
+    if index:
+        rules.index()
     return rules
 
 

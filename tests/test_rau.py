@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime.now(UTC)
 
 
-def site_config(data_dir: Path):
-    return parse_config(f"""
+def site_toml(data_dir: Path) -> str:
+    return f"""
 [site]
 id = "bcp-test"
 region = "north"
@@ -52,7 +52,11 @@ trailer_s = 0.5
 random_share_pct = 0
 [rules]
 indicator_files = ["{ROOT / 'firmware_config' / 'indicators' / 'demo.json'}"]
-""")
+"""
+
+
+def site_config(data_dir: Path):
+    return parse_config(site_toml(data_dir))
 
 
 def plate_set(version: str, plate: str, channel: str = "red", indicator_id: str = "C-PLATE-WATCH") -> dict:
@@ -289,3 +293,17 @@ def test_a_raise_to_an_unknown_channel_or_for_nothing_is_refused(site):
 
 def test_the_trust_directory_defaults_to_the_data_directory(tmp_path):
     assert trust_dir(site_config(tmp_path), tmp_path) == tmp_path / "trust"
+
+
+def test_indicators_list_shows_what_the_agent_runs_with_bundles_included(site, keys):
+    from click.testing import CliRunner
+
+    from edge_agent.cli import main
+
+    site.post(bundle_event(keys.bundle(4, plate_set("central-4", "01500AB"))))
+    path = site.data_dir / "site.toml"
+    path.write_text(site_toml(site.data_dir))
+    result = CliRunner().invoke(main, ["indicators", "list", "--config", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    ids = {row["id"] for row in json.loads(result.output)["indicators"]}
+    assert {"C-PLATE-WATCH", "C-WEIGHT-10", "L-TOBACCO-24"} <= ids

@@ -251,7 +251,13 @@ def _config(path: Path | None) -> AgentConfig | None:
 def _rules(config: AgentConfig | None, paths: tuple[Path, ...]) -> IndicatorSet:
     files = list(paths)
     if not files and config is not None:
-        files = site_indicator_files(config.rules.indicator_files, config.site.data_dir)
+        # What the agent runs with: the site's files, imported sets and the RAU's bundles.
+        from edge_agent.rules_in_force import rules_in_force
+
+        try:
+            return rules_in_force(config, config.site.data_dir, index=False)
+        except IndicatorError as err:
+            raise click.ClickException(_problems(err)) from err
     if not files:
         raise click.UsageError("no indicator set: give --indicators FILE or --config SITE.toml")
     try:
