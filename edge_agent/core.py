@@ -148,12 +148,27 @@ class Core:
                 handled += 1
 
     def handle(self, item: Any) -> None:
-        """One event, one transaction, then the commands. A bug here is logged, not fatal."""
+        """One event, one transaction, then the commands. A bug here is logged, not fatal.
+
+        When handling fails the transaction is rolled back, so the lanes go back to what
+        the database says, and the event is kept as a rejection naming the failure: it is
+        never lost, and the next event starts from a consistent state.
+        """
+        lanes_before = dict(self.lanes)
         try:
             self._handle(item)
-        except Exception:
+        except Exception as err:
+            self.lanes = lanes_before  # LaneState is immutable: the old values are intact
             self.counters["core_errors"] += 1
-            log.exception("core_event_failed kind=%s", getattr(item, "kind", type(item).__name__))
+            kind = getattr(item, "kind", type(item).__name__)
+            log.exception("core_event_failed kind=%s", kind)
+            try:
+                raw = item.model_dump_json() if hasattr(item, "model_dump_json") else repr(item)
+                with self.store.transaction():
+                    self.store.record_rejection(Rejected(source=getattr(item, "source", "") or "core",
+                                                         reason=f"core failed on {kind}: {err!r}"[:500], raw=raw))
+            except Exception:
+                log.exception("core_rejection_not_stored kind=%s", kind)
 
     def _handle(self, item: Any) -> None:
         if isinstance(item, Tick):

@@ -190,3 +190,29 @@ def test_the_two_lanes_are_independent(core):
 def _dispatched(core):
     core.outputs.stop()
     return core.recorder.commands
+
+
+def test_a_failure_inside_an_event_rolls_back_the_lane_and_keeps_the_event_as_a_rejection(core):
+    core.post(PreArrivalReceived(record=truck()))
+    core.post(VehicleDetected(lane="L1"))
+    core.post(PlateRead(lane="L1", text="01123AB", raw="01123AB", confidence=0.93))
+    core.drain()
+    before = core.lanes["L1"]
+    working = core.assessor
+
+    def broken(record, seen, *, now):
+        raise RuntimeError("rules engine bug")
+
+    core.assessor = broken
+    core.post(WeightStable(lane="L1", gross_kg=24100.0))
+    core.drain()
+    assert core.lanes["L1"] == before, "the lane must not keep a state the database never got"
+    assert core.counters["core_errors"] == 1
+    rejected = core.store.db.execute("SELECT reason, raw FROM rejections").fetchall()
+    assert len(rejected) == 1 and "rules engine bug" in rejected[0][0] and "24100" in rejected[0][1]
+    assert core.store.db.execute("SELECT count(*) FROM events WHERE kind = 'weight_stable'").fetchone()[0] == 0
+
+    core.assessor = working  # the loop goes on: the same weighing again is decided normally
+    core.post(WeightStable(lane="L1", gross_kg=24100.0))
+    core.drain()
+    assert core.lanes["L1"].phase is Phase.RELEASED
