@@ -250,6 +250,30 @@ class Core:
             self._save_crossing(lane)
         return out
 
+    def _corroborate(self, lane: LaneState, record: Any) -> tuple[LaneState, Any]:
+        """Untie the truck from a record its other plate read contradicts.
+
+        The crossing then goes the way of a truck with no record (the officer checks the
+        documents and can type the plate), which is better than someone else's
+        declaration. Officers' entries are not second-guessed.
+        """
+        from edge_agent.devices.anpr.association import disagreement
+
+        matched = next(p for p in (lane.tractor, lane.trailer) if p and p.match)
+        other = lane.trailer if matched is lane.tractor else lane.tractor
+        if other is None or matched.source.startswith("manual:") or other.source.startswith("manual:"):
+            return lane, record
+        fits = getattr(self.plate_index, "fits", None)
+        if fits is None:
+            return lane, record
+        why = disagreement(record, matched.match.role, other.text, other.match.reference if other.match else "", fits)
+        if not why:
+            return lane, record
+        self.counters["plate_reads_disagree"] += 1
+        log.warning("plate_reads_disagree lane=%s crossing=%s reason=%s", lane.lane_id, lane.crossing_id, why)
+        untied = {slot: replace(p, match=None) for slot, p in (("tractor", lane.tractor), ("trailer", lane.trailer)) if p}
+        return replace(lane, **untied, notes=lane.notes + (why,)), None
+
     def _lookup(self, text: str) -> PlateMatch | None:
         found = self.plate_index.match(text)
         if found is None:
@@ -266,6 +290,8 @@ class Core:
     def _assess(self, lane: LaneState) -> tuple[LaneState, list]:
         reference = lane.reference
         record = self.store.prearrival(reference) if reference else None
+        if record is not None:
+            lane, record = self._corroborate(lane, record)
         plate = lane.tractor or lane.trailer
         match = next((p.match for p in (lane.tractor, lane.trailer) if p and p.match), None)
         seen = Observations(

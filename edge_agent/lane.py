@@ -221,6 +221,13 @@ def _on_plate(lane, event, now, timeouts, lookup):
     role = _role_for(lane, event.role, plate)
     if role is None:
         return lane, cmds  # the same plate again
+    displaced = getattr(lane, role)
+    other = "trailer" if role == "tractor" else "tractor"
+    if (event.role is PlateRole.UNKNOWN and displaced is not None and displaced.text != plate.text
+            and displaced.match is None and getattr(lane, other) is None):
+        # An earlier read that matched nothing is the truck's other plate, not noise: it
+        # is what checks the new read's declaration (core._corroborate).
+        lane = replace(lane, **{other: displaced})
     lane = replace(lane, **{role: plate})
     if manual and lane.phase in (Phase.HELD, Phase.OFFICER_ABSENT):
         # A corrected plate may belong to another declaration: assess again (never lowers).

@@ -216,3 +216,48 @@ def test_a_failure_inside_an_event_rolls_back_the_lane_and_keeps_the_event_as_a_
     core.post(WeightStable(lane="L1", gross_kg=24100.0))
     core.drain()
     assert core.lanes["L1"].phase is Phase.RELEASED
+
+
+def _reads(core, *reads, weight=24100.0, lane="L1"):
+    """Plate reads as (text, role) pairs, then the weighing; returns the lane afterwards."""
+    from edge_agent.models import PlateRole
+
+    core.post(VehicleDetected(lane=lane))
+    for text, role in reads:
+        core.post(PlateRead(lane=lane, text=text, raw=text, confidence=0.9, role=PlateRole(role)))
+    core.post(WeightStable(lane=lane, gross_kg=weight))
+    core.drain()
+    return core.lanes[lane]
+
+
+def test_a_truck_whose_other_plate_contradicts_the_declaration_is_not_tied_to_it(core):
+    core.post(PreArrivalReceived(record=truck(trailer="01 456-TR")))
+    lane = _reads(core, ("O1123AB", "tractor"), ("BG777ZZ", "trailer"))  # tractor fits, trailer is another
+    assert lane.reference == "" and lane.channel == "yellow"
+    assert any("BG777ZZ is not the declared trailer 01 456-TR of XK26EX100" in n for n in lane.notes)
+    assert core.counters["plate_reads_disagree"] == 1
+    assert core.store.prearrival("XK26EX100") is not None
+    assert [h["indicator_id"] for h in core.store.hits_for(lane.crossing_id)] == ["C-NO-RECORD"]
+
+
+def test_both_plates_read_with_errors_still_tie_the_truck_to_its_declaration(core):
+    core.post(PreArrivalReceived(record=truck(trailer="01 456-TR")))
+    lane = _reads(core, ("O1123A8", "tractor"), ("0l456TR", "trailer"))
+    assert lane.reference == "XK26EX100" and lane.channel == "green"
+    assert core.counters["plate_reads_disagree"] == 0
+
+
+def test_two_reads_matching_two_declarations_tie_the_truck_to_neither(core):
+    core.post(PreArrivalReceived(record=truck(trailer="01 456-TR")))
+    core.post(PreArrivalReceived(record=truck(reference="XK26EX200").model_copy(update={"tractor_plate": "BG 777-ZZ"})))
+    lane = _reads(core, ("01123AB", "tractor"), ("BG777ZZ", "trailer"))
+    assert lane.reference == "" and any("two declarations" in n for n in lane.notes)
+
+
+def test_an_unmatched_read_without_a_camera_role_still_checks_the_next_one(core):
+    # Reads from cameras with no declared role: the first matches nothing, the second
+    # fits the tractor of a declaration whose trailer is not the first read.
+    core.post(PreArrivalReceived(record=truck(trailer="01 456-TR")))
+    lane = _reads(core, ("KS999XY", "unknown"), ("01123AB", "unknown"))
+    assert {lane.tractor.text, lane.trailer.text} == {"01123AB", "KS999XY"}
+    assert lane.reference == "" and core.counters["plate_reads_disagree"] == 1
