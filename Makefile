@@ -36,6 +36,8 @@ debs:
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@# Debian's own python3 needs python3-venv for `-m venv` to work.
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || $(MAKE) --no-print-directory debs DEBS=python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -117,7 +117,8 @@ class Hub:
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if self.connected.is_set():
-            log.warning("hub_disconnected reason=%s", reason_code)
+            # Leaving on stop() is routine; losing the broker otherwise is worth a warning.
+            (log.info if self._stop.is_set() else log.warning)("hub_disconnected reason=%s", reason_code)
         self.connected.clear()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
