@@ -321,6 +321,17 @@ class LocalIndicatorSaved(EventBase):
     reason: str = Field(min_length=3, max_length=1000)
 
 
+class IndicatorSetPrepared(EventBase):
+    """A verified bundle's set is composed, indexed and re-screened, off the core thread;
+    the core swaps it in on this event. Internal: not accepted from outside (not in Event)."""
+
+    kind: Literal["indicator_set_prepared"] = "indicator_set_prepared"
+    topic: str
+    slot: str
+    version: int
+    problem: str = ""  # set when the signed content cannot be run here
+
+
 class Tick(EventBase):
     """The core loop's clock: lets timeouts fire. Never stored."""
 

@@ -1,24 +1,43 @@
 """What the RAU sends down, applied by the core: signed indicator bundles and channel raises.
 
-The sync client only decodes; these handlers run on the core thread, inside the event's
-transaction, so a bundle is verified, persisted, swapped in and the pending pre-arrivals
-re-screened as one step, and a rejected bundle is logged, counted and queued upstream
-while the last good set stays in force (docs/sync.md).
+The sync client only decodes; these handlers run on the core thread. A bundle is verified
+there (fast), then composed with the site's other sets, indexed and the pending
+pre-arrivals re-screened on a worker thread, which only computes; back on the core
+thread, in one event's transaction, the trust state is persisted, the set swapped in and
+the pre-screening hits queued. Bundles are taken one at a time, in arrival order. A
+rejected bundle is logged, counted and queued upstream while the last good set stays in
+force (docs/sync.md). A restart between verifying and applying loses nothing that
+matters: the set in force is still the last good one, and the hub keeps full bundles
+retained, so the same bundle arrives again.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig
-from edge_agent.models import IndicatorBundleReceived, Observations, PreArrival, RauCommand
+from edge_agent.models import IndicatorBundleReceived, IndicatorSetPrepared, Observations, PreArrival, RauCommand
 from edge_agent.rules_in_force import rules_in_force, trust_dir
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Preparation:
+    """A verified bundle on its way in: filled by the worker, applied by the core."""
+
+    event: IndicatorBundleReceived
+    result: Any  # sync.bundles.Accepted
+    rules: Any = None
+    prescreen: list = field(default_factory=list)
+    pending: int = 0
 
 
 class RauLink:
@@ -31,20 +50,32 @@ class RauLink:
         self.data_dir = Path(data_dir)
         self.refetch = refetch
         self.raises: dict[str, tuple[str, str]] = {}
+        self._preparing: _Preparation | None = None
+        self._waiting: deque[IndicatorBundleReceived] = deque()
 
     def register(self) -> None:
         self.core.handlers["indicator_bundle"] = self.bundle
         self.core.handlers["rau_command"] = self.command
+        self.core.handlers["indicator_set_prepared"] = self.prepared
         for row in self.core.store.db.execute("SELECT key, channel, reason FROM rau_raises"):
             self.raises[row[0]] = (row[1], row[2])
 
     # ------------------------------------------------------------------ bundles
 
+    @property
+    def busy(self) -> bool:
+        """A bundle is being prepared off the core thread (or waits for that one)."""
+        return self._preparing is not None or bool(self._waiting)
+
     def bundle(self, event: IndicatorBundleReceived) -> list:
-        from edge_agent.errors import IndicatorError
         from edge_agent.sync.bundles import BundleRejected, active_set, slot_for_topic, verify_bundle
         from edge_agent.sync.trust import TrustStore
 
+        if self._preparing is not None:
+            # One at a time: each bundle is verified against the trust state the one
+            # before it left (version floors, a rotated root).
+            self._waiting.append(event)
+            return []
         site = self.config.site
         trust = TrustStore(trust_dir(self.config, self.data_dir))
         if not trust.installed:
@@ -57,24 +88,71 @@ class RauLink:
         )
         if isinstance(result, BundleRejected):
             return self._rejected(event, result)
+        # Composing and indexing a large set takes seconds (about 4 s for 100,000
+        # indicators) and re-screening as long again: the lanes must not wait for that.
+        job = _Preparation(event, result)
+        self._preparing = job
+        pending = self.core.store.pending_prearrivals()
+        threading.Thread(target=self._prepare, args=(job, pending), name="bundle-prepare", daemon=True).start()
+        return []
+
+    def _prepare(self, job: "_Preparation", pending: list) -> None:
+        """Worker thread: everything slow, nothing written; the core applies the outcome."""
+        from edge_agent.errors import IndicatorError
+        from edge_agent.local_rules import rescreen
+
+        problem = ""
         try:
-            rules = rules_in_force(self.config, self.data_dir, replacing={result.slot: result.indicators},
-                                   expiries={result.slot: result.expires})
+            result = job.result
+            job.rules = rules_in_force(self.config, self.data_dir, replacing={result.slot: result.indicators},
+                                       expiries={result.slot: result.expires})
+            job.prescreen = [(reference, verdict) for reference, verdict in
+                             rescreen(pending, job.rules, self.config.policy, now=job.event.at,
+                                      site_tz=self.config.site.timezone) if verdict.hits]
+            job.pending = len(pending)
         except IndicatorError as err:
+            problem = str(err)
+        except Exception as err:  # noqa: BLE001 - reported as a rejection; the last good set stays
+            log.exception("bundle_prepare_failed slot=%s", job.result.slot)
+            problem = f"could not be prepared: {err!r}"
+        self.core.post(IndicatorSetPrepared(topic=job.event.topic, slot=job.result.slot,
+                                            version=job.result.version, problem=problem[:2000], source="rau"))
+
+    def prepared(self, event: IndicatorSetPrepared) -> list:
+        from edge_agent.sync.bundles import BundleRejected
+        from edge_agent.sync.trust import TrustStore
+
+        job, self._preparing = self._preparing, None
+        if job is None or (job.result.slot, job.result.version) != (event.slot, event.version):
+            log.warning("bundle_prepared_unexpected slot=%s version=%d", event.slot, event.version)
+        elif event.problem:
             # Signed by the RAU yet not a set this site can run: keep the last good one.
-            return self._rejected(event, BundleRejected("invalid_indicators", str(err), result.slot, result.version))
+            self._rejected(job.event, BundleRejected("invalid_indicators", event.problem, event.slot, event.version))
+        else:
+            self._apply(job, TrustStore(trust_dir(self.config, self.data_dir)))
+        commands: list = []
+        while self._waiting and self._preparing is None:
+            commands += self.bundle(self._waiting.popleft())
+        return commands
+
+    def _apply(self, job: "_Preparation", trust: Any) -> None:
+        core, site, result, rules = self.core, self.config.site, job.result, job.rules
         trust.save(result.state, slot=result.slot, indicators=result.indicators)
-        self.core.assessor.replace(rules)
-        core = self.core
+        core.assessor.replace(rules)
         core.counters["bundles_applied"] += 1
         core.store.outbox_append("indicators_applied", {
             "site": site.id, "slot": result.slot, "version": result.version, "sha256": result.sha256,
             "kind": result.kind, "indicators": len(rules), "expires": result.expires.isoformat(),
-        }, event.at)
-        log.info("bundle_applied slot=%s version=%d kind=%s indicators=%d", result.slot, result.version,
-                 result.kind, len(rules))
-        self._rescreen(rules, event.at)
-        return []
+        }, job.event.at)
+        for reference, verdict in job.prescreen:
+            core.store.outbox_append("prescreen_hit", {
+                "site": site.id, "reference": reference, "channel": verdict.channel,
+                "indicators": sorted({h.indicator_id for h in verdict.hits}),
+                "indicator_set": verdict.indicator_set,
+            }, job.event.at)
+        core.counters["prescreen_hits"] += len(job.prescreen)
+        log.info("bundle_applied slot=%s version=%d kind=%s indicators=%d rescreened=%d prescreen_hits=%d",
+                 result.slot, result.version, result.kind, len(rules), job.pending, len(job.prescreen))
 
     def _rejected(self, event: IndicatorBundleReceived, rejected: Any) -> list:
         core = self.core
@@ -85,24 +163,6 @@ class RauLink:
         if getattr(rejected, "fallback_full", False) and self.refetch is not None:
             self.refetch(event.topic)
         return []
-
-    def _rescreen(self, rules: Any, now: datetime) -> None:
-        from edge_agent.local_rules import rescreen
-
-        pending = self.core.store.pending_prearrivals()
-        hits = 0
-        for reference, verdict in rescreen(pending, rules, self.config.policy, now=now,
-                                           site_tz=self.config.site.timezone):
-            if not verdict.hits:
-                continue
-            hits += 1
-            self.core.store.outbox_append("prescreen_hit", {
-                "site": self.config.site.id, "reference": reference, "channel": verdict.channel,
-                "indicators": sorted({h.indicator_id for h in verdict.hits}),
-                "indicator_set": verdict.indicator_set,
-            }, now)
-        self.core.counters["prescreen_hits"] += hits
-        log.info("rescreen_done pending=%d hits=%d", len(pending), hits)
 
     # ------------------------------------------------------------------ commands
 

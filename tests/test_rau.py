@@ -4,6 +4,7 @@ signed bundles swapped in (or refused, keeping the last good set) and channel ra
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,9 +126,15 @@ class Site:
         self.store.close()
 
     def post(self, *events) -> None:
+        """Hand the events to the core and let it finish them, bundles prepared off-thread included."""
         for event in events:
             self.core.post(event)
         self.core.drain()
+        deadline = time.monotonic() + 30
+        while self.link.busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+            self.core.drain()
+        assert not self.link.busy, "a bundle was not prepared within 30 s"
 
     def outbox(self, stream: str) -> list[dict]:
         rows = self.store.db.execute("SELECT payload FROM outbox WHERE stream = ? ORDER BY seq", [stream])
@@ -307,3 +314,41 @@ def test_indicators_list_shows_what_the_agent_runs_with_bundles_included(site, k
     assert result.exit_code == 0, result.output
     ids = {row["id"] for row in json.loads(result.output)["indicators"]}
     assert {"C-PLATE-WATCH", "C-WEIGHT-10", "L-TOBACCO-24"} <= ids
+
+
+def big_set(version: str, n: int, plate: str) -> dict:
+    doc = plate_set(version, plate)
+    template = doc["indicators"][0]
+    doc["indicators"] += [
+        {**template, "id": f"C-BULK-{i}", "when": {"field": "tractor_plate", "op": "eq", "value": f"ZZ{i:06d}"}}
+        for i in range(n)
+    ]
+    return doc
+
+
+def test_the_lanes_keep_deciding_while_a_large_bundle_is_prepared(site, keys):
+    site.post(PreArrivalReceived(record=record("XK26EX700", "01 700-AB")))
+    site.core.post(bundle_event(keys.bundle(8, big_set("central-8", 20_000, "01700AB"))))
+    site.core.drain()
+    assert site.link.busy, "the set is composed and indexed off the core thread"
+    for event in (VehicleDetected(lane="L1"), PlateRead(lane="L1", text="01700AB", confidence=0.95),
+                  WeightStable(lane="L1", gross_kg=24100.0)):
+        site.core.post(event)
+    site.core.drain()
+    # Queued behind the truck, the prepared set came in after its decision: the truck was
+    # decided by the set in force (green), not held until the new one (red for its plate).
+    lane = site.core.lanes["L1"]
+    assert lane.phase is Phase.RELEASED and lane.channel == "green"
+    site.post()  # let the preparation finish
+    assert site.assessor.rules.get("C-BULK-19999") is not None
+    assert TrustStore(site.data_dir / "trust").load().applied["central:central"].version == 8
+
+
+def test_bundles_are_taken_one_at_a_time_so_a_rollback_behind_a_newer_one_is_refused(site, keys):
+    site.core.post(bundle_event(keys.bundle(5, big_set("central-5", 5_000, "01500AB"))))
+    site.core.post(bundle_event(keys.bundle(4, plate_set("central-4", "01400AB", indicator_id="C-OLD"))))
+    site.core.post(bundle_event(keys.bundle(6, plate_set("central-6", "01600AB", indicator_id="C-NEW"))))
+    site.post()
+    assert [r["reason"] for r in site.outbox("bundle_rejected")] == ["rollback"]
+    assert [a["version"] for a in site.outbox("indicators_applied")] == [5, 6]
+    assert site.assessor.rules.get("C-NEW") is not None and site.assessor.rules.get("C-OLD") is None
