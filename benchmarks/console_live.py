@@ -28,7 +28,14 @@ sys.path.insert(0, str(ROOT))
 from edge_agent.agent import Agent  # noqa: E402
 from edge_agent.config import AgentConfig, GateConfig, LaneConfig, PolicyConfig, RulesConfig, SiteConfig  # noqa: E402
 from edge_agent.models import (  # noqa: E402
-    Item, Party, PlateRead, PlateRole, PreArrival, PreArrivalReceived, VehicleDetected, WeightStable,
+    Item,
+    Party,
+    PlateRead,
+    PlateRole,
+    PreArrival,
+    PreArrivalReceived,
+    VehicleDetected,
+    WeightStable,
 )
 
 INDICATORS = ROOT / "firmware_config" / "indicators" / "demo.json"
@@ -102,8 +109,8 @@ def main() -> None:
     args = parser.parse_args()
     ticks = 200 if args.quick else 2000
 
-    from edge_agent.console.app import Console
     from edge_agent.config import ConsoleConfig
+    from edge_agent.console.app import Console
 
     with tempfile.TemporaryDirectory() as tmp:
         agent = _agent(Path(tmp))

@@ -32,9 +32,9 @@ from edge_agent.devices.anpr.plates import normalize_plate  # noqa: E402
 from edge_agent.local_rules import load_indicator_set  # noqa: E402
 from edge_agent.models import (  # noqa: E402
     Assessment,
-    Tick,
     PlateRead,
     PreArrivalReceived,
+    Tick,
     VehicleDetected,
     VehicleLeft,
     WeightStable,

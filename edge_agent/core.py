@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
@@ -96,6 +96,10 @@ class Core:
         self.on_tick = on_tick
         self.queue: queue.Queue = queue.Queue()
         self.lanes: dict[str, LaneState] = {lane.id: LaneState(lane_id=lane.id) for lane in config.lanes}
+        # What readers on other threads see: the lanes as of the last committed event.
+        # `lanes` itself runs ahead inside an event's transaction (and is rolled back
+        # with it), so a reader of `lanes` could see a state the database does not have yet.
+        self.committed_lanes: dict[str, LaneState] = dict(self.lanes)
         self.live_weight: dict[str, WeightReading] = {}
         self.counters: Counter[str] = Counter()
         self.handlers: dict[str, Callable[[Any], list]] = {}
@@ -157,6 +161,7 @@ class Core:
         lanes_before = dict(self.lanes)
         try:
             self._handle(item)
+            self.committed_lanes = dict(self.lanes)
         except Exception as err:
             self.lanes = lanes_before  # LaneState is immutable: the old values are intact
             self.counters["core_errors"] += 1
@@ -393,8 +398,8 @@ class Core:
     # ------------------------------------------------------------------ views
 
     def snapshot(self) -> dict[str, Any]:
-        """A consistent-enough view for the console and the demo (read from any thread)."""
-        lanes = dict(self.lanes)
+        """The lanes as committed, for the console and the demo (read from any thread)."""
+        lanes = self.committed_lanes
         weights = dict(self.live_weight)
         return {
             lane_id: {

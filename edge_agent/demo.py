@@ -23,8 +23,8 @@ import click
 
 from edge_agent.config import (
     AgentConfig,
-    ConsoleConfig,
     CameraConfig,
+    ConsoleConfig,
     GateConfig,
     LaneConfig,
     PolicyConfig,
@@ -33,7 +33,7 @@ from edge_agent.config import (
     SiteConfig,
     TimeoutsConfig,
 )
-from edge_agent.lane import DECIDED, Phase
+from edge_agent.lane import Phase
 from edge_agent.models import ControlCompleted, PreArrivalReceived
 from simulators.scenario import TruckPlan, build_scenario
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.rules_in_force import RulesAssessor
 from edge_agent.commands import OpenBarrier, ShowSign
 from edge_agent.config import parse_config
 from edge_agent.core import Core
@@ -25,6 +24,7 @@ from edge_agent.models import (
     WeightStable,
 )
 from edge_agent.outputs import OutputBus
+from edge_agent.rules_in_force import RulesAssessor
 from edge_agent.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ def lane_view(agent: Any, lane_id: str, evidence_dir: Path | None = None,
               recent_crossings: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """One lane: plates, weight, record, channel and why, gate, snapshot, markers."""
     core = agent.core
-    lane = core.lanes[lane_id]
+    lane = core.committed_lanes[lane_id]  # never a state the database does not have yet
     policy = agent.config.policy
     view: dict[str, Any] = {
         "lane": lane_id,

@@ -31,7 +31,8 @@ def render(agent: Any, reader: Any, console_counters: dict[str, int]) -> str:
     core = agent.core
     out += family("edge_agent_lanes", "gauge", "Lanes configured at this site.", [({}, len(core.lanes))])
     out += family("edge_agent_lane_decided", "gauge", "1 while the lane's current truck has a decision.",
-                  [({"lane": lid, "phase": lane.phase.value}, 1 if lane.channel else 0) for lid, lane in core.lanes.items()])
+                  [({"lane": lid, "phase": lane.phase.value}, 1 if lane.channel else 0)
+                   for lid, lane in core.committed_lanes.items()])
     decisions = reader.db.execute("SELECT channel, count(*) FROM assessments GROUP BY channel").fetchall() if reader else []
     out += family("edge_agent_decisions_total", "counter", "Assessments stored, by channel.",
                   [({"channel": c}, n) for c, n in decisions])
