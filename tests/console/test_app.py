@@ -351,8 +351,10 @@ def test_the_analyst_adds_a_local_indicator_and_the_next_truck_is_assessed_with_
     assert r.status_code == 303
     wait_for(lambda: agent.assessor.rules.get("L-FRUIT-07").version == 2, "version 2 in force")
     assert agent.assessor.rules.get("L-FRUIT-07").status == "inactive"
-    # both versions go up to the RAU
-    assert _rows(agent, "SELECT count(*) AS n FROM outbox WHERE stream = 'local_indicator'")[0]["n"] == 2
+    # Both versions go up to the RAU. The swap is visible a moment before its transaction
+    # commits the outbox row, so wait for the row rather than read it once.
+    wait_for(lambda: _rows(agent, "SELECT count(*) AS n FROM outbox WHERE stream = 'local_indicator'")[0]["n"] == 2,
+             "both versions queued for the RAU")
 
 
 def test_a_bad_indicator_is_refused_next_to_its_field(client, agent, app):
