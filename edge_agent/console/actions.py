@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.console.rechannel import raise_channel, raise_refusal
+from edge_agent.durable import replace_file
 from edge_agent.models import ControlActRecorded, LocalIndicatorSaved, RechannelDecided, RechannelRequested
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ class Handlers:
         except (IndicatorError, OSError, ValueError) as err:
             return self._refuse(event, str(err))
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"))
+        replace_file(path, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"))
         if getattr(core.assessor, "reloader", None) is not None:
             core.assessor.reload()  # with the RAU's bundles and the site scope, as at start
         elif getattr(core.assessor, "replace", None) is not None:
@@ -180,15 +179,3 @@ def updated_local_set(path: Path, indicator: dict[str, Any], site: str, user: st
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

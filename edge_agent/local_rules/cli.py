@@ -8,9 +8,7 @@ given directly (--indicators), so the RAU can try a set on a laptop.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import click
 
 from edge_agent.config import AgentConfig, PolicyConfig, load_config
+from edge_agent.durable import replace_file
 from edge_agent.errors import ConfigError, IndicatorError
 from edge_agent.local_rules.engine import assess
 from edge_agent.local_rules.indicators import (
@@ -141,7 +140,7 @@ def import_command(path, config_path) -> None:
     except IndicatorError as err:
         raise click.ClickException("refused, the installed sets are unchanged:\n" + _problems(err)) from err
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(target, path.read_bytes())
+    replace_file(target, path.read_bytes())
     note = f" ({len(new.rejected)} indicators rejected, partial set)" if new.rejected else ""
     click.echo(f"imported {new.version}: {len(new)} indicators, {len(new.lists)} lists -> {target}{note}")
 
@@ -204,7 +203,7 @@ def add_local_command(config_path, indicator_path, indicator_id, title, when_jso
     except IndicatorError as err:
         raise click.ClickException("refused:\n" + _problems(err)) from err
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(local_path, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"))
+    replace_file(local_path, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"))
     with open(folder / SYNC_QUEUE, "a", encoding="utf-8") as queue:
         queue.write(json.dumps({"at": now.isoformat(), "site": config.site.id, "indicator": raw},
                                ensure_ascii=False) + "\n")
@@ -302,15 +301,3 @@ def _read_tables(db_path: Path, names: tuple[str, ...]) -> dict[str, list[dict[s
         conn.close()
     return out
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from edge_agent.durable import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class TrustStore:
     def install_root(self, document: dict[str, Any]) -> None:
         Root.parse(document)  # shape only: the first root is trusted because of how it got here
         self.dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.dir / "root.json", canonical(document))
+        replace_file(self.dir / "root.json", canonical(document))
 
     def load(self) -> TrustState:
         root = Root.parse(json.loads((self.dir / "root.json").read_bytes()))
@@ -265,17 +266,17 @@ class TrustStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         if slot is not None and indicators is not None:
             (self.dir / "active").mkdir(exist_ok=True)
-            _atomic_write(self.dir / "active" / f"{_slot_file(slot)}.json", canonical(indicators))
+            replace_file(self.dir / "active" / f"{_slot_file(slot)}.json", canonical(indicators))
         current_root = self.dir / "root.json"
         if not current_root.exists() or json.loads(current_root.read_bytes()) != state.root.document:
-            _atomic_write(current_root, canonical(state.root.document))
+            replace_file(current_root, canonical(state.root.document))
         body = {
             "applied": {
                 s: {"version": a.version, "sha256": a.sha256, "expires": format_time(a.expires)}
                 for s, a in state.applied.items()
             }
         }
-        _atomic_write(self.dir / "state.json", canonical(body))
+        replace_file(self.dir / "state.json", canonical(body))
 
     def active(self, slot: str) -> dict[str, Any] | None:
         path = self.dir / "active" / f"{_slot_file(slot)}.json"
@@ -285,19 +286,6 @@ class TrustStore:
 def _slot_file(slot: str) -> str:
     return slot.replace(":", "--").replace("/", "_")
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 # --------------------------------------------------------------------------- time
