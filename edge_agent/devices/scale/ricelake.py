@@ -17,6 +17,7 @@ The stream has no checksum; every field is checked against its set instead.
 
 from __future__ import annotations
 
+from edge_agent.devices.scale.framing import FixedFrameParser
 from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
 
 STX = 0x02
@@ -26,40 +27,15 @@ _UNITS = {ord("L"): "lb", ord("K"): "kg", ord("T"): "ton", ord("G"): "g", ord("O
 _FIGURES = frozenset(b"0123456789. ")
 
 
-class RiceLakeStream:
+class RiceLakeStream(FixedFrameParser):
     """Sans-I/O parser for the RLWS stream. `feed` never raises."""
 
     name = "rlws"
+    marker = bytes([STX])
+    length = FRAME_LEN
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.frames = 0
-        self.rejected = 0
-        self.skipped_bytes = 0
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self._buf += data
-        buf = self._buf
-        out: list[Frame] = []
-        while buf:
-            start = buf.find(STX)
-            if start < 0:
-                self._skip(len(buf))
-                break
-            if start:
-                self._skip(start)
-            if len(buf) < FRAME_LEN:
-                break
-            frame = _decode(bytes(buf[:FRAME_LEN]))
-            if isinstance(frame, Rejected):
-                self.rejected += 1
-                out.append(frame)
-                del buf[:1]  # the STX may have been garbage; look again from the next byte
-                continue
-            self.frames += 1
-            out.append(frame)
-            del buf[:FRAME_LEN]
-        return out
+    def decode(self, raw: bytes) -> Frame:
+        return _decode(raw)
 
     def _skip(self, n: int) -> None:
         junk = self._buf[:n]

@@ -24,6 +24,7 @@ Neither frame carries a unit or a stability flag: the unit is the indicator's se
 
 from __future__ import annotations
 
+from edge_agent.devices.scale.framing import FixedFrameParser
 from edge_agent.devices.scale.reading import Display, Frame, Reading, Rejected
 
 STX = 0x02
@@ -42,42 +43,15 @@ def xor_check(body: bytes) -> bytes:
     return bytes([_HEX[x >> 4], _HEX[x & 0x0F]])
 
 
-class Xk3190:
+class Xk3190(FixedFrameParser):
     """Sans-I/O parser for the 12-byte STX frame. `feed` never raises."""
 
     name = "xk3190"
+    marker = bytes([STX])
+    length = FRAME_LEN
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.frames = 0
-        self.rejected = 0
-        self.skipped_bytes = 0
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self._buf += data
-        buf = self._buf
-        out: list[Frame] = []
-        while buf:
-            start = buf.find(STX)
-            if start < 0:
-                self.skipped_bytes += len(buf)
-                buf.clear()
-                break
-            if start:
-                self.skipped_bytes += start
-                del buf[:start]
-            if len(buf) < FRAME_LEN:
-                break
-            frame = _decode(bytes(buf[:FRAME_LEN]))
-            if isinstance(frame, Rejected):
-                self.rejected += 1
-                out.append(frame)
-                del buf[:1]
-                continue
-            self.frames += 1
-            out.append(frame)
-            del buf[:FRAME_LEN]
-        return out
+    def decode(self, raw: bytes) -> Frame:
+        return _decode(raw)
 
 
 def _decode(raw: bytes) -> Frame:
@@ -92,44 +66,19 @@ def _decode(raw: bytes) -> Frame:
     return Reading(value_kg=round(-value if sign == ord("-") else value, 3), raw=raw)
 
 
-class Xk3190Reversed:
+class Xk3190Reversed(FixedFrameParser):
     """Sans-I/O parser for the "=" frame (value sent least significant first)."""
 
     name = "xk3190-reversed"
+    marker = b"="
+    length = REVERSED_LEN
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.frames = 0
-        self.rejected = 0
-        self.skipped_bytes = 0
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self._buf += data
-        buf = self._buf
-        out: list[Frame] = []
-        while buf:
-            start = buf.find(b"=")
-            if start < 0:
-                self.skipped_bytes += len(buf)
-                buf.clear()
-                break
-            if start:
-                self.skipped_bytes += start
-                del buf[:start]
-            if len(buf) < REVERSED_LEN:
-                break
-            raw = bytes(buf[:REVERSED_LEN])
-            figures, sign = raw[1:8][::-1], raw[8]
-            if sign not in b"0-" or not set(figures) <= _DIGITS | {ord(".")} or figures.count(b".") > 1:
-                self.rejected += 1
-                out.append(Rejected("field out of its set", raw))
-                del buf[:1]
-                continue
-            value = float(figures)
-            self.frames += 1
-            out.append(Reading(value_kg=-value if sign == ord("-") else value, raw=raw))
-            del buf[:REVERSED_LEN]
-        return out
+    def decode(self, raw: bytes) -> Frame:
+        figures, sign = raw[1:8][::-1], raw[8]
+        if sign not in b"0-" or not set(figures) <= _DIGITS | {ord(".")} or figures.count(b".") > 1:
+            return Rejected("field out of its set", raw)
+        value = float(figures)
+        return Reading(value_kg=-value if sign == ord("-") else value, raw=raw)
 
 
 def encode(display: Display) -> bytes:
