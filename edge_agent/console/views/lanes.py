@@ -148,14 +148,29 @@ def _same_truck(request: Request, lane: str, data: Any) -> str:
     return ""
 
 
-async def plate_action(request: Request) -> Response:
-    lane = lane_or_none(request)
-    if lane is None:
-        return not_found(request)
-    guarded = await guard(request, "plate", {"lane": lane})
-    if isinstance(guarded, Response):
-        return guarded
-    session, data = guarded
+def lane_action(action: str):
+    """A lane's form action: an unknown lane is 404; the role, session and CSRF checks
+    (`guard`) answer a refusal themselves; the handler gets the lane, session and form."""
+
+    def wrap(handler):
+        async def endpoint(request: Request) -> Response:
+            lane = lane_or_none(request)
+            if lane is None:
+                return not_found(request)
+            guarded = await guard(request, action, {"lane": lane})
+            if isinstance(guarded, Response):
+                return guarded
+            session, data = guarded
+            return await handler(request, lane, session, data)
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    return wrap
+
+
+@lane_action("plate")
+async def plate_action(request: Request, lane: str, session: Session, data: Any) -> Response:
     form = forms.plate_form(data)
     moved = _same_truck(request, lane, data)
     if moved:
@@ -170,14 +185,8 @@ async def plate_action(request: Request) -> Response:
     return RedirectResponse(f"/lanes/{lane}?done=plate", status_code=303)
 
 
-async def release_action(request: Request) -> Response:
-    lane = lane_or_none(request)
-    if lane is None:
-        return not_found(request)
-    guarded = await guard(request, "release", {"lane": lane})
-    if isinstance(guarded, Response):
-        return guarded
-    session, data = guarded
+@lane_action("release")
+async def release_action(request: Request, lane: str, session: Session, data: Any) -> Response:
     form = forms.release_form(data)
     moved = _same_truck(request, lane, data)
     current = _current(request, lane)
@@ -194,14 +203,8 @@ async def release_action(request: Request) -> Response:
     return RedirectResponse(f"/lanes/{lane}?done=release", status_code=303)
 
 
-async def control_act_action(request: Request) -> Response:
-    lane = lane_or_none(request)
-    if lane is None:
-        return not_found(request)
-    guarded = await guard(request, "control_act", {"lane": lane})
-    if isinstance(guarded, Response):
-        return guarded
-    session, data = guarded
+@lane_action("control_act")
+async def control_act_action(request: Request, lane: str, session: Session, data: Any) -> Response:
     console = console_of(request)
     crossing = str(data.get("crossing_id", ""))
     form = forms.control_act_form(data, crossing_snapshots(console.evidence_dir, crossing))
@@ -229,14 +232,8 @@ async def control_act_action(request: Request) -> Response:
     return RedirectResponse(f"/lanes/{lane}?done=control_act", status_code=303)
 
 
-async def rechannel_action(request: Request) -> Response:
-    lane = lane_or_none(request)
-    if lane is None:
-        return not_found(request)
-    guarded = await guard(request, "rechannel_request", {"lane": lane})
-    if isinstance(guarded, Response):
-        return guarded
-    session, data = guarded
+@lane_action("rechannel_request")
+async def rechannel_action(request: Request, lane: str, session: Session, data: Any) -> Response:
     console = console_of(request)
     current = _current(request, lane)
     form = forms.rechannel_form(data, current.channel, console.agent.config.policy)
