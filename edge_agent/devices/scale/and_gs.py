@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from edge_agent.devices.scale.lines import LineBuffer
+from edge_agent.devices.scale.lines import LineParser
 from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
 
 _FRAME = re.compile(
@@ -24,32 +24,14 @@ _FRAME = re.compile(
 )
 
 
-class AndStream:
+class AndStream(LineParser):
     """Sans-I/O parser for the A&D stream. `feed` never raises."""
 
     name = "and"
+    strip = b"\n"
 
-    def __init__(self) -> None:
-        self._lines = LineBuffer(b"\r", max_len=64, strip=b"\n")
-        self.frames = 0
-        self.rejected = 0
-
-    @property
-    def skipped_bytes(self) -> int:
-        return self._lines.overflow_bytes
-
-    def feed(self, data: bytes) -> list[Frame]:
-        out: list[Frame] = []
-        for line in self._lines.feed(data):
-            if not line:
-                continue
-            frame = _decode(line)
-            if isinstance(frame, Rejected):
-                self.rejected += 1
-            else:
-                self.frames += 1
-            out.append(frame)
-        return out
+    def decode_line(self, line: bytes) -> Frame | None:
+        return _decode(line) if line else None
 
 
 def _decode(line: bytes) -> Frame:

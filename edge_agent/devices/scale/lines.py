@@ -7,6 +7,8 @@ that never ends is cut at `max_len` so a babbling line cannot grow the buffer.
 
 from __future__ import annotations
 
+from edge_agent.devices.scale.reading import Frame, Rejected
+
 
 class LineBuffer:
     """Collects bytes and hands out complete lines without their terminator."""
@@ -33,3 +35,38 @@ class LineBuffer:
             self.overflow_bytes += cut
             del self._buf[:cut]
         return lines
+
+
+class LineParser:
+    """Sans-I/O base of the text protocols: `decode_line` turns one line into a frame
+    (or None for an empty one); feeding, counting and overflow are here. `feed` never raises."""
+
+    name = ""
+    terminator = b"\r"
+    max_len = 64
+    strip = b""
+
+    def __init__(self) -> None:
+        self._lines = LineBuffer(self.terminator, max_len=self.max_len, strip=self.strip)
+        self.frames = 0
+        self.rejected = 0
+
+    @property
+    def skipped_bytes(self) -> int:
+        return self._lines.overflow_bytes
+
+    def decode_line(self, line: bytes) -> Frame | None:
+        raise NotImplementedError
+
+    def feed(self, data: bytes) -> list[Frame]:
+        out: list[Frame] = []
+        for line in self._lines.feed(data):
+            frame = self.decode_line(line)
+            if frame is None:
+                continue
+            if isinstance(frame, Rejected):
+                self.rejected += 1
+            else:
+                self.frames += 1
+            out.append(frame)
+        return out

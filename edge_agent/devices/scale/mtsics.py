@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from edge_agent.devices.scale.lines import LineBuffer
+from edge_agent.devices.scale.lines import LineParser
 from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
 
 REQUEST = b"SI\r\n"
@@ -28,32 +28,15 @@ _STATUS = re.compile(rb"(S|Z|T|SI|SIR) ([AI+\-])$")
 _ERROR = re.compile(rb"(ES|ET|EL)$")
 
 
-class MtSics:
+class MtSics(LineParser):
     """Sans-I/O parser for MT-SICS responses. `feed` never raises."""
 
     name = "mt-sics"
     request = REQUEST
+    terminator = b"\n"
 
-    def __init__(self) -> None:
-        self._lines = LineBuffer(b"\n", max_len=64)
-        self.frames = 0
-        self.rejected = 0
-
-    @property
-    def skipped_bytes(self) -> int:
-        return self._lines.overflow_bytes
-
-    def feed(self, data: bytes) -> list[Frame]:
-        out = [self._line(line.rstrip(b"\r")) for line in self._lines.feed(data)]
-        frames = [f for f in out if f is not None]
-        for f in frames:
-            if isinstance(f, Rejected):
-                self.rejected += 1
-            else:
-                self.frames += 1
-        return frames
-
-    def _line(self, line: bytes) -> Frame | None:
+    def decode_line(self, line: bytes) -> Frame | None:
+        line = line.rstrip(b"\r")
         if not line:
             return None
         raw = line + b"\r\n"

@@ -20,7 +20,7 @@ weight; both widths are accepted.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.lines import LineBuffer
+from edge_agent.devices.scale.lines import LineParser
 from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
 
 REQUEST = b"\nW\r"
@@ -29,37 +29,18 @@ _ERRORS = frozenset(b"EITe")
 _NUMBER = frozenset(b"0123456789.- ")
 
 
-class SmaScp0499:
+class SmaScp0499(LineParser):
     """Sans-I/O parser for SMA replies. `feed` never raises."""
 
     name = "sma"
     request = REQUEST
+    max_len = 48
 
-    def __init__(self) -> None:
-        self._lines = LineBuffer(b"\r", max_len=48)
-        self.frames = 0
-        self.rejected = 0
-
-    @property
-    def skipped_bytes(self) -> int:
-        return self._lines.overflow_bytes
-
-    def feed(self, data: bytes) -> list[Frame]:
-        out: list[Frame] = []
-        for line in self._lines.feed(data):
-            start = line.rfind(b"\n")
-            if start < 0:
-                if line:
-                    self.rejected += 1
-                    out.append(Rejected("no LF before the reply", line + b"\r"))
-                continue
-            frame = _decode(line[start + 1:], line[start:] + b"\r")
-            if isinstance(frame, Rejected):
-                self.rejected += 1
-            else:
-                self.frames += 1
-            out.append(frame)
-        return out
+    def decode_line(self, line: bytes) -> Frame | None:
+        start = line.rfind(b"\n")
+        if start < 0:
+            return Rejected("no LF before the reply", line + b"\r") if line else None
+        return _decode(line[start + 1:], line[start:] + b"\r")
 
 
 def _decode(body: bytes, raw: bytes) -> Frame:
