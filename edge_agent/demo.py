@@ -358,11 +358,6 @@ class DemoRig:
 
         reader = Store.reader(self.workdir / "agent.db")
         try:
-            # The core's in-memory lane moves on inside the transaction, before it commits:
-            # read the crossing's commands once its end is on disk.
-            self._wait(lambda: reader.db.execute(
-                "SELECT ended_at FROM crossings WHERE id = ?", [crossing]).fetchone() not in (None, ("",), (None,)),
-                f"crossing {crossing} stored as ended")
             outcome.crossing_id = crossing
             row = reader.db.execute(
                 "SELECT channel, random_selected, reference FROM assessments WHERE crossing_id = ? ORDER BY id DESC",
