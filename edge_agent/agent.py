@@ -30,11 +30,6 @@ log = logging.getLogger(__name__)
 BUDGET_CHECK_S = 10.0  # the outbox size is a SUM over the table: not on every tick
 
 
-def load_rules(config: AgentConfig, data_dir: Path | None = None) -> Any:
-    """The indicator set in force at start (edge_agent/rules_in_force.py)."""
-    return rules_in_force(config, Path(data_dir or config.site.data_dir))
-
-
 def site_problems(config: AgentConfig) -> list[str]:
     """What a site file cannot do that one section alone cannot see (pins two lanes share)."""
     from edge_agent.devices.gate.pinmap import check_site
@@ -78,7 +73,7 @@ class Agent:
             raise ConfigError(problems, "site configuration")
         self._start_gates()
         self.store = Store.open(self.data_dir / "agent.db")
-        self.assessor = RulesAssessor(self.config, load_rules(self.config, self.data_dir))
+        self.assessor = RulesAssessor(self.config, rules_in_force(self.config, self.data_dir))
         self.assessor.reloader = lambda: rules_in_force(self.config, self.data_dir)
         self.core = Core(
             self.config,
