@@ -4,6 +4,7 @@ signed bundles swapped in (or refused, keeping the last good set) and channel ra
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -326,7 +327,17 @@ def big_set(version: str, n: int, plate: str) -> dict:
     return doc
 
 
-def test_the_lanes_keep_deciding_while_a_large_bundle_is_prepared(site, keys):
+def test_the_lanes_keep_deciding_while_a_large_bundle_is_prepared(site, keys, monkeypatch):
+    # The preparation is held at its start until the truck has been decided: on a slow
+    # disk the bundle event's own commit can outlast a whole preparation, and the test
+    # is about the order of things, not about which thread happens to be quicker.
+    truck_decided = threading.Event()
+
+    def held_rules_in_force(*args, **kwargs):
+        assert truck_decided.wait(30), "the test never let the preparation go on"
+        return rules_in_force(*args, **kwargs)
+
+    monkeypatch.setattr("edge_agent.rau.rules_in_force", held_rules_in_force)
     site.post(PreArrivalReceived(record=record("XK26EX700", "01 700-AB")))
     site.core.post(bundle_event(keys.bundle(8, big_set("central-8", 20_000, "01700AB"))))
     site.core.drain()
@@ -339,6 +350,7 @@ def test_the_lanes_keep_deciding_while_a_large_bundle_is_prepared(site, keys):
     # decided by the set in force (green), not held until the new one (red for its plate).
     lane = site.core.lanes["L1"]
     assert lane.phase is Phase.RELEASED and lane.channel == "green"
+    truck_decided.set()
     site.post()  # let the preparation finish
     assert site.assessor.rules.get("C-BULK-19999") is not None
     assert TrustStore(site.data_dir / "trust").load().applied["central:central"].version == 8
