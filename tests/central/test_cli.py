@@ -8,10 +8,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from click.testing import CliRunner
+from testkit.waiting import wait_for
 
 from edge_agent.central.cli import central
 from edge_agent.central.ledger import Ledger
@@ -42,6 +44,7 @@ id = "L1"
 
 
 def retained(port: int, topic: str) -> bytes | None:
+    """The retained message on `topic`; only ever asked where one is expected, so the wait is long."""
     got: list[bytes] = []
     done = threading.Event()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"obs-{time.monotonic_ns()}")
@@ -49,7 +52,7 @@ def retained(port: int, topic: str) -> bytes | None:
     c.connect("127.0.0.1", port)
     c.subscribe(topic, 1)
     c.loop_start()
-    done.wait(3)
+    done.wait(15)
     c.loop_stop()
     c.disconnect()
     return got[0] if got else None
@@ -129,7 +132,7 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
     assert result.exit_code == 1 and "below_threshold" in result.output
 
     # Apply v1 as the core would, then a delta on it.
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from edge_agent.sync.bundles import Accepted, receive
     from edge_agent.sync.trust import TrustStore
@@ -142,7 +145,7 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
             topics.INDICATORS_CENTRAL,
             site="bcp-a",
             region="north",
-            now=datetime.now(timezone.utc),
+            now=datetime.now(UTC),
         ),
         Accepted,
     )
@@ -223,15 +226,15 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
 
 
 def test_sync_status_reports_outbox_and_trust(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from edge_agent.store import Store
 
     config = site_config(tmp_path)
     store = Store.open(tmp_path / "data" / "agent.db")
     with store.transaction():
-        store.outbox_append("hit", {"x": 1}, datetime.now(timezone.utc))
-        store.outbox_append("media", {"x": 1}, datetime.now(timezone.utc))
+        store.outbox_append("hit", {"x": 1}, datetime.now(UTC))
+        store.outbox_append("media", {"x": 1}, datetime.now(UTC))
     store.close()
     report = json.loads(ok(sync, ["status", "--config", config, "--json"]))
     assert {(r["stream"], r["class"], r["rows"]) for r in report["outbox"]} == {
@@ -255,12 +258,14 @@ def test_serve_route_and_tail(tmp_path, broker, served_hub):
     (tmp_path / "r.json").write_text(json.dumps(record))
     received: list[tuple[str, bytes]] = []
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="site-a-listener")
+    subscribed = threading.Event()
     c.on_message = lambda cl, u, m: received.append((m.topic, bytes(m.payload)))
+    c.on_subscribe = lambda *args: subscribed.set()
     c.connect("127.0.0.1", broker.port)
     c.subscribe("bcp/v1/+/down/#", 1)
     c.loop_start()
     try:
-        time.sleep(0.3)
+        assert subscribed.wait(15), "the listener's subscription was not acknowledged"
         ok(central, ["route", tmp_path / "r.json", "--port", broker.port])
         # the simulator routes through the same inbox
         feed = subprocess.run(
@@ -281,9 +286,7 @@ def test_serve_route_and_tail(tmp_path, broker, served_hub):
             timeout=60,
         )
         assert feed.returncode == 0, feed.stderr
-        deadline = time.monotonic() + 15
-        while len(received) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: len(received) >= 4, 15, what="four routed pre-arrival records")
         by_topic = [t for t, _ in received]
         assert by_topic.count(topics.down("bcp-a", "prearrival")) == 1
         assert by_topic.count(topics.down("bcp-b", "prearrival")) == 3
@@ -297,9 +300,7 @@ def test_serve_route_and_tail(tmp_path, broker, served_hub):
             "reference": "SEED-1",
         }
         c.publish(topics.up("bcp-a", "hit"), json.dumps(hit), qos=1).wait_for_publish(5)
-        deadline = time.monotonic() + 15
-        while not any(t == topics.down("bcp-a", "ack") for t, _ in received) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: any(t == topics.down("bcp-a", "ack") for t, _ in received), 15, what="the hub's ack")
         acks = [json.loads(p) for t, p in received if t == topics.down("bcp-a", "ack")]
         assert acks == [{"ids": [hit["id"]]}]
         out = ok(central, ["tail", "--db", db, "--all", "--no-follow"])

@@ -8,8 +8,9 @@ truck is in which lane. Everything the console touches is the production code.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
+
+from testkit import waiting
 
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig, ConsoleConfig, GateConfig, LaneConfig, PolicyConfig, RulesConfig, SiteConfig
@@ -106,10 +107,4 @@ def drive_in(agent, lane: str, record: PreArrival | None, plate: str, measured_k
 
 
 def wait_for(condition, what: str, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return waiting.wait_for(condition, timeout_s, 0.02, what)

@@ -6,37 +6,14 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-
-from edge_agent.central.mosquitto import PrivateBroker
+from testkit.processes import serve_central
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-@pytest.fixture()
-def broker(tmp_path: Path):
-    b = PrivateBroker(tmp_path / "broker")
-    b.start()
-    yield b
-    b.stop()
 
 
 class TcpProxy:
@@ -140,73 +117,10 @@ def hub(broker, tmp_path: Path):
     h.stop()
 
 
-class Proc:
-    """A child process that is always reaped, killed if need be."""
-
-    def __init__(self, args: list[str], log_path: Path, **kwargs) -> None:
-        self.log_path = log_path
-        self.log = open(log_path, "ab")
-        self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, **kwargs)
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def kill9(self) -> None:
-        if self.alive():
-            self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(10)
-
-    def terminate(self) -> None:
-        if self.alive():
-            self.popen.terminate()
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
 @pytest.fixture()
-def processes():
-    started: list[Proc] = []
-
-    def start(args: list[str], log_path: Path, **kwargs) -> Proc:
-        p = Proc(args, log_path, **kwargs)
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        p.terminate()
-
-
-@pytest.fixture()
-def central_serve(broker, tmp_path: Path, processes):
+def central_serve(broker, tmp_path: Path):
     """The real `edge-agent central serve` against the test broker; yields its db path."""
     db = tmp_path / "central-served.db"
-    ready = tmp_path / "hub.ready"
-    proc = processes(
-        [
-            sys.executable,
-            "-m",
-            "edge_agent.cli",
-            "central",
-            "serve",
-            "--port",
-            str(broker.port),
-            "--db",
-            str(db),
-            "--ready-file",
-            str(ready),
-            "--client-id",
-            f"rau-hub-{os.getpid()}-served",
-        ],
-        tmp_path / "hub.log",
-    )
-    wait_for(lambda: ready.exists() or not proc.alive(), 30, what="central serve to connect")
-    assert proc.alive(), proc.output()
+    proc = serve_central(broker.port, db, tmp_path)
     yield db
+    proc.terminate()

@@ -7,10 +7,12 @@ import json
 import subprocess
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from testkit.waiting import wait_for
 
 from edge_agent.central.broker import Endpoint
 from edge_agent.central.hub import Hub
@@ -20,15 +22,6 @@ from edge_agent.sync import topics
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQ = REPO / "firmware_config" / "mosquitto"
-
-
-def wait_for(predicate, timeout_s: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +174,7 @@ def test_a_client_without_a_certificate_is_refused(tls_broker, certs):
 
 
 def test_sync_client_over_tls_end_to_end(tls_broker, certs, tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from edge_agent.config import SiteConfig, SyncConfig
     from edge_agent.models import AcksReceived
@@ -194,7 +187,7 @@ def test_sync_client_over_tls_end_to_end(tls_broker, certs, tmp_path):
     posted: list = []
     for n in range(20):
         with store.transaction():
-            store.outbox_append("crossing", {"n": n, "site": "bcp-a"}, datetime.now(timezone.utc))
+            store.outbox_append("crossing", {"n": n, "site": "bcp-a"}, datetime.now(UTC))
     sync = SyncConfig(
         enabled=True,
         broker_port=tls_broker.port,

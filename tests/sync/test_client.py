@@ -9,11 +9,12 @@ import sqlite3
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from testkit.waiting import wait_for
 
 from edge_agent.central.broker import Endpoint, publish_once
 from edge_agent.central.hub import Hub
@@ -24,16 +25,6 @@ from edge_agent.sync import topics
 from edge_agent.sync.client import SyncClient
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 class Site:
@@ -77,7 +68,7 @@ class Site:
 
     def append(self, stream: str, payload: dict) -> str:
         with self.lock, self.store.transaction():
-            return self.store.outbox_append(stream, payload, datetime.now(timezone.utc))
+            return self.store.outbox_append(stream, payload, datetime.now(UTC))
 
     def outbox(self) -> int:
         with self.lock:

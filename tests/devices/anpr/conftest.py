@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,18 +12,6 @@ from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.listener import AnprListener
 
 US_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "plates_us"
-
-
-def poll(predicate: Callable[[], object], timeout_s: float = 30.0, step_s: float = 0.05) -> object:
-    """Wait until `predicate()` is truthy; generous because test machines are busy."""
-    end = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(step_s)
 
 
 class Sink:

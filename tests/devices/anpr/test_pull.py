@@ -1,4 +1,5 @@
 import pytest
+from testkit.waiting import wait_for
 
 from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.hikvision import build_alert_xml
@@ -7,8 +8,6 @@ from edge_agent.devices.anpr.notification import Ignored, PlateNotification
 from edge_agent.devices.anpr.pull import AlertStream
 from edge_agent.models import PlateRole, Rejected
 from simulators.anpr_camera import PolledCameraSimulator
-
-from .conftest import poll
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 50 + b"\xff\xd9"
 
@@ -67,23 +66,23 @@ def test_alert_stream_camera_with_digest_and_reconnect(start_listener, polled_ca
     cam = CameraConfig(id="L1-pull", role="trailer", format="pull", pull_mode="alert_stream", url=sim.stream_url,
                        username="admin", password="12345abc")
     listener, sink = start_listener([cam])
-    poll(lambda: sim.connected_streams() == 1)
+    wait_for(lambda: sim.connected_streams() == 1)
     sim.emit("NS 4821-KT", confidence_pct=88)
-    poll(lambda: len(sink.posted) == 1)
+    wait_for(lambda: len(sink.posted) == 1)
     read = sink.posted[0]
     assert (read.text, read.role, read.camera, read.confidence) == ("NS4821KT", PlateRole.TRAILER, "L1-pull", 0.88)
-    poll(lambda: len(sink.images) == 1)
+    wait_for(lambda: len(sink.images) == 1)
     assert sink.images[0][3] == "plate" and sink.images[0][2] == read.id
     # Garbage in the stream is counted; the stream goes on.
     sim.emit("", raw=part("application/xml", b"<nonsense"))
     sim.emit("PG AB 123")
-    poll(lambda: len(sink.posted) == 2)
+    wait_for(lambda: len(sink.posted) == 2)
     assert sink.posted[1].text == "PGAB123"
     # The camera reboots: the puller reconnects by itself.
     sim.drop_streams()
-    poll(lambda: listener.health()["pull"][0]["connects"] >= 2 and sim.connected_streams() == 1)
+    wait_for(lambda: listener.health()["pull"][0]["connects"] >= 2 and sim.connected_streams() == 1)
     sim.emit("BG 999-ZZ")
-    poll(lambda: len(sink.posted) == 3)
+    wait_for(lambda: len(sink.posted) == 3)
     health = listener.health()["pull"][0]
     assert health["rejected"] == 1 and health["accepted"] == 3
 
@@ -92,7 +91,7 @@ def test_alert_stream_with_wrong_password_posts_nothing(start_listener, polled_c
     sim = polled_camera(seed=1, username="admin", password="right")
     cam = CameraConfig(id="L1-pull", format="pull", url=sim.stream_url, username="admin", password="wrong")
     listener, sink = start_listener([cam])
-    poll(lambda: listener.health()["pull"][0]["errors"] >= 1)
+    wait_for(lambda: listener.health()["pull"][0]["errors"] >= 1)
     assert sim.connected_streams() == 0 and sink.posted == []
     assert listener.health()["pull"][0]["connected"] is False
 
@@ -103,9 +102,9 @@ def test_snapshot_camera_reads_locally_once_per_truck(start_listener, polled_cam
                        url=sim.snapshot_url, poll_interval_s=0.05)
     sim.show("KG 512-MT")
     listener, sink = start_listener([cam], recognizer=recognizer)
-    poll(lambda: len(sink.posted) >= 1, timeout_s=60)
-    poll(lambda: listener.health()["pull"][0]["connects"] >= 3, timeout_s=60)  # polled again, same truck
+    wait_for(lambda: len(sink.posted) >= 1, timeout_s=60)
+    wait_for(lambda: listener.health()["pull"][0]["connects"] >= 3, timeout_s=60)  # polled again, same truck
     assert [r.text for r in sink.posted] == ["KG512MT"]
     sim.show("SU 733-PR")
-    poll(lambda: len(sink.posted) == 2, timeout_s=60)
+    wait_for(lambda: len(sink.posted) == 2, timeout_s=60)
     assert sink.posted[1].text == "SU733PR" and sink.posted[1].camera == "L1-snap"

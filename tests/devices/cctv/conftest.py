@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from testkit.waiting import wait_for
 
 from edge_agent.config import CameraConfig
 from edge_agent.devices.cctv.capture import CctvCamera
 from simulators.cctv import CctvSimulator, lane_background, render_scene
 
 
-def poll(predicate: Callable[[], object], timeout_s: float = 30.0, step_s: float = 0.05) -> object:
-    """Wait until `predicate()` is truthy; generous because CI machines are slow and busy."""
-    end = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(step_s)
-
-
 @pytest.fixture
 def wait_until():
-    return poll
+    return wait_for
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from testkit import waiting
 
 from edge_agent.commands import Alarm, CloseBarrier, OpenBarrier, ShowSign
 from edge_agent.config import GateConfig
@@ -17,15 +18,11 @@ ARRIVAL, ON_SCALE, UNDER_BOOM, EXIT = "GPIO5", "GPIO6", "GPIO13", "GPIO19"
 OPEN_LIMIT, CLOSED_LIMIT = "GPIO24", "GPIO25"
 SIGNS = {"exit": "GPIO12", "inspection": "GPIO16", "documents": "GPIO20", "scanner": "GPIO21"}
 BEACON, BUZZER, PERMISSION, OVERRIDE = "GPIO18", "GPIO4", "GPIO26", "GPIO9"
-def wait_for(condition, timeout_s: float = 10.0, what: str = "condition"):
-    """Poll generously: the suite must hold on a loaded two-core machine."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for(condition, what: str, timeout_s: float = 10.0):
+    """Polled every 5 ms: some states asserted here last only one output pulse."""
+    return waiting.wait_for(condition, timeout_s, 0.005, what)
 
 
 FULL = {"sign_pins": SIGNS, "beacon_pin": BEACON, "buzzer_pin": BUZZER, "permission_pin": PERMISSION,

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from testkit.waiting import wait_for
 
 from edge_agent.config import ScaleConfig
 from edge_agent.devices.scale.transport import ScaleReader
 from simulators.scale import ScaleSimulator
-
-
-def wait_for(predicate, timeout_s: float = 15.0, interval_s: float = 0.02):
-    """Poll until `predicate()` is truthy; generous for a loaded 2-core machine."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s}s")
 
 
 class Events:

@@ -1,0 +1,59 @@
+"""Child processes for the tests that run the agent's own commands: each is reaped
+however the test ends, and its output is at hand for the failure message."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from testkit.waiting import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Proc:
+    """A child process that is always reaped, killed if need be."""
+
+    def __init__(self, args: list[str], log_path: Path, **kwargs) -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, **kwargs)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill9(self) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def terminate(self) -> None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+def serve_central(broker_port: int, db: Path, workdir: Path, *extra: str, name: str = "hub") -> Proc:
+    """`edge-agent central serve` against a test broker, returned once it is connected."""
+    ready = workdir / f"{name}.ready"
+    proc = Proc([sys.executable, "-m", "edge_agent.cli", "central", "serve", "--port", str(broker_port),
+                 "--db", str(db), "--ready-file", str(ready), "--client-id", f"rau-{name}-{os.getpid()}",
+                 *extra], workdir / f"{name}.log")
+    try:
+        wait_for(lambda: ready.exists() or not proc.alive(), 30, what="central serve to connect")
+        assert proc.alive(), proc.output()
+    except BaseException:
+        proc.terminate()
+        raise
+    return proc
