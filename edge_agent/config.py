@@ -271,6 +271,12 @@ class ConsoleConfig(Section):
     secure_cookies: bool = False  # True when a TLS reverse proxy fronts the console
     live_interval_s: float = Field(default=1.0, gt=0)  # how often the lane page's live stream sends
     evidence_dir: Path | None = None  # CCTV snapshots; default <data_dir>/evidence
+    # Password guessing: after these many wrong passwords for one username (or from one
+    # client address) logins pause, doubling with each further failure up to the cap.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_free_failures_per_client: int = Field(default=20, ge=1)
+    login_pause_s: float = Field(default=30.0, gt=0)
+    login_max_pause_s: float = Field(default=900.0, gt=0)
 
 
 class AgentConfig(Section):

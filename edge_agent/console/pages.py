@@ -21,6 +21,7 @@ from edge_agent.config import ConsoleConfig
 from edge_agent.console.audit import AuditLog
 from edge_agent.console.auth import PERMISSIONS, ROLE_LABELS, Accounts, Session, allowed, csrf_ok
 from edge_agent.console.lanes import health_view, lane_view
+from edge_agent.console.throttle import LoginThrottle, ThrottlePolicy
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class Console:
         db_file = config.db_file or self.data_dir / "console.db"
         self.accounts = Accounts(db_file, config.session_ttl_s)
         self.audit = AuditLog(db_file)
+        self.throttle = LoginThrottle(ThrottlePolicy(
+            free_failures=config.login_free_failures, free_failures_per_client=config.login_free_failures_per_client,
+            pause_s=config.login_pause_s, max_pause_s=config.login_max_pause_s,
+            forget_after_s=max(config.login_max_pause_s, config.login_pause_s)))
         self.evidence_dir = config.evidence_dir or self.data_dir / "evidence"
         self.counters: Counter[str] = Counter()
         self.closing = threading.Event()

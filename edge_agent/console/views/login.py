@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -33,13 +34,31 @@ async def login_submit(request: Request) -> Response:
     target = str(form.get("next") or "/")
     if not target.startswith("/") or target.startswith("//"):
         target = "/"  # never redirect off the console
+    client = request.client.host if request.client else "-"
+    wait_s = console.throttle.wait_s(username, client)
+    if wait_s > 0:
+        # Refused before the password is checked: a guess made now says nothing.
+        console.counters["login:throttled"] += 1
+        log.warning("console_login_throttled user=%s client=%s wait_s=%d", username[:40], client, math.ceil(wait_s))
+        response = render_page(request, "login.html", {
+            "errors": {"password": f"too many wrong passwords: try again in {math.ceil(wait_s)} s"},
+            "username": username, "next": target}, status_code=429)
+        response.headers["Retry-After"] = str(math.ceil(wait_s))
+        return response
     user = await run_in_threadpool(console.accounts.authenticate, username, password)
     if user is None:
         console.counters["login:refused"] += 1
-        console.audit.append(username[:40] or "-", "-", "login", "refused", "wrong username or password")
-        log.warning("console_login_refused user=%s", username[:40])
+        pause_s = console.throttle.failed(username, client)
+        reason = "wrong username or password"
+        if pause_s > 0:
+            reason += f"; logins paused {math.ceil(pause_s)} s after repeated wrong passwords from {client}"
+        # Refusals during a pause are counted but not audited: a flood of guesses must
+        # not become a flood of writes to the board's storage.
+        console.audit.append(username[:40] or "-", "-", "login", "refused", reason)
+        log.warning("console_login_refused user=%s client=%s pause_s=%d", username[:40], client, math.ceil(pause_s))
         return render_page(request, "login.html", {"errors": {"password": "wrong username or password"},
                                              "username": username, "next": target}, status_code=401)
+    console.throttle.succeeded(username)
     token, session = console.accounts.open_session(user)
     console.record(session, "login", "done")
     response = RedirectResponse(target, status_code=303)
