@@ -83,7 +83,7 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
     import subprocess
     import sys
 
-    import httpx
+    import httpx2 as httpx
 
     from edge_agent.demo import DEMO_PASSWORD
 

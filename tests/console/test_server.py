@@ -6,7 +6,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 _spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
 rig = importlib.util.module_from_spec(_spec)
