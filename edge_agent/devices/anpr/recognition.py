@@ -14,10 +14,18 @@ detection and recognition networks as ONNX files shipped inside the wheel, so no
 is downloaded at run time. It is imported on first
 use only: a site with camera-side recognition never loads onnxruntime (~100 MB).
 RapidOCR keeps the detection flag of the previous call, so every call passes all flags.
+
+onnxruntime allocates the detector's activations (tens of MB) afresh at each call and
+frees them after. glibc keeps freed heap memory for reuse, so the process kept the
+peak of every call it had made: about 290 MB over OpenCV after a few dozen photos.
+Loading the engine therefore has glibc serve allocations over 1 MiB by mmap, which go
+back to the system when freed (benchmarks/anpr_memory.py measures both).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import logging
 import re
@@ -94,6 +102,7 @@ class LocalRecognizer:
     sure_score: float = 0.85  # a whole-picture read this sure skips the localiser
     det_max_side_px: int = 0  # 0: RapidOCR's default detector scaling
     min_score: float = 0.5  # OCR line score below which a reading is not a candidate
+    release_large_buffers: bool = True  # False only to measure what it saves
     _engine: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -124,6 +133,8 @@ class LocalRecognizer:
     def engine(self) -> Any:
         with self._lock:
             if self._engine is None:
+                if self.release_large_buffers:
+                    serve_large_allocations_by_mmap()
                 from rapidocr import RapidOCR
 
                 params: dict[str, Any] = {"Global.log_level": "error"}
@@ -157,6 +168,27 @@ class LocalRecognizer:
             box = (int(x0), int(y0), int((max(xs) - min(xs)) * to_image), int((max(ys) - min(ys)) * to_image))
             lines.append((str(text), float(score), box))
         return _candidates(lines, region_bonus, self.min_score)
+
+
+# glibc's mallopt parameter for the mmap threshold (M_MMAP_THRESHOLD in malloc.h).
+_M_MMAP_THRESHOLD = -3
+LARGE_ALLOCATION_BYTES = 1 << 20
+
+
+def serve_large_allocations_by_mmap(threshold: int = LARGE_ALLOCATION_BYTES) -> bool:
+    """Make glibc hand freed allocations of `threshold` bytes or more back to the system.
+
+    Process-wide, and a fixed threshold ends glibc's own adjustment of it; so it is set
+    only where local recognition runs. Elsewhere than glibc it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        done = bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):
+        done = False
+    if not done:
+        log.info("ocr_memory_release_unavailable reason=%s", "no glibc mallopt")
+    return done
 
 
 _SHARED: LocalRecognizer | None = None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_agent.devices.anpr.plates import normalize_plate
 from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise
@@ -92,3 +93,46 @@ def test_runs_offline_and_loads_lazily(tmp_path):
     plate, attempts = out.stdout.split()
     assert attempts == "0"
     assert plate == normalize_plate(text)
+
+
+FREED_BUFFER_SCRIPT = """
+import ctypes, sys
+sys.path.insert(0, {root!r})
+from edge_agent.devices.anpr.recognition import serve_large_allocations_by_mmap
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+if {release!r}:
+    assert serve_large_allocations_by_mmap()
+
+def touched(size):
+    block = libc.malloc(size)
+    ctypes.memset(block, 1, size)
+    return block
+
+# The first large block freed raises glibc's own mmap threshold to its size (it does so
+# up to 32 MiB), so the next one comes from the heap; a small block after it keeps the
+# heap from shrinking, as onnxruntime's other allocations do between two calls.
+libc.free(touched(24 << 20))
+before = rss_mb()
+activations = touched(20 << 20)
+pinned = touched(4096)
+libc.free(activations)
+print(round(rss_mb() - before))
+"""
+
+
+@pytest.mark.parametrize(("release", "kept_at_least", "kept_at_most"), [(True, 0, 4), (False, 16, 1000)])
+def test_freed_large_buffers_go_back_to_the_system_once_local_recognition_loads(release, kept_at_least,
+                                                                                 kept_at_most):
+    script = FREED_BUFFER_SCRIPT.format(root=str(ROOT), release=release)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    kept_mb = int(out.stdout.split()[-1])
+    assert kept_at_least <= kept_mb <= kept_at_most, f"{kept_mb} MB still resident after the free"
