@@ -91,7 +91,8 @@ if {console}:
     from edge_agent.console.app import create_app
     import uvicorn, argon2
     site = SimpleNamespace(id="x", name="", data_dir=tempfile.mkdtemp())
-    fake = SimpleNamespace(config=SimpleNamespace(site=site), data_dir=site.data_dir)
+    fake = SimpleNamespace(config=SimpleNamespace(site=site), data_dir=site.data_dir,
+                           core=SimpleNamespace(post=lambda event: None))
     create_app(fake, ConsoleConfig())
 print([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmRSS")][0])
 """

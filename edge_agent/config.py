@@ -277,6 +277,9 @@ class ConsoleConfig(Section):
     login_free_failures_per_client: int = Field(default=20, ge=1)
     login_pause_s: float = Field(default=30.0, gt=0)
     login_max_pause_s: float = Field(default=900.0, gt=0)
+    # How often the audit log's newest hash is anchored in the customs database and sent
+    # to the RAU: entries newer than the last anchor could be cut without a trace.
+    audit_anchor_interval_s: float = Field(default=60.0, gt=0)
 
 
 class AgentConfig(Section):

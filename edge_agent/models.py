@@ -321,6 +321,15 @@ class LocalIndicatorSaved(EventBase):
     reason: str = Field(min_length=3, max_length=1000)
 
 
+class AuditAnchored(EventBase):
+    """The console's audit log has reached this entry. The core keeps it in the customs
+    database and sends it to the RAU, so a log cut short before it no longer verifies."""
+
+    kind: Literal["audit_anchored"] = "audit_anchored"
+    seq: int = Field(ge=1)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class IndicatorSetPrepared(EventBase):
     """A verified bundle's set is composed, indexed and re-screened, off the core thread;
     the core swaps it in on this event. Internal: not accepted from outside (not in Event)."""
@@ -357,6 +366,7 @@ Event = Annotated[
         RechannelRequested,
         RechannelDecided,
         LocalIndicatorSaved,
+        AuditAnchored,
         Tick,
     ],
     Field(discriminator="kind"),

@@ -134,12 +134,11 @@ def _migration_1(db: sqlite_utils.Database) -> None:
 # Append, never edit: a site's database may be at any earlier version.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
 
-# Streams whose rows the outbox must never drop (customs records); others may be evicted.
 # Streams that are never evicted from the outbox: what a customs decision rests on, and
-# the security reports (a rejected bundle) the RAU must see.
+# the security reports (a rejected bundle, the audit log's anchors) the RAU must see.
 CUSTOMS_STREAMS = frozenset({
     "crossing", "weighing", "plate", "hit", "control_act", "local_indicator", "rechannel",
-    "bundle_rejected", "indicators_applied", "prescreen_hit", "rau_raise",
+    "bundle_rejected", "indicators_applied", "prescreen_hit", "rau_raise", "audit_anchor",
 })
 STREAM_PRIORITY = {"hit": 0, "prescreen_hit": 0, "control_act": 1, "rechannel": 1, "bundle_rejected": 1,
                    "crossing": 2, "weighing": 3, "plate": 3}

@@ -16,7 +16,7 @@ from typing import Any
 
 from edge_agent.console.rechannel import raise_channel, raise_refusal
 from edge_agent.durable import replace_file
-from edge_agent.models import ControlActRecorded, LocalIndicatorSaved, RechannelDecided, RechannelRequested
+from edge_agent.models import AuditAnchored, ControlActRecorded, LocalIndicatorSaved, RechannelDecided, RechannelRequested
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ def register(core: Any) -> None:
     core.handlers["rechannel_requested"] = handlers.rechannel_requested
     core.handlers["rechannel_decided"] = handlers.rechannel_decided
     core.handlers["local_indicator_saved"] = handlers.local_indicator_saved
+    core.handlers["audit_anchored"] = handlers.audit_anchored
 
 
 class Handlers:
@@ -154,6 +155,15 @@ class Handlers:
         return []
 
     # ------------------------------------------------------------------ plumbing
+
+    # ------------------------------------------------------------------ audit anchors
+
+    def audit_anchored(self, event: AuditAnchored) -> list:
+        # The event row itself is the local anchor (`audit verify` reads it); the outbox
+        # row puts a copy where cutting both files on this board cannot reach.
+        self.core.store.outbox_append("audit_anchor", {"site": self.core.config.site.id, "seq": event.seq,
+                                                       "hash": event.hash, "at": _iso(event.at)}, event.at)
+        return []
 
     def _refuse(self, event: Any, reason: str) -> list:
         self.core.counters[f"console_refused_{event.kind}"] += 1

@@ -56,11 +56,21 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """An entry's hash as the customs database (and the RAU) received it."""
+
+    seq: int
+    hash: str
+    at: str = ""
+
+
+@dataclass(frozen=True)
 class Verification:
     ok: bool
     entries: int
     bad_seq: int | None = None
     problem: str = ""
+    anchor: Anchor | None = None  # the anchor the log was checked against
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, user: str, role: str, action: str, outcome: str,
@@ -119,14 +129,24 @@ class AuditLog:
             " ORDER BY seq DESC LIMIT ?", [*args, limit]).fetchall()
         return [AuditEntry(*r[:7], json.loads(r[7]), r[8], r[9]) for r in rows]
 
+    def head(self) -> Anchor | None:
+        """The newest entry's sequence number and hash, or None for an empty log."""
+        row = self._conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return Anchor(*row) if row else None
+
     def count(self, outcome: str | None = None) -> int:
         if outcome:
             return self._conn.execute("SELECT count(*) FROM audit WHERE outcome = ?", [outcome]).fetchone()[0]
         return self._conn.execute("SELECT count(*) FROM audit").fetchone()[0]
 
 
-def verify(path: str | Path) -> Verification:
-    """Walk the chain from the first entry; the first broken link is reported."""
+def verify(path: str | Path, anchor: Anchor | None = None) -> Verification:
+    """Walk the chain from the first entry; the first broken link is reported.
+
+    The chain alone cannot show that its newest entries were cut off: what remains still
+    links up. With an `anchor` (an entry's hash recorded elsewhere) the log must reach
+    that entry and hold the same hash there.
+    """
     path = Path(path)
     if not path.exists():
         return Verification(False, 0, None, f"no audit log at {path}")
@@ -135,22 +155,27 @@ def verify(path: str | Path) -> Verification:
         rows = conn.execute(
             "SELECT seq, at, user, role, action, outcome, reason, details, prev_hash, hash FROM audit ORDER BY seq"
         )
-        return verify_rows(rows)
+        return verify_rows(rows, anchor)
     except sqlite3.Error as err:
         return Verification(False, 0, None, f"cannot read the audit log: {err}")
     finally:
         conn.close()
 
 
-def verify_rows(rows) -> Verification:
+def verify_rows(rows, anchor: Anchor | None = None) -> Verification:
     """The chain check itself, over (seq, at, user, role, action, outcome, reason, details, prev, hash) rows."""
     prev, expected_seq, n = GENESIS, 1, 0
     for seq, at, user, role, action, outcome, reason, details, prev_hash, digest in rows:
         if seq != expected_seq:
-            return Verification(False, n, seq, f"entry {expected_seq} is missing (next is {seq})")
+            return Verification(False, n, seq, f"entry {expected_seq} is missing (next is {seq})", anchor)
         if prev_hash != prev:
-            return Verification(False, n, seq, "does not link to the entry before it")
+            return Verification(False, n, seq, "does not link to the entry before it", anchor)
         if entry_hash(prev, seq, at, user, role, action, outcome, reason, details) != digest:
-            return Verification(False, n, seq, "its content does not match its hash (edited)")
+            return Verification(False, n, seq, "its content does not match its hash (edited)", anchor)
+        if anchor is not None and seq == anchor.seq and digest != anchor.hash:
+            return Verification(False, n, seq, f"differs from the hash anchored at {anchor.at} (rewritten)", anchor)
         prev, expected_seq, n = digest, seq + 1, n + 1
-    return Verification(True, n)
+    if anchor is not None and n < anchor.seq:
+        return Verification(False, n, None, f"entries {n + 1} to {anchor.seq} were anchored at {anchor.at} but the"
+                                            f" log ends at entry {n} (cut short)", anchor)
+    return Verification(True, n, anchor=anchor)

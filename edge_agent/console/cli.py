@@ -135,13 +135,24 @@ def audit() -> None:
 @_config_option
 @_db_option
 def verify_command(config_path, db_path) -> None:
-    """Check every link of the audit chain; exit 1 at the first broken one."""
+    """Check every link of the audit chain, and with --config that the log still reaches
+    the newest entry anchored in the customs database; exit 1 at the first problem."""
+    from edge_agent.console.anchoring import latest_anchor
     from edge_agent.console.audit import verify
 
     path = _db_file(config_path, db_path)
-    result = verify(path)
+    anchor = None
+    if config_path is not None:
+        anchor = latest_anchor(Path(_config(config_path).site.data_dir) / "agent.db")
+    result = verify(path, anchor)
     if result.ok:
-        click.echo(f"{path}: audit log intact, {result.entries} entries")
+        if anchor is not None:
+            checked = f"; reaches entry {anchor.seq}, anchored at {anchor.at}"
+        elif config_path is None:
+            checked = "; not checked against an anchor (give --config)"
+        else:
+            checked = "; no anchor in the customs database yet"
+        click.echo(f"{path}: audit log intact, {result.entries} entries{checked}")
         return
     where = f"entry {result.bad_seq}: " if result.bad_seq is not None else ""
     click.echo(f"{path}: audit log BROKEN after {result.entries} good entries: {where}{result.problem}", err=True)

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from edge_agent.config import ConsoleConfig
+from edge_agent.console.anchoring import AuditAnchorer
 from edge_agent.console.audit import AuditLog
 from edge_agent.console.auth import PERMISSIONS, ROLE_LABELS, Accounts, Session, allowed, csrf_ok
 from edge_agent.console.lanes import health_view, lane_view
@@ -51,6 +52,8 @@ class Console:
         self.evidence_dir = config.evidence_dir or self.data_dir / "evidence"
         self.counters: Counter[str] = Counter()
         self.closing = threading.Event()
+        self.anchorer = AuditAnchorer(self.audit, agent.core.post, config.audit_anchor_interval_s, self.closing)
+        self.anchorer.start()
         self._reader: Any = None
         self._reader_lock = threading.Lock()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -60,6 +63,7 @@ class Console:
 
     def close(self) -> None:
         self.closing.set()
+        self.anchorer.anchor_now()  # what the last shift did is anchored before the console goes
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
