@@ -1,7 +1,8 @@
-"""Technician tools: `edge-agent scale monitor` and `edge-agent simulate scale`.
+"""Technician tools: `edge-agent scale monitor|zero|tare` and `edge-agent simulate scale`.
 
     edge-agent scale monitor --url /dev/ttyUSB0 --protocol toledo
     edge-agent scale monitor --url socket://10.0.0.7:4001 --probe
+    edge-agent scale zero --url /dev/ttyUSB0          (MT-SICS indicators)
     edge-agent simulate scale --protocol toledo --tcp 4001 --garbage-every 20
 
 The monitor prints one JSON object per frame: decoded readings, rejected frames and
@@ -24,7 +25,7 @@ from edge_agent.devices.scale.reading import Notice, Reading, Rejected
 
 @click.group()
 def scale() -> None:
-    """Weighbridge tools: live monitor, protocol probe."""
+    """Weighbridge tools: live monitor, protocol probe, zero and tare (MT-SICS)."""
 
 
 @scale.command()
@@ -76,6 +77,71 @@ def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_
         pass
     finally:
         port.close()
+
+
+_line_options = [
+    click.option("--url", required=True, help="/dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port"),
+    click.option("--baudrate", type=int, default=9600, show_default=True),
+    click.option("--bytesize", type=click.Choice(["7", "8"]), default="8", show_default=True),
+    click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True),
+    click.option("--stopbits", type=click.Choice(["1", "2"]), default="1", show_default=True),
+    click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+                 help="Seconds to wait for the indicator's answer (zeroing waits for a still bridge)."),
+]
+
+
+def _with_line_options(command):
+    for option in reversed(_line_options):
+        command = option(command)
+    return command
+
+
+@scale.command()
+@_with_line_options
+def zero(url, baudrate, bytesize, parity, stopbits, timeout_s) -> None:
+    """Zero an MT-SICS indicator (command Z) with the bridge empty; exit 1 if it refused.
+
+    Zero before the first truck of a shift or when the empty bridge drifts. The agent's
+    service must be stopped first when the line is a local serial port.
+    """
+    _send_command(b"Z", url, baudrate, bytesize, parity, stopbits, timeout_s)
+
+
+@scale.command()
+@_with_line_options
+def tare(url, baudrate, bytesize, parity, stopbits, timeout_s) -> None:
+    """Tare an MT-SICS indicator (command T) at the weight on it now; exit 1 if it refused."""
+    _send_command(b"T", url, baudrate, bytesize, parity, stopbits, timeout_s)
+
+
+def _send_command(command: bytes, url, baudrate, bytesize, parity, stopbits, timeout_s: float) -> None:
+    import serial
+
+    from edge_agent.devices.scale.mtsics import MtSics, command_outcome
+
+    try:
+        port = serial.serial_for_url(url, baudrate=baudrate, bytesize=int(bytesize), parity=parity,
+                                     stopbits=int(stopbits), timeout=0.05)
+    except Exception as err:
+        raise click.ClickException(f"cannot open {url}: {err}") from err
+    parser = MtSics()
+    try:
+        port.reset_input_buffer()  # a reply to someone else's earlier poll is not ours
+        port.write(command + b"\r\n")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for frame in parser.feed(port.read(port.in_waiting or 1)):
+                if isinstance(frame, Reading):
+                    continue  # an SIR stream still running from before: not the answer
+                done, message = command_outcome(frame)
+                click.echo(json.dumps({"command": command.decode(), "done": done, "message": message,
+                                       "raw": frame.raw.hex()}))
+                if not done:
+                    raise SystemExit(1)
+                return
+    finally:
+        port.close()
+    raise click.ClickException(f"no answer to {command.decode()} from {url} within {timeout_s:g} s")
 
 
 def _as_json(frame, protocol: str) -> dict:

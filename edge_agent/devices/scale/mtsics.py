@@ -45,7 +45,7 @@ class MtSics(LineParser):
         if m := _WEIGHT.search(line):
             ident, status, value, unit = m.groups()
             if ident == b"T":
-                return Notice("tare " + value.decode(), raw)
+                return Notice(f"tare {value.decode()} {unit.decode()}", raw)
             kg = to_kg(float(value), unit.decode())
             if kg is None:
                 return Rejected("unit " + unit.decode(errors="replace"), raw)
@@ -58,6 +58,35 @@ class MtSics(LineParser):
         if m := _ERROR.search(line):
             return Notice(m.group(1).decode(), raw, error=True)
         return Rejected("not an MT-SICS response", raw)
+
+
+ZERO, TARE = b"Z\r\n", b"T\r\n"
+
+# What the Z and T replies mean, in the technician's words (MT-SICS Reference Manual).
+_OUTCOMES = {
+    "Z A": (True, "zeroed"),
+    "Z I": (False, "not zeroed: the scale is in motion or busy; wait until it settles and try again"),
+    "Z +": (False, "not zeroed: above the zero-setting range (is something still on the bridge?)"),
+    "Z -": (False, "not zeroed: below the zero-setting range"),
+    "T I": (False, "no tare: the scale is in motion or busy; wait until it settles and try again"),
+    "T +": (False, "no tare: above the taring range"),
+    "T -": (False, "no tare: below the taring range (an empty bridge cannot be tared)"),
+    "ES": (False, "the indicator did not understand the command (ES): is it an MT-SICS device?"),
+    "ET": (False, "transmission error (ET): check the line settings"),
+    "EL": (False, "the indicator refused the command (EL): not allowed in its present state"),
+}
+
+
+def command_outcome(frame: Frame) -> tuple[bool, str]:
+    """Whether a Z or T command was carried out, and what to tell the technician."""
+    if isinstance(frame, Notice):
+        if frame.code.startswith("tare "):
+            return True, f"tared at {frame.code[5:]}"
+        if frame.code in _OUTCOMES:
+            return _OUTCOMES[frame.code]
+    if isinstance(frame, Rejected):
+        return False, f"unreadable reply: {frame.reason}"
+    return False, "the reply was a weight, not an answer to the command"
 
 
 def encode(display: Display) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.devices.scale.mtsics import REQUEST, MtSics, respond
+from edge_agent.devices.scale.mtsics import REQUEST, MtSics, command_outcome, respond
 from edge_agent.devices.scale.reading import Display, Notice, Reading, Rejected
 
 
@@ -67,3 +67,20 @@ def test_poll_request_and_device_side():
     assert respond(b"XYZ", Display(100)) == b"ES\r\n"
     (r,) = MtSics().feed(respond(b"SI", Display(24000)))
     assert r.value_kg == 24000.0 and r.stable
+
+
+@pytest.mark.parametrize(("reply", "done", "says"), [
+    (b"Z A\r\n", True, "zeroed"),
+    (b"Z +\r\n", False, "above the zero-setting range"),
+    (b"Z -\r\n", False, "below the zero-setting range"),
+    (b"T S      1240 kg\r\n", True, "tared at 1240 kg"),
+    (b"T -\r\n", False, "below the taring range"),
+    (b"ES\r\n", False, "did not understand"),
+    (b"EL\r\n", False, "refused the command"),
+    (b"S S      1240 kg\r\n", False, "a weight, not an answer"),
+    (b"Q?\r\n", False, "unreadable reply"),
+])
+def test_zero_and_tare_replies_become_a_technicians_answer(reply, done, says):
+    (frame,) = MtSics().feed(reply)
+    outcome = command_outcome(frame)
+    assert outcome[0] is done and says in outcome[1]
