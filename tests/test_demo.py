@@ -10,6 +10,7 @@ import json
 import pytest
 
 from edge_agent.demo import print_summary, run_scenario
+from testkit.processes import reaped
 
 RELEASED = ["sign:exit", "open", "close", "sign:none"]
 HELD_THEN_RELEASED = {
@@ -91,7 +92,7 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
         [sys.executable, "-m", "edge_agent.cli", "demo", "--speed", "max", "--trucks", "4", "--quiet",
          "--console", "0", "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
+    with reaped(child):
         lines = []
         for line in child.stdout:
             lines.append(line)
@@ -110,9 +111,6 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
             assert decided == 4, metrics
         child.send_signal(signal.SIGINT)
         assert child.wait(30) == 0
-    finally:
-        if child.poll() is None:
-            child.kill()
 
 
 def test_every_event_reaches_the_central_hub_once_and_the_outbox_empties(outcomes, demo_dir):

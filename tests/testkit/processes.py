@@ -3,6 +3,7 @@ however the test ends, and its output is at hand for the failure message."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,3 +58,14 @@ def serve_central(broker_port: int, db: Path, workdir: Path, *extra: str, name: 
         proc.terminate()
         raise
     return proc
+
+
+@contextlib.contextmanager
+def reaped(child: subprocess.Popen):
+    """The child is killed and waited for if it is still running when the block ends."""
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from testkit.processes import reaped
+
 REPO = Path(__file__).resolve().parents[3]
 
 CHILD = r'''
@@ -49,14 +51,10 @@ def test_sigterm_puts_the_gate_in_the_safe_state(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(child):
         assert child.stdout.readline().strip() == "GREEN"
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert child.returncode == 0, err
     report = json.loads(out.strip().splitlines()[-1])
     assert report["at_signal"] == {"red": True, "green": False}  # red in the handler itself
