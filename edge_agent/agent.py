@@ -221,7 +221,8 @@ class Agent:
             return
         from edge_agent.sync.client import SyncClient
 
-        self.sync = SyncClient(self.config.site, self.config.sync, self.data_dir / "agent.db", self._post)
+        self.sync = SyncClient(self.config.site, self.config.sync, self.data_dir / "agent.db", self._post,
+                               site_health=self.site_health)
         self.sync.start()
 
     def _refetch(self, topic: str) -> None:
@@ -262,10 +263,22 @@ class Agent:
         return {
             "core": dict(self.core.counters) if self.core else {},
             "outputs": self.outputs.health(),
-            "devices": {type(d).__name__ + ":" + getattr(d, "lane_id", ""): d.health() for d in self.devices},
+            "devices": {_device_name(d): d.health() for d in self.devices},
             "gates": {lane: gate.state() for lane, gate in self.gates.items()},
             "sync": self.sync.health() if self.sync else {"enabled": False},
             "evidence": self.evidence.health() if self.evidence else {},
+        }
+
+
+    def site_health(self) -> dict[str, Any]:
+        """What the RAU's health view needs of this site: devices in short, gates, lane phases."""
+        from edge_agent.health import device_summary
+
+        return {
+            "devices": {_device_name(d): device_summary(d.health()) for d in self.devices},
+            "gates": {lane: gate.state() for lane, gate in self.gates.items()},
+            "phases": {lane_id: lane.phase.value for lane_id, lane in self.core.committed_lanes.items()}
+            if self.core else {},
         }
 
 
@@ -283,6 +296,13 @@ class _GateOutput:
 
     def execute(self, command: object) -> None:
         self.gate.execute(command)
+
+
+def _device_name(device: Any) -> str:
+    """Kind and lane, and the camera where a lane has several (two CCTV cameras per lane)."""
+    name = type(device).__name__ + ":" + getattr(device, "lane_id", "")
+    camera = getattr(device, "camera_id", "")
+    return f"{name}:{camera}" if camera else name
 
 
 def _quietly(fn: Callable[[], Any]) -> None:

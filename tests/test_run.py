@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from pathlib import Path
+
+from testkit.processes import reaped
+from testkit.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,11 +45,45 @@ indicator_files = ["{REPO / 'firmware_config' / 'indicators' / 'demo.json'}"]
 [sync]
 enabled = true
 broker_port = {broker_port}
+health_interval_s = 1.0
 [console]
 enabled = true
 port = {console_port}
 """)
     return path
+
+
+def online(console_port: int) -> dict | None:
+    """The console's /healthz once it says the link is online; None before."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/healthz", timeout=2) as r:
+            health = json.loads(r.read())
+    except OSError:
+        return None
+    return health if health["online"] else None
+
+
+@contextlib.contextmanager
+def watching_health(port: int, site: str):
+    """Health events the site publishes, collected as they arrive."""
+    import paho.mqtt.client as mqtt
+
+    from edge_agent.sync import topics
+
+    received: list[dict] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"health-watch-{port}")
+    client.on_message = lambda c, u, m: received.append(json.loads(m.payload))
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.subscribe(topics.up(site, "health"), 0)
+    client.loop_start()
+    try:
+        assert subscribed.wait(15)
+        yield received
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def test_run_serves_until_sigterm_then_stops_gates_first_and_exits_cleanly(tmp_path):
@@ -56,27 +94,24 @@ def test_run_serves_until_sigterm_then_stops_gates_first_and_exits_cleanly(tmp_p
     scale = ScaleSimulator("toledo", tcp_port=0, frame_interval_s=0.1)
     console_port = free_port()
     config = site_file(tmp_path, console_port, broker.port, scale.start())
-    child = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)],
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        health = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and child.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{console_port}/healthz", timeout=2) as r:
-                    health = json.loads(r.read())
-                if health["online"]:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        assert health is not None and health["status"] == "ok" and health["online"], health
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
+        with watching_health(broker.port, "xk-run") as health_events:
+            child = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)],
+                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            with reaped(child):
+                health = wait_for(lambda: online(console_port) or child.poll() is not None, 60,
+                                  what="the console's /healthz online")
+                assert health is not True and health["status"] == "ok", "the agent exited"
+                # The RAU sees the lane's devices in the site's health event, not only the link's.
+                upstream = wait_for(lambda: next((h for h in health_events if h.get("lanes", {}).get("devices", {})
+                                                  .get("ScaleReader:L1", {}).get("frames_per_s", 0) > 0), None),
+                                    what="a health event with the scale's frame rate")
+                assert upstream["lanes"]["devices"]["ScaleReader:L1"]["up"] is True
+                assert upstream["lanes"]["gates"]["L1"]["barrier"] == "closed"
+                assert upstream["lanes"]["phases"] == {"L1": "idle"}
+                child.send_signal(signal.SIGTERM)
+                out, err = child.communicate(timeout=60)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
         scale.stop()
         broker.stop()
     assert child.returncode == 0, err

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from edge_agent.health import frame_rate
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -49,13 +51,8 @@ def render(agent: Any, reader: Any, console_counters: dict[str, int]) -> str:
         health = agent.health()
     except Exception:  # noqa: BLE001 - a part in trouble must not take the page down
         health = {}
-    rates = []
-    for name, h in (health.get("devices") or {}).items():
-        if isinstance(h, dict):
-            for key in ("frame_rate_hz", "frames_per_s", "fps", "frame_rate"):
-                if isinstance(h.get(key), (int, float)):
-                    rates.append(({"device": name}, h[key]))
-                    break
+    rates = [({"device": name}, rate) for name, h in (health.get("devices") or {}).items()
+             if isinstance(h, dict) and (rate := frame_rate(h)) is not None]
     out += family("edge_agent_device_frame_rate_hz", "gauge", "Frames per second each device delivers.", rates)
     out += family("edge_agent_core_events_total", "counter", "Events the core handled, by kind.",
                   [({"kind": k[len("events_"):]}, v) for k, v in sorted(core.counters.items()) if k.startswith("events_")])

@@ -58,8 +58,10 @@ class SyncClient:
         post: Callable[[object], None],
         *,
         clock: Callable[[], float] = time.monotonic,
+        site_health: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.site = site
+        self.site_health = site_health
         self.sync = sync
         self.store_path = Path(store_path)
         self.post = post
@@ -338,6 +340,11 @@ class SyncClient:
 
     def _publish_health(self) -> None:
         body = {"id": new_id(), "stream": "health", "at": datetime.now(timezone.utc).isoformat(), **self.health()}
+        if self.site_health is not None:
+            try:
+                body["lanes"] = self.site_health()
+            except Exception:  # noqa: BLE001 - the link's own health still goes out
+                log.exception("site_health_failed")
         self._mqtt.publish(topics.up(self.site.id, "health"), json.dumps(body, separators=(",", ":")), qos=0)
 
     def _status(self, state: str, clean: bool = True) -> str:
