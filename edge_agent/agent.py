@@ -269,7 +269,6 @@ class Agent:
             "evidence": self.evidence.health() if self.evidence else {},
         }
 
-
     def site_health(self) -> dict[str, Any]:
         """What the RAU's health view needs of this site: devices in short, gates, lane phases."""
         from edge_agent.health import device_summary

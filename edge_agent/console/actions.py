@@ -16,7 +16,13 @@ from typing import Any
 
 from edge_agent.console.rechannel import raise_channel, raise_refusal
 from edge_agent.durable import replace_file
-from edge_agent.models import AuditAnchored, ControlActRecorded, LocalIndicatorSaved, RechannelDecided, RechannelRequested
+from edge_agent.models import (
+    AuditAnchored,
+    ControlActRecorded,
+    LocalIndicatorSaved,
+    RechannelDecided,
+    RechannelRequested,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +160,6 @@ class Handlers:
                  event.user, doc["version"])
         return []
 
-    # ------------------------------------------------------------------ plumbing
-
     # ------------------------------------------------------------------ audit anchors
 
     def audit_anchored(self, event: AuditAnchored) -> list:
@@ -164,6 +168,8 @@ class Handlers:
         self.core.store.outbox_append("audit_anchor", {"site": self.core.config.site.id, "seq": event.seq,
                                                        "hash": event.hash, "at": _iso(event.at)}, event.at)
         return []
+
+    # ------------------------------------------------------------------ plumbing
 
     def _refuse(self, event: Any, reason: str) -> list:
         self.core.counters[f"console_refused_{event.kind}"] += 1

@@ -28,21 +28,38 @@ def scale() -> None:
     """Weighbridge tools: live monitor, protocol probe, zero and tare (MT-SICS)."""
 
 
+def _line_options(command):
+    """The serial line's options, shared by every command that talks to an indicator."""
+    for option in reversed([
+        click.option("--url", required=True, help="/dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port"),
+        click.option("--baudrate", type=int, default=9600, show_default=True),
+        click.option("--bytesize", type=click.Choice(["7", "8"]), default="8", show_default=True),
+        click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True),
+        click.option("--stopbits", type=click.Choice(["1", "2"]), default="1", show_default=True),
+    ]):
+        command = option(command)
+    return command
+
+
+def _open_line(url: str, baudrate: int, bytesize: str, parity: str, stopbits: str):
+    import serial
+
+    try:
+        return serial.serial_for_url(url, baudrate=baudrate, bytesize=int(bytesize), parity=parity,
+                                     stopbits=int(stopbits), timeout=0.05)
+    except Exception as err:
+        raise click.ClickException(f"cannot open {url}: {err}") from err
+
+
 @scale.command()
-@click.option("--url", required=True, help="/dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port")
+@_line_options
 @click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="toledo", show_default=True)
 @click.option("--probe", "do_probe", is_flag=True, help="Try every protocol and common line setting first.")
-@click.option("--baudrate", type=int, default=9600, show_default=True)
-@click.option("--bytesize", type=click.Choice(["7", "8"]), default="8", show_default=True)
-@click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True)
-@click.option("--stopbits", type=click.Choice(["1", "2"]), default="1", show_default=True)
 @click.option("--poll-interval", type=float, default=0.2, show_default=True, help="Seconds between polls.")
 @click.option("--count", type=int, default=0, help="Stop after this many frames (0 = until Ctrl-C).")
 @click.option("--duration", type=float, default=0.0, help="Stop after this many seconds (0 = until Ctrl-C).")
 def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_interval, count, duration) -> None:
     """Print every frame from an indicator as a JSON line, raw bytes in hex."""
-    import serial
-
     from edge_agent.devices.scale.probe import probe
 
     if do_probe:
@@ -56,11 +73,7 @@ def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_
         protocol, baudrate = found.protocol, found.baudrate
         bytesize, parity, stopbits = str(found.bytesize), found.parity, str(found.stopbits)
     spec = spec_for(protocol)
-    try:
-        port = serial.serial_for_url(url, baudrate=baudrate, bytesize=int(bytesize), parity=parity,
-                                     stopbits=int(stopbits), timeout=0.05)
-    except Exception as err:
-        raise click.ClickException(f"cannot open {url}: {err}") from err
+    port = _open_line(url, baudrate, bytesize, parity, stopbits)
     parser = spec.parser()
     shown = 0
     start = next_poll = time.monotonic()
@@ -79,25 +92,13 @@ def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_
         port.close()
 
 
-_line_options = [
-    click.option("--url", required=True, help="/dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port"),
-    click.option("--baudrate", type=int, default=9600, show_default=True),
-    click.option("--bytesize", type=click.Choice(["7", "8"]), default="8", show_default=True),
-    click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True),
-    click.option("--stopbits", type=click.Choice(["1", "2"]), default="1", show_default=True),
-    click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
-                 help="Seconds to wait for the indicator's answer (zeroing waits for a still bridge)."),
-]
-
-
-def _with_line_options(command):
-    for option in reversed(_line_options):
-        command = option(command)
-    return command
+_answer_timeout = click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+                               help="Seconds to wait for the indicator's answer (zeroing waits for a still bridge).")
 
 
 @scale.command()
-@_with_line_options
+@_line_options
+@_answer_timeout
 def zero(url, baudrate, bytesize, parity, stopbits, timeout_s) -> None:
     """Zero an MT-SICS indicator (command Z) with the bridge empty; exit 1 if it refused.
 
@@ -108,22 +109,17 @@ def zero(url, baudrate, bytesize, parity, stopbits, timeout_s) -> None:
 
 
 @scale.command()
-@_with_line_options
+@_line_options
+@_answer_timeout
 def tare(url, baudrate, bytesize, parity, stopbits, timeout_s) -> None:
     """Tare an MT-SICS indicator (command T) at the weight on it now; exit 1 if it refused."""
     _send_command(b"T", url, baudrate, bytesize, parity, stopbits, timeout_s)
 
 
 def _send_command(command: bytes, url, baudrate, bytesize, parity, stopbits, timeout_s: float) -> None:
-    import serial
-
     from edge_agent.devices.scale.mtsics import MtSics, command_outcome
 
-    try:
-        port = serial.serial_for_url(url, baudrate=baudrate, bytesize=int(bytesize), parity=parity,
-                                     stopbits=int(stopbits), timeout=0.05)
-    except Exception as err:
-        raise click.ClickException(f"cannot open {url}: {err}") from err
+    port = _open_line(url, baudrate, bytesize, parity, stopbits)
     parser = MtSics()
     try:
         port.reset_input_buffer()  # a reply to someone else's earlier poll is not ours
