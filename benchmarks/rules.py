@@ -285,7 +285,7 @@ def main() -> int:
     del pending
 
     # ---- the naive evaluator, on the same trucks, built only now (its memory is not the agent's)
-    spec = importlib.util.spec_from_file_location("naive_rules", ROOT / "tests" / "local_rules" / "naive.py")
+    spec = importlib.util.spec_from_file_location("naive_rules", ROOT / "tests" / "testkit" / "naive_rules.py")
     naive_mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(naive_mod)
     raw_indicators = list(indicator_stream(args.seed, n_ind, pools, lists))

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
+from testkit import console_rig as rig
 
-_spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
-rig = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rig)
 LaneBench, site_config, USERS, PASSWORD = rig.LaneBench, rig.site_config, rig.USERS, rig.PASSWORD
 
 

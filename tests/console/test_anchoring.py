@@ -3,7 +3,6 @@ RAU, so `audit verify --config` sees a log cut short or rewritten with fresh has
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 import time
@@ -11,13 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from testkit import console_rig as rig
 
 from edge_agent.console.audit import GENESIS, Anchor, entry_hash, verify_rows
 from edge_agent.console.cli import audit
-
-_spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
-rig = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rig)
 
 
 def chain(n: int) -> list[tuple]:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
-rig = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rig)
-PASSWORD, drive_in, login, plain_record, tobacco_record, wait_for = (
-    rig.PASSWORD, rig.drive_in, rig.login, rig.plain_record, rig.tobacco_record, rig.wait_for)
+from testkit import console_rig as rig
 
 from edge_agent.console.audit import verify
 from edge_agent.models import PreArrivalReceived
+
+PASSWORD, drive_in, login, plain_record, tobacco_record, wait_for = (
+    rig.PASSWORD, rig.drive_in, rig.login, rig.plain_record, rig.tobacco_record, rig.wait_for)
 
 
 def _audit(app, action=None):

@@ -8,15 +8,10 @@ post it. Debian's chromium package provides the browser (`apt-get install chromi
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-_spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
-rig = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rig)
+from testkit import console_rig as rig
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import httpx2 as httpx
-
-_spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
-rig = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rig)
+from testkit import console_rig as rig
 
 
 def test_the_lane_stream_sends_the_panel_when_a_truck_arrives(agent):

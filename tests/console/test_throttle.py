@@ -3,16 +3,11 @@ without locking an officer out for good or letting one valid account reset the c
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
+from testkit import console_rig as rig
 
 from edge_agent.console.throttle import MAX_TRACKED, LoginThrottle, ThrottlePolicy, pause_after
-
-_spec = importlib.util.spec_from_file_location("console_test_rig", Path(__file__).with_name("rig.py"))
-rig = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rig)
 
 POLICY = ThrottlePolicy(free_failures=3, free_failures_per_client=5, pause_s=10.0, max_pause_s=60.0,
                         forget_after_s=60.0)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
+from testkit import rule_builders as b
 
 from edge_agent.local_rules import load_indicator_set
 from edge_agent.local_rules.cli import assess_command, indicators
-
-_spec = importlib.util.spec_from_file_location("local_rules_builders", Path(__file__).with_name("builders.py"))
-b = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(b)
 
 DEMO = str(b.DEMO_SET)
 

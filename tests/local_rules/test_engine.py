@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from testkit import rule_builders as b
 
 from edge_agent.config import ChannelConfig
 from edge_agent.local_rules import Verdict, assess, load_indicator_set
 from edge_agent.models import Item, Party
-
-_spec = importlib.util.spec_from_file_location("local_rules_builders", Path(__file__).with_name("builders.py"))
-b = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(b)
 
 DEMO = load_indicator_set(b.DEMO_SET)
 

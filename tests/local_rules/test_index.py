@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+
+from testkit import rule_builders as b
 
 from edge_agent.local_rules import assess, load_indicator_set
 from edge_agent.models import Item, Party
-
-_spec = importlib.util.spec_from_file_location("local_rules_builders", Path(__file__).with_name("builders.py"))
-b = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(b)
 
 LISTS = {"watch": {"kind": "companies", "entries": ["Drini Trade SH.P.K."]}}
 

@@ -7,20 +7,15 @@ same small vocabulary, so that hits, near-misses and fuzzy neighbours are freque
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testkit import naive_rules as naive
+from testkit import rule_builders as b
 
 from edge_agent.local_rules import assess, load_indicator_set
 from edge_agent.models import Item, Observations, Party, PreArrival
-
-_spec = importlib.util.spec_from_file_location("local_rules_builders", Path(__file__).with_name("builders.py"))
-b = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(b)
-naive = b.load_sibling("naive")
 
 NAMES = ["Drini Trade SH.P.K.", "DRINI TRADE", "Drini Trades", "Balkan Logistik DOO", "Balkan Logistic",
          "ТРГОВИНА ЕКСПРЕС ДОО", "Trgovina Ekspres", "Trgovina", "Euro Mobel GmbH", "Mobel Euro",

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from testkit import rule_builders as b
 
 from edge_agent.errors import AgentError, IndicatorError
 from edge_agent.local_rules import IndicatorSet, assess, load_indicator_set, load_indicator_sets
-
-_spec = importlib.util.spec_from_file_location("local_rules_builders", Path(__file__).with_name("builders.py"))
-b = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(b)
 
 GOOD = {"id": "G-1", "level": "central", "when": {"field": "procedure", "op": "eq", "value": "TIR"},
         "action": {"channel": "yellow"}}

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
+from testkit import rule_builders as b
 
 from edge_agent.local_rules import assess, load_indicator_set
 from edge_agent.models import Item, Party
-
-_spec = importlib.util.spec_from_file_location("local_rules_builders", Path(__file__).with_name("builders.py"))
-b = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(b)
 
 
 def hits(when: dict, record=None, seen=None, lists=None, **fields) -> list:

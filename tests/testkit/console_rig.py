@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from testkit import waiting
-
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig, ConsoleConfig, GateConfig, LaneConfig, PolicyConfig, RulesConfig, SiteConfig
 from edge_agent.models import (
@@ -24,6 +22,7 @@ from edge_agent.models import (
     VehicleDetected,
     WeightStable,
 )
+from testkit import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_INDICATORS = ROOT / "firmware_config" / "indicators" / "demo.json"

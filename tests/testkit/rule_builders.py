@@ -1,11 +1,7 @@
-"""Shared builders for the risk engine tests (records, observations, small sets).
-
-Loaded by path (tests run with --import-mode=importlib): see `load_sibling`.
-"""
+"""Shared builders for the risk engine tests (records, observations, small sets)."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +11,6 @@ from edge_agent.models import Item, Observations, Party, PreArrival
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SET = ROOT / "firmware_config" / "indicators" / "demo.json"
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)  # a Monday
-
-
-def load_sibling(name: str):
-    spec = importlib.util.spec_from_file_location(f"local_rules_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_record(**overrides) -> PreArrival:
