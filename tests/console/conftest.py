@@ -13,12 +13,9 @@ LaneBench, site_config, USERS, PASSWORD = rig.LaneBench, rig.site_config, rig.US
 def agent(tmp_path):
     from gpiozero.pins.mock import MockFactory
 
-    from edge_agent.console.actions import register
-
     config = site_config(tmp_path)
     bench = LaneBench(config, pin_factory=MockFactory(), data_dir=tmp_path)
     bench.start()
-    register(bench.core)
     try:
         yield bench
     finally:

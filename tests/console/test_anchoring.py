@@ -53,14 +53,11 @@ def anchored_site(tmp_path):
     from gpiozero.pins.mock import MockFactory
 
     from edge_agent.config import ConsoleConfig
-    from edge_agent.console.actions import register
     from edge_agent.console.app import create_app
 
-    # Not enabled: the agent would serve a console of its own, with its own anchorer.
     config = rig.site_config(tmp_path, ConsoleConfig(enabled=False, audit_anchor_interval_s=0.2))
     bench = rig.LaneBench(config, pin_factory=MockFactory(), data_dir=tmp_path)
     bench.start()
-    register(bench.core)
     app = create_app(bench, config.console)
     try:
         yield bench, app.state.console

@@ -82,7 +82,7 @@ def paused_app(tmp_path):
     from edge_agent.config import ConsoleConfig
     from edge_agent.console.app import create_app
 
-    config = rig.site_config(tmp_path, ConsoleConfig(enabled=True, port=0, login_free_failures=2, login_pause_s=30.0))
+    config = rig.site_config(tmp_path, ConsoleConfig(enabled=False, login_free_failures=2, login_pause_s=30.0))
     bench = rig.LaneBench(config, pin_factory=MockFactory(), data_dir=tmp_path)
     bench.start()
     app = create_app(bench, config.console)

@@ -59,7 +59,9 @@ def site_config(data_dir: Path, console: ConsoleConfig | None = None) -> AgentCo
         lanes=lanes,
         policy=PolicyConfig(random_secret="test-secret-123", random_share_pct=0.0),
         rules=RulesConfig(indicator_files=[DEMO_INDICATORS]),
-        console=console or ConsoleConfig(enabled=True, port=0, live_interval_s=0.1),
+        # The tests serve the console themselves (create_app or start_console): enabled, the
+        # agent would serve a second one on the same audit log.
+        console=console or ConsoleConfig(enabled=False, port=0, live_interval_s=0.1),
     )
 
 
