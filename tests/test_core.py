@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from testkit.outputs import Recorder
 
 from edge_agent.commands import OpenBarrier, ShowSign
 from edge_agent.config import parse_config
@@ -41,21 +42,6 @@ id = "L2"
 [policy]
 random_share_pct = 0
 """
-
-
-class Recorder:
-    """An output that keeps what it was asked to do."""
-
-    name = "recorder"
-
-    def __init__(self):
-        self.commands = []
-
-    def accepts(self, command):
-        return True
-
-    def execute(self, command):
-        self.commands.append(command)
 
 
 class Clock:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from testkit.outputs import Recorder
 
 from edge_agent.commands import CloseBarrier, ShowSign
 from edge_agent.config import parse_config
@@ -88,19 +89,6 @@ class Keys:
         body = build_full(document, level="central", scope="central", version=version,
                           expires=NOW + timedelta(days=days), created=NOW)
         return pack(body, keys or [k[0] for k in self.signers])
-
-
-class Recorder:
-    name = "recorder"
-
-    def __init__(self):
-        self.commands = []
-
-    def accepts(self, command):
-        return True
-
-    def execute(self, command):
-        self.commands.append(command)
 
 
 class Site:

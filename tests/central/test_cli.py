@@ -29,6 +29,12 @@ def ok(cli, args, **kw):
     return result.output
 
 
+def sign_central(source: Path, version: int, out: Path, *options) -> str:
+    """`central sign` of a central-scope bundle; `options` carry the keys, a delta base or a root."""
+    return ok(central, ["sign", source, "--level", "central", "--scope", "central", "--version", version,
+                        *options, "--out", out])
+
+
 def site_config(tmp_path: Path) -> Path:
     path = tmp_path / "site.toml"
     path.write_text(f"""
@@ -90,44 +96,10 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
     ok(sync, ["install-root", tmp_path / "root-1.json", "--config", config])
 
     demo = REPO / "firmware_config" / "indicators" / "demo.json"
-    ok(
-        central,
-        [
-            "sign",
-            demo,
-            "--level",
-            "central",
-            "--scope",
-            "central",
-            "--version",
-            1,
-            "--key",
-            keys / "ind1.key",
-            "--key",
-            keys / "ind2.key",
-            "--out",
-            tmp_path / "b1.json",
-        ],
-    )
+    sign_central(demo, 1, tmp_path / "b1.json", "--key", keys / "ind1.key", "--key", keys / "ind2.key")
     assert "accepted" in ok(sync, ["verify", tmp_path / "b1.json", "--config", config])
     one_key = tmp_path / "b1-one.json"
-    ok(
-        central,
-        [
-            "sign",
-            demo,
-            "--level",
-            "central",
-            "--scope",
-            "central",
-            "--version",
-            1,
-            "--key",
-            keys / "ind1.key",
-            "--out",
-            one_key,
-        ],
-    )
+    sign_central(demo, 1, one_key, "--key", keys / "ind1.key")
     result = CliRunner().invoke(sync, ["verify", str(one_key), "--config", str(config)])
     assert result.exit_code == 1 and "below_threshold" in result.output
 
@@ -152,29 +124,8 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
     changed = json.loads(demo.read_text())
     changed["indicators"][0]["action"]["channel"] = "yellow"
     (tmp_path / "v2.json").write_text(json.dumps(changed))
-    ok(
-        central,
-        [
-            "sign",
-            tmp_path / "v2.json",
-            "--level",
-            "central",
-            "--scope",
-            "central",
-            "--version",
-            2,
-            "--key",
-            keys / "ind1.key",
-            "--key",
-            keys / "ind2.key",
-            "--delta-from",
-            demo,
-            "--base-version",
-            1,
-            "--out",
-            tmp_path / "d2.json",
-        ],
-    )
+    sign_central(tmp_path / "v2.json", 2, tmp_path / "d2.json", "--key", keys / "ind1.key", "--key", keys / "ind2.key",
+                 "--delta-from", demo, "--base-version", 1)
     assert (tmp_path / "d2.json").stat().st_size < (tmp_path / "b1.json").stat().st_size
     assert "accepted: central:central@2 (delta)" in ok(sync, ["verify", tmp_path / "d2.json", "--config", config])
 
@@ -197,25 +148,8 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
             keys / "root2.key",
         ],
     )
-    ok(
-        central,
-        [
-            "sign",
-            tmp_path / "v2.json",
-            "--level",
-            "central",
-            "--scope",
-            "central",
-            "--version",
-            2,
-            "--key",
-            keys / "ind3.key",
-            "--root",
-            tmp_path / "root-2.json",
-            "--out",
-            tmp_path / "b2.json",
-        ],
-    )
+    sign_central(tmp_path / "v2.json", 2, tmp_path / "b2.json", "--key", keys / "ind3.key",
+                 "--root", tmp_path / "root-2.json")
     assert "accepted" in ok(sync, ["verify", tmp_path / "b2.json", "--config", config])
 
     # Publish: the full bundle is retained, a delta is not (it must not replace the fallback).
