@@ -263,20 +263,17 @@ def slot_for_topic(topic: str, site: str, region: str) -> str:
 # --------------------------------------------------------------------------- building
 
 
+def _header(kind: str, level: str, scope: str, version: int, expires: datetime, created: datetime) -> dict[str, Any]:
+    """What every bundle body starts with, full or delta."""
+    return {"type": "indicators", "level": level, "scope": scope, "version": version,
+            "created": format_time(created), "expires": format_time(expires), "kind": kind}
+
+
 def build_full(
     indicators: dict[str, Any], *, level: str, scope: str, version: int, expires: datetime, created: datetime
 ) -> dict[str, Any]:
-    return {
-        "type": "indicators",
-        "level": level,
-        "scope": scope,
-        "version": version,
-        "created": format_time(created),
-        "expires": format_time(expires),
-        "kind": "full",
-        "indicators": indicators,
-        "sha256": sha256_hex(indicators),
-    }
+    return {**_header("full", level, scope, version, expires, created),
+            "indicators": indicators, "sha256": sha256_hex(indicators)}
 
 
 def build_delta(
@@ -294,19 +291,8 @@ def build_delta(
     patch = diff_patch(base, target)
     if canonical(apply_patch(base, patch)) != canonical(target):
         raise ValueError("the delta does not reproduce the target: publish a full bundle")
-    return {
-        "type": "indicators",
-        "level": level,
-        "scope": scope,
-        "version": version,
-        "created": format_time(created),
-        "expires": format_time(expires),
-        "kind": "delta",
-        "base_version": base_version,
-        "base_sha256": sha256_hex(base),
-        "patch": patch,
-        "sha256": sha256_hex(target),
-    }
+    return {**_header("delta", level, scope, version, expires, created), "base_version": base_version,
+            "base_sha256": sha256_hex(base), "patch": patch, "sha256": sha256_hex(target)}
 
 
 def pack(signed: dict[str, Any], private_keys: list[str], roots: list[dict[str, Any]] | None = None) -> bytes:
