@@ -25,7 +25,7 @@ def frame_rate(health: dict[str, Any]) -> float | None:
 def device_summary(health: dict[str, Any]) -> dict[str, Any]:
     """Connected (or running), frame rate and last-frame age, where the device has them."""
     summary: dict[str, Any] = {}
-    up = health.get("connected", health.get("running"))
+    up = health.get("connected", health.get("running", health.get("ok")))
     if isinstance(up, bool):
         summary["up"] = up
     rate = frame_rate(health)

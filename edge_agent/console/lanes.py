@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from edge_agent.health import device_summary
+
 NO_DATA_S = 3.0  # no weight frame for this long: the indicator is silent
 
 
@@ -147,9 +149,11 @@ def health_view(agent: Any, backlog: int | None) -> dict[str, Any]:
 
 def _device(h: Any) -> dict[str, Any]:
     h = h if isinstance(h, dict) else {}
-    connected = h.get("connected", h.get("ok", h.get("running")))
-    return {"ok": bool(connected) if connected is not None else None,
-            "detail": ", ".join(f"{k}={_short(v)}" for k, v in list(h.items())[:6])}
+    detail = ", ".join(f"{k}={_short(v)}" for k, v in list(h.items())[:6])
+    reject = h.get("last_reject")
+    if isinstance(reject, dict) and reject.get("reason"):
+        detail += f"; last rejected: {_short(reject['reason'])}"
+    return {"ok": device_summary(h).get("up"), "detail": detail}
 
 
 def _plate(role: str, plate: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from edge_agent.console.lanes import crossing_snapshots, is_plate_image, latest_snapshot, live_weight
+from edge_agent.console.lanes import crossing_snapshots, health_view, is_plate_image, latest_snapshot, live_weight
 from edge_agent.models import WeightReading
 
 NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -44,3 +44,26 @@ def test_the_latest_snapshot_is_the_newest_of_the_first_crossing_that_has_one(tm
     assert latest_snapshot(tmp_path, ["C2", "C0"]) == "crossings/C0/snapshot/end_cam1_0.jpg"
     assert latest_snapshot(tmp_path, []) == ""
     assert crossing_snapshots(tmp_path, "../C1") == [] and crossing_snapshots(tmp_path / "missing", "C1") == []
+
+
+class _Site:
+    """Just the agent's health(), as the lane page reads it."""
+
+    def __init__(self, devices: dict) -> None:
+        self.devices = devices
+
+    def health(self) -> dict:
+        return {"devices": self.devices, "sync": {"enabled": False}}
+
+
+def test_device_health_says_up_or_down_and_why_the_last_frame_was_rejected():
+    scale = {"protocol": "xk3190", "url": "socket://10.0.0.7:4001", "connected": True, "frames_per_s": 9.5,
+             "frames": 120, "rejected": 3, "last_reject": {"reason": "bad checksum", "raw": "02", "at": ""}}
+    view = health_view(_Site({"ScaleReader:L1": scale, "CctvCamera:L1:front": {"connected": False, "fps": 0.0},
+                              "AnprListener:L1": {"running": True}}), backlog=0)
+    devices = view["devices"]
+    assert devices["ScaleReader:L1"]["ok"] is True
+    assert devices["ScaleReader:L1"]["detail"].endswith("; last rejected: bad checksum")
+    camera = devices["CctvCamera:L1:front"]
+    assert camera["ok"] is False and "last rejected" not in camera["detail"]
+    assert devices["AnprListener:L1"]["ok"] is True

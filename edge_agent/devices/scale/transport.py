@@ -61,6 +61,7 @@ class ScaleReader:
         self._ever_connected = False
         self._down_logged = False
         self._counts = {"frames": 0, "rejected": 0, "errors": 0, "notices": 0, "reconnects": 0, "skipped_bytes": 0}
+        self._last_reject: dict[str, str] | None = None
         self._last_stable_kg: float | None = None
         self._last_kg: float | None = None
         self._last_frame_mono: float | None = None
@@ -100,6 +101,7 @@ class ScaleReader:
             "last_kg": self._last_kg,
             "last_stable_kg": self._last_stable_kg,
             "last_frame_age_s": None if self._last_frame_mono is None else round(now - self._last_frame_mono, 3),
+            "last_reject": self._last_reject,
         }
 
     # ------------------------------------------------------------------ the thread
@@ -179,6 +181,8 @@ class ScaleReader:
                 self._on_reading(frame, now, at)
             elif isinstance(frame, Rejected):
                 self._counts["rejected"] += 1
+                # The log is rate-limited; the technician's view keeps the newest one whole.
+                self._last_reject = {"reason": frame.reason, "raw": frame.raw[:64].hex(), "at": at.isoformat()}
                 self._rate_limited("rejected", now, "scale_frame_rejected lane=%s reason=%s raw=%s",
                                    frame.reason, frame.raw.hex())
             elif isinstance(frame, Notice):

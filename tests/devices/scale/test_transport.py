@@ -152,3 +152,8 @@ def test_bad_frames_are_logged_at_a_limited_rate(simulator, reader, wait, caplog
     warnings = [rec for rec in caplog.records if "scale_frame_rejected" in rec.getMessage()]
     assert r.health()["rejected"] >= 8
     assert len(warnings) == 1 and "bad checksum" in warnings[0].getMessage()
+    # What the log left out is still at hand: the newest rejected frame, whole, in the health.
+    last = r.health()["last_reject"]
+    assert "bad checksum" in last["reason"]
+    frame = bytes.fromhex(last["raw"])
+    assert len(frame) == 12 and frame[0] == 0x02 and frame[-1] == 0x03, frame
