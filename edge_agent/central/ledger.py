@@ -162,6 +162,14 @@ class Ledger:
         ).fetchall()
         return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
+    def latest(self, site: str, stream: str, order_by: str) -> dict[str, Any] | None:
+        """The stored event of `site` and `stream` with the highest `order_by` field, or None."""
+        row = self.conn.execute(
+            "SELECT payload FROM events WHERE site = ? AND stream = ? ORDER BY json_extract(payload, ?) DESC LIMIT 1",
+            (site, stream, f"$.{order_by}"),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
     def max_rowid(self) -> int:
         return self.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
 

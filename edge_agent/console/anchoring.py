@@ -60,6 +60,18 @@ class AuditAnchorer:
                 log.exception("audit_anchor_failed")
 
 
+def central_anchor(central_db: Path, site: str) -> Anchor | None:
+    """The newest anchor the RAU's hub stored for `site` (a copy of its ledger will do)."""
+    from edge_agent.central.ledger import Ledger
+
+    ledger = Ledger(central_db)
+    try:
+        body = ledger.latest(site, "audit_anchor", "seq")
+    finally:
+        ledger.close()
+    return Anchor(int(body["seq"]), str(body["hash"]), str(body["at"])) if body else None
+
+
 def latest_anchor(agent_db: Path) -> Anchor | None:
     """The newest anchor the core stored, read-only; None when there is none (yet)."""
     if not agent_db.exists():

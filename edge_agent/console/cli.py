@@ -134,24 +134,33 @@ def audit() -> None:
 @audit.command("verify")
 @_config_option
 @_db_option
-def verify_command(config_path, db_path) -> None:
-    """Check every link of the audit chain, and with --config that the log still reaches
-    the newest entry anchored in the customs database; exit 1 at the first problem."""
-    from edge_agent.console.anchoring import latest_anchor
+@click.option("--central-db", "central_db", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Check against the anchors the RAU's hub stored (its central.db) instead of this site's own.")
+@click.option("--site", "site_id", help="The site's id in --central-db (default: the site file's).")
+def verify_command(config_path, db_path, central_db, site_id) -> None:
+    """Check every link of the audit chain, and that the log still reaches the newest
+    entry anchored in the customs database (with --config) or at the RAU's hub (with
+    --central-db); exit 1 at the first problem."""
+    from edge_agent.console.anchoring import central_anchor, latest_anchor
     from edge_agent.console.audit import verify
 
     path = _db_file(config_path, db_path)
-    anchor = None
-    if config_path is not None:
-        anchor = latest_anchor(Path(_config(config_path).site.data_dir) / "agent.db")
+    anchor, source = None, ""
+    if central_db is not None:
+        site_id = site_id or (_config(config_path).site.id if config_path is not None else None)
+        if not site_id:
+            raise click.UsageError("--central-db needs --site ID (or --config SITE.toml)")
+        anchor, source = central_anchor(central_db, site_id), f"the hub's {central_db}"
+    elif config_path is not None:
+        anchor, source = latest_anchor(Path(_config(config_path).site.data_dir) / "agent.db"), "the customs database"
     result = verify(path, anchor)
     if result.ok:
         if anchor is not None:
-            checked = f"; reaches entry {anchor.seq}, anchored at {anchor.at}"
-        elif config_path is None:
-            checked = "; not checked against an anchor (give --config)"
+            checked = f"; reaches entry {anchor.seq}, anchored at {anchor.at} in {source}"
+        elif not source:
+            checked = "; not checked against an anchor (give --config or --central-db)"
         else:
-            checked = "; no anchor in the customs database yet"
+            checked = f"; no anchor in {source} yet"
         click.echo(f"{path}: audit log intact, {result.entries} entries{checked}")
         return
     where = f"entry {result.bad_seq}: " if result.bad_seq is not None else ""

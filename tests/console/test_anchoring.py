@@ -105,3 +105,39 @@ def test_the_console_anchors_its_log_and_verify_catches_a_cut_tail(anchored_site
         "the chain alone cannot tell"
     cut = CliRunner().invoke(audit, ["verify", "--config", str(site)])
     assert cut.exit_code == 1 and "cut short" in cut.output
+
+
+def test_the_hubs_copy_of_the_anchors_still_catches_a_cut_when_the_sites_own_are_gone(anchored_site, tmp_path):
+    from edge_agent.central.ledger import Ledger
+
+    agent, console = anchored_site
+    for n in range(4):
+        console.audit.append("hana", "head_of_office", "rechannel_decide", "done", f"reason {n}")
+    rig.wait_for(lambda: _anchors_queued(agent), "an anchor in the outbox")
+    # What the hub stores when the outbox row arrives (its MQTT path is tested in tests/sync).
+    conn = sqlite3.connect(agent.data_dir / "agent.db")
+    rows = conn.execute("SELECT payload FROM outbox WHERE stream = 'audit_anchor'").fetchall()
+    conn.close()
+    central_db = tmp_path / "rau" / "central.db"
+    ledger = Ledger(central_db)
+    assert ledger.ingest([("xk-test", "audit_anchor", row[0].encode()) for row in rows]).stored == len(rows)
+    ledger.close()
+    site = _site_toml(agent.data_dir)
+
+    # Cut the log's tail, and the site's own anchors with it.
+    conn = sqlite3.connect(console.audit.path)
+    conn.execute("DELETE FROM audit WHERE seq > 2")
+    conn.commit()
+    conn.close()
+    conn = sqlite3.connect(agent.data_dir / "agent.db")
+    conn.execute("DELETE FROM events WHERE kind = 'audit_anchored'")
+    conn.commit()
+    conn.close()
+
+    local = CliRunner().invoke(audit, ["verify", "--config", str(site)])
+    assert local.exit_code == 0 and "no anchor in the customs database yet" in local.output
+    at_hub = CliRunner().invoke(audit, ["verify", "--db", str(console.audit.path), "--central-db", str(central_db),
+                                        "--site", "xk-test"])
+    assert at_hub.exit_code == 1 and "cut short" in at_hub.output and "entries 3 to 4" in at_hub.output
+    no_site = CliRunner().invoke(audit, ["verify", "--db", str(console.audit.path), "--central-db", str(central_db)])
+    assert no_site.exit_code == 2 and "--site" in no_site.output
