@@ -9,6 +9,7 @@
     edge-agent central publish bundle-7.json --port 1883
     edge-agent central route record.json        # hand one SEED record to the hub
     edge-agent central tail --db central.db     # hits as they are stored
+    edge-agent central sites --db central.db    # each site's link, devices, gates and lanes
 """
 
 from __future__ import annotations
@@ -285,6 +286,49 @@ def tail(db_path, follow, from_start, count, interval) -> None:
         pass
     finally:
         ledger.close()
+
+
+@central.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=Path("central.db"), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+def sites(db_path, as_json) -> None:
+    """Each site as the hub last heard of it: online or offline, its devices, gates and lanes."""
+    from edge_agent.central.ledger import Ledger
+
+    ledger = Ledger(db_path)
+    try:
+        rows = ledger.sites()
+        for row in rows:
+            row["audit_anchor"] = (ledger.latest(row["site"], "audit_anchor", "seq") or {}).get("seq")
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no site has reported yet")
+    for row in rows:
+        click.echo("\n".join(site_lines(row)))
+
+
+def site_lines(row: dict) -> list[str]:
+    """A site's status as an RAU analyst reads it: the link first, then what is wrong in the lanes."""
+    health = row.get("health") or {}
+    lanes = health.get("lanes") or {}
+    lines = [f"{row['site']}  {row.get('state') or 'unknown'} since {row.get('state_at') or '-'}"
+             f"  backlog {health.get('backlog', '-')}  last health {row.get('health_at') or 'never'}"
+             f"  audit anchored to entry {row.get('audit_anchor') or '-'}"]
+    for name, device in sorted((lanes.get("devices") or {}).items()):
+        up = {True: "up", False: "DOWN"}.get(device.get("up"), "?")
+        rate = device.get("frames_per_s")
+        lines.append(f"  {name:<28} {up:<5}" + (f" {rate:g} frames/s" if rate is not None else ""))
+    for lane, gate in sorted((lanes.get("gates") or {}).items()):
+        phase = (lanes.get("phases") or {}).get(lane, "?")
+        fault = f"  FAULT: {gate['fault']}" if gate.get("fault") else ""
+        lines.append(f"  lane {lane}: {phase}, barrier {gate.get('barrier', '?')}, lights {gate.get('lights', '?')}"
+                     + fault)
+    return lines
 
 
 def _read_key(path: Path) -> str:

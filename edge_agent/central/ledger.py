@@ -174,8 +174,17 @@ class Ledger:
         return self.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
 
     def sites(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT site, state, state_at, health_at FROM sites ORDER BY site")
-        return [dict(zip(("site", "state", "state_at", "health_at"), r)) for r in cur.fetchall()]
+        """Each site's last status and health event (parsed; {} when unreadable), oldest name first."""
+        cur = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site")
+        out = []
+        for site, state, state_at, health, health_at in cur.fetchall():
+            try:
+                parsed = json.loads(health) if health else {}
+            except ValueError:
+                parsed = {}
+            out.append({"site": site, "state": state, "state_at": state_at, "health_at": health_at,
+                        "health": parsed if isinstance(parsed, dict) else {}})
+        return out
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]

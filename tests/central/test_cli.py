@@ -245,3 +245,35 @@ def test_serve_route_and_tail(tmp_path, broker, served_hub):
     finally:
         c.loop_stop()
         c.disconnect()
+
+
+def test_sites_shows_each_sites_link_devices_and_lanes_as_the_hub_heard_them(tmp_path, broker, served_hub):
+    db, _ = served_hub
+    health = {"id": "01JTESTHEALTH00000000000000", "stream": "health", "site": "bcp-a", "connected": True,
+              "backlog": 3, "lanes": {
+                  "devices": {"ScaleReader:L1": {"up": True, "frames_per_s": 9.5},
+                              "CctvCamera:L1:front": {"up": False, "frames_per_s": 0.0}},
+                  "gates": {"L1": {"barrier": "closed", "lights": "red", "fault": "no closed read-back"}},
+                  "phases": {"L1": "held"}}}
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="site-a-health")
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    try:
+        c.publish(topics.status("bcp-a"), json.dumps({"state": "online"}), qos=1, retain=True).wait_for_publish(5)
+        c.publish(topics.up("bcp-a", "health"), json.dumps(health), qos=1).wait_for_publish(5)
+        anchor = {"id": "01JTESTANCHOR0000000000000", "stream": "audit_anchor", "site": "bcp-a", "seq": 17,
+                  "hash": "ab" * 32, "at": "2026-11-30T08:00:00+00:00"}
+        c.publish(topics.up("bcp-a", "audit_anchor"), json.dumps(anchor), qos=1).wait_for_publish(5)
+        wait_for(lambda: all(part in ok(central, ["sites", "--db", db]) for part in ("frames/s", "entry 17")),
+                 15, what="the site's health and anchor at the hub")
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    lines = ok(central, ["sites", "--db", db]).splitlines()
+    assert lines[0].startswith("bcp-a  online since ") and "backlog 3" in lines[0]
+    assert "audit anchored to entry 17" in lines[0]
+    assert any("CctvCamera:L1:front" in line and "DOWN" in line for line in lines)
+    assert any("ScaleReader:L1" in line and "up" in line and "9.5 frames/s" in line for line in lines)
+    assert "  lane L1: held, barrier closed, lights red  FAULT: no closed read-back" in lines
+    report = json.loads(ok(central, ["sites", "--db", db, "--json"]))
+    assert report[0]["health"]["lanes"]["phases"] == {"L1": "held"} and report[0]["audit_anchor"] == 17
