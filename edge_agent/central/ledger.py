@@ -174,7 +174,7 @@ class Ledger:
         return self.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
 
     def sites(self) -> list[dict[str, Any]]:
-        """Each site's last status and health event (parsed; {} when unreadable), oldest name first."""
+        """Each site's last status and health event (parsed; {} when unreadable), by site id."""
         cur = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site")
         out = []
         for site, state, state_at, health, health_at in cur.fetchall():

@@ -69,7 +69,7 @@ def central_anchor(central_db: Path, site: str) -> Anchor | None:
         body = ledger.latest(site, "audit_anchor", "seq")
     finally:
         ledger.close()
-    return Anchor(int(body["seq"]), str(body["hash"]), str(body["at"])) if body else None
+    return Anchor.from_payload(body) if body else None
 
 
 def latest_anchor(agent_db: Path) -> Anchor | None:
@@ -82,7 +82,4 @@ def latest_anchor(agent_db: Path) -> Anchor | None:
                            " ORDER BY json_extract(body, '$.seq') DESC LIMIT 1").fetchone()
     finally:
         conn.close()
-    if row is None:
-        return None
-    body = json.loads(row[0])
-    return Anchor(int(body["seq"]), str(body["hash"]), str(body["at"]))
+    return Anchor.from_payload(json.loads(row[0])) if row else None

@@ -63,6 +63,11 @@ class Anchor:
     hash: str
     at: str = ""
 
+    @classmethod
+    def from_payload(cls, body: dict[str, Any]) -> Anchor:
+        """From the `audit_anchored` event or `audit_anchor` outbox row that carried it."""
+        return cls(int(body["seq"]), str(body["hash"]), str(body.get("at", "")))
+
 
 @dataclass(frozen=True)
 class Verification:
