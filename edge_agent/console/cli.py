@@ -17,6 +17,7 @@ import click
 
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.errors import ConfigError
+from edge_agent.ownership import give_to_directory_owner
 
 ROLES = ("officer", "head_of_office", "local_risk_analyst", "technician", "viewer")
 
@@ -79,6 +80,7 @@ def adduser(config_path, db_path, role, full_name, password_stdin, replace, user
                                                                         "replaced": replace})
     finally:
         audit.close()
+    give_to_directory_owner(path)
     click.echo(f"user {username} ({role}) saved in {path}")
 
 

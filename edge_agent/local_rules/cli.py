@@ -18,6 +18,7 @@ import click
 from edge_agent.config import AgentConfig, PolicyConfig, load_config
 from edge_agent.durable import replace_file
 from edge_agent.errors import ConfigError, IndicatorError
+from edge_agent.ownership import give_to_directory_owner
 from edge_agent.local_rules.engine import assess
 from edge_agent.local_rules.indicators import (
     FORMAT,
@@ -141,6 +142,7 @@ def import_command(path, config_path) -> None:
         raise click.ClickException("refused, the installed sets are unchanged:\n" + _problems(err)) from err
     folder.mkdir(parents=True, exist_ok=True)
     replace_file(target, path.read_bytes())
+    give_to_directory_owner(folder)
     note = f" ({len(new.rejected)} indicators rejected, partial set)" if new.rejected else ""
     click.echo(f"imported {new.version}: {len(new)} indicators, {len(new.lists)} lists -> {target}{note}")
 
@@ -207,6 +209,7 @@ def add_local_command(config_path, indicator_path, indicator_id, title, when_jso
     with open(folder / SYNC_QUEUE, "a", encoding="utf-8") as queue:
         queue.write(json.dumps({"at": now.isoformat(), "site": config.site.id, "indicator": raw},
                                ensure_ascii=False) + "\n")
+    give_to_directory_owner(folder)
     click.echo(f"saved {raw['id']} v{raw.get('version', 1)} in {local_path} (queued for the RAU)")
 
 

@@ -98,6 +98,7 @@ def status(config_path: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace an installed root (re-provisioning only).")
 def install_root(root_file: Path, config_path: Path, force: bool) -> None:
     """Install the root of trust at provisioning (later roots arrive signed, in bundles)."""
+    from edge_agent.ownership import give_to_directory_owner
     from edge_agent.sync.trust import Root, TrustStore
 
     config = _config(config_path)
@@ -112,6 +113,7 @@ def install_root(root_file: Path, config_path: Path, force: bool) -> None:
     except ValueError as err:
         raise click.ClickException(f"{root_file}: {err}") from err
     trust.install_root(document)
+    give_to_directory_owner(trust.dir)
     click.echo(f"root v{root.version} installed in {trust.dir}")
 
 
