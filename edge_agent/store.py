@@ -27,6 +27,7 @@ import sqlite_utils
 from edge_agent.errors import StoreError
 from edge_agent.ids import new_id
 from edge_agent.models import Assessment, PreArrival, Rejected
+from edge_agent.ownership import give_to_directory_owner
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,8 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+        if self.readonly:
+            give_to_directory_owner(self.path)  # a command's reader must not leave root's -wal/-shm
 
     # ------------------------------------------------------------------ schema
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edge_agent.console.cli import console
+from edge_agent.cli import main
+from edge_agent.console.audit import AuditLog
+from edge_agent.console.cli import audit, console
 from edge_agent.local_rules.cli import indicators
 from edge_agent.ownership import new_owner
+from edge_agent.store import Store
 from edge_agent.sync.cli import sync
 from edge_agent.sync.trust import generate_key, make_root, sign
 
@@ -57,4 +60,30 @@ def test_set_up_commands_leave_the_service_owning_what_they_create(tmp_path):
     created = [p for p in data.rglob("*")]
     assert {p.name for p in created} >= {"console.db", "trust", "root.json", "indicators", "demo.json"}
     wrong = [str(p) for p in created if (p.stat().st_uid, p.stat().st_gid) != service]
+    assert wrong == [], f"not the service's: {wrong}"
+
+
+def test_reading_commands_leave_no_sidecar_files_the_service_cannot_open(tmp_path):
+    """A WAL database read while the service is stopped gets -wal and -shm files; made by
+    root they would keep the service from opening its own database when it starts."""
+    data = tmp_path / "data"
+    data.mkdir()
+    service = SERVICE if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    Store.open(data / "agent.db").close()
+    log = AuditLog(data / "console.db")
+    log.append("olga", "officer", "release", "done", "r")
+    log.close()
+    for path in (data, *data.iterdir()):
+        os.chown(path, *service)
+    site = tmp_path / "site.toml"
+    site.write_text(f'[site]\nid = "xk-own"\nregion = "xk-rs"\ndata_dir = "{data}"\n[[lanes]]\nid = "L1"\n')
+
+    status = CliRunner().invoke(main, ["status", "--config", str(site)])
+    assert status.exit_code == 0, status.output
+    verified = CliRunner().invoke(audit, ["verify", "--config", str(site)])
+    assert verified.exit_code == 0, verified.output
+
+    sidecars = {p.name for p in data.iterdir()} - {"agent.db", "console.db"}
+    assert sidecars >= {"agent.db-wal", "agent.db-shm", "console.db-wal", "console.db-shm"}, "read as WAL"
+    wrong = [p.name for p in data.iterdir() if (p.stat().st_uid, p.stat().st_gid) != service]
     assert wrong == [], f"not the service's: {wrong}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from edge_agent.console.audit import Anchor, AuditLog
 from edge_agent.models import AuditAnchored
+from edge_agent.ownership import read_only
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,7 @@ def latest_anchor(agent_db: Path) -> Anchor | None:
     """The newest anchor the core stored, read-only; None when there is none (yet)."""
     if not agent_db.exists():
         return None
-    conn = sqlite3.connect(f"file:{agent_db}?mode=ro", uri=True)
-    try:
+    with read_only(agent_db) as conn:
         row = conn.execute("SELECT body FROM events WHERE kind = 'audit_anchored'"
                            " ORDER BY json_extract(body, '$.seq') DESC LIMIT 1").fetchone()
-    finally:
-        conn.close()
     return Anchor.from_payload(json.loads(row[0])) if row else None

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.ownership import read_only
+
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
@@ -155,16 +157,14 @@ def verify(path: str | Path, anchor: Anchor | None = None) -> Verification:
     path = Path(path)
     if not path.exists():
         return Verification(False, 0, None, f"no audit log at {path}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = conn.execute(
-            "SELECT seq, at, user, role, action, outcome, reason, details, prev_hash, hash FROM audit ORDER BY seq"
-        )
-        return verify_rows(rows, anchor)
+        with read_only(path) as conn:
+            rows = conn.execute(
+                "SELECT seq, at, user, role, action, outcome, reason, details, prev_hash, hash FROM audit ORDER BY seq"
+            )
+            return verify_rows(rows, anchor)
     except sqlite3.Error as err:
         return Verification(False, 0, None, f"cannot read the audit log: {err}")
-    finally:
-        conn.close()
 
 
 def verify_rows(rows, anchor: Anchor | None = None) -> Verification:

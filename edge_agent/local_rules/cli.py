@@ -8,7 +8,6 @@ given directly (--indicators), so the RAU can try a set on a laptop.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ import click
 from edge_agent.config import AgentConfig, PolicyConfig, load_config
 from edge_agent.durable import replace_file
 from edge_agent.errors import ConfigError, IndicatorError
-from edge_agent.ownership import give_to_directory_owner
 from edge_agent.local_rules.engine import assess
 from edge_agent.local_rules.indicators import (
     FORMAT,
@@ -29,6 +27,7 @@ from edge_agent.local_rules.indicators import (
 from edge_agent.local_rules.normalize import normalize_plate
 from edge_agent.local_rules.stats import channel_rates, indicator_stats
 from edge_agent.models import Observations, PreArrival
+from edge_agent.ownership import give_to_directory_owner, read_only
 
 LOCAL_FILE = "local.json"
 SYNC_QUEUE = "local-sync-queue.jsonl"
@@ -293,14 +292,11 @@ def _read_tables(db_path: Path, names: tuple[str, ...]) -> dict[str, list[dict[s
         return out
     import sqlite_utils
 
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
+    with read_only(db_path) as conn:
         db = sqlite_utils.Database(conn)
         present = set(db.table_names())
         for name in names:
             if name in present:
                 out[name] = list(db[name].rows)
-    finally:
-        conn.close()
     return out
 
