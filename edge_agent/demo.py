@@ -282,8 +282,11 @@ class DemoRig:
                 cameras=[
                     CameraConfig(id=f"{lane}-front", kind="anpr", role="tractor", format="hikvision"),
                     CameraConfig(id=f"{lane}-rear", kind="anpr", role="trailer", format="generic"),
+                    # Clips keep at least a second each side: at full speed 5 * f would be shorter
+                    # than the gap between ring frames.
                     *([CameraConfig(id=f"{lane}-scene", kind="cctv", role="scene", url=cctv_urls[lane],
-                                    ring_seconds=10, ring_fps=5, clip_before_s=5 * f, clip_after_s=5 * f)]
+                                    ring_seconds=10, ring_fps=5, clip_before_s=max(1.0, 5 * f),
+                                    clip_after_s=max(1.0, 5 * f))]
                       if cctv_urls else []),
                 ],
                 gate=demo_gate(n, self.factor),

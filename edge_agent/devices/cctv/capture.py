@@ -172,9 +172,12 @@ class CctvCamera:
 
         The part after now is gathered by the camera thread, which then calls `on_done`
         with the frames (in that thread: keep it short, e.g. put the frames on a queue).
-        Both spans are capped at the ring's length.
+        Both spans are capped at the ring's length. The span before reaches back at least
+        two ring periods, so the clip holds the ring's frame of the moment even when the
+        span asked for is shorter than the gap between ring frames.
         """
-        before = min(self.config.clip_before_s if before_s is None else before_s, self.ring.seconds)
+        before = self.config.clip_before_s if before_s is None else before_s
+        before = min(max(before, 2.0 / self.config.ring_fps), self.ring.seconds)
         after = min(self.config.clip_after_s if after_s is None else after_s, self.ring.seconds)
         now = time.monotonic()
         request = ClipRequest(self.camera_id, now - before, now, now + after, self.config.ring_fps, on_done)

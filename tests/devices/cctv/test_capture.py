@@ -128,6 +128,18 @@ def test_clip_has_frames_before_and_after_and_calls_back_in_the_camera_thread(si
     assert called == [(f"cctv-L1-{cam.camera_id}", len(frames))]
 
 
+def test_a_clip_shorter_than_a_ring_period_still_holds_the_frame_of_the_moment(sim, cameras, wait_until):
+    # At 2 ring frames a second, a 0.01 s window would almost always fall between two frames.
+    cam = cameras(sim.url, ring_fps=2, ring_seconds=10)
+    cam.start()
+    wait_until(lambda: len(cam.ring) >= 3)
+    for _ in range(5):
+        request = cam.clip(0.01, 0.01)
+        frames = request.wait(timeout_s=30)
+        assert frames, "a live camera's clip came out empty"
+        assert any(f.at_mono <= request.requested_mono for f in frames)
+
+
 def test_clip_completes_when_the_stream_is_lost(sim, cameras, wait_until):
     cam = cameras(sim.url, ring_fps=5)
     cam.start()
