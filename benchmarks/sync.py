@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ PAYLOAD = {
 
 def bench_appends(workdir: Path, n: int) -> tuple[float, float]:
     store = Store.open(workdir / "appends.db")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = time.perf_counter()
     for _ in range(n):
         with store.transaction():
@@ -93,7 +93,7 @@ def bench_raw(port: int, n: int, body: bytes) -> float:
 def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], dict]:
     db_path = workdir / "agent.db"
     store = Store.open(db_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for start in range(0, n, 1000):  # the backlog an outage left (not timed)
         with store.transaction():
             for _ in range(min(1000, n - start)):
@@ -147,7 +147,7 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], d
             while not done.wait(0.05):
                 with lock, store.transaction():
                     event_id = store.outbox_append(
-                        "hit", {**PAYLOAD, "indicator_id": "C-WEIGHT-10"}, datetime.now(timezone.utc)
+                        "hit", {**PAYLOAD, "indicator_id": "C-WEIGHT-10"}, datetime.now(UTC)
                     )
                 live_sent[event_id] = time.perf_counter()
 

@@ -64,7 +64,7 @@ class Agent:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "Agent":
+    def start(self) -> Agent:
         from edge_agent.devices.anpr.association import PlateIndex
         from edge_agent.devices.anpr.plates import normalize_plate
 

@@ -206,7 +206,7 @@ class PolicyConfig(Section):
     expected_share_pct: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _codes_known(self) -> "PolicyConfig":
+    def _codes_known(self) -> PolicyConfig:
         codes = [c.code for c in self.channels]
         if len(set(codes)) != len(codes):
             raise ValueError("channel codes must be unique")

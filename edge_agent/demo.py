@@ -9,6 +9,7 @@ the officers' actions are posted as the downlink and the console would post them
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -229,10 +230,8 @@ class DemoRig:
             backlog = lambda: reader.db.execute("SELECT count(*) FROM outbox").fetchone()[0]  # noqa: E731
             if self.rau is None:
                 return f"RAU: offline; {backlog()} event(s) wait in the outbox for the link"
-            try:
+            with contextlib.suppress(TimeoutError):
                 self._wait(lambda: backlog() == 0, "the outbox to drain", timeout_s=30)
-            except TimeoutError:
-                pass
             return (f"RAU: the central hub stored {self.rau.delivered()} event(s) from {SITE_ID}; "
                     f"{backlog()} left in the outbox unacknowledged")
         finally:

@@ -7,9 +7,9 @@ in. Times are timezone-aware UTC. Units are in the names (`gross_kg`).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,7 +17,7 @@ from edge_agent.ids import new_id
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Record(BaseModel):
@@ -30,7 +30,7 @@ class Record(BaseModel):
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 raise ValueError("datetime must carry a time zone (UTC expected)")
-            return value.astimezone(timezone.utc)
+            return value.astimezone(UTC)
         return value
 
 
@@ -348,27 +348,25 @@ class Tick(EventBase):
 
 
 Event = Annotated[
-    Union[
-        VehicleDetected,
-        VehicleLeft,
-        PlateRead,
-        WeightReading,
-        WeightStable,
-        ScaleEmptied,
-        ManualPlate,
-        ManualRelease,
-        ControlCompleted,
-        PreArrivalReceived,
-        AcksReceived,
-        IndicatorBundleReceived,
-        RauCommand,
-        ControlActRecorded,
-        RechannelRequested,
-        RechannelDecided,
-        LocalIndicatorSaved,
-        AuditAnchored,
-        Tick,
-    ],
+    VehicleDetected
+    | VehicleLeft
+    | PlateRead
+    | WeightReading
+    | WeightStable
+    | ScaleEmptied
+    | ManualPlate
+    | ManualRelease
+    | ControlCompleted
+    | PreArrivalReceived
+    | AcksReceived
+    | IndicatorBundleReceived
+    | RauCommand
+    | ControlActRecorded
+    | RechannelRequested
+    | RechannelDecided
+    | LocalIndicatorSaved
+    | AuditAnchored
+    | Tick,
     Field(discriminator="kind"),
 ]
 

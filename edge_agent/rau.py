@@ -98,7 +98,7 @@ class RauLink:
         threading.Thread(target=self._prepare, args=(job, pending), name="bundle-prepare", daemon=True).start()
         return []
 
-    def _prepare(self, job: "_Preparation", pending: list) -> None:
+    def _prepare(self, job: _Preparation, pending: list) -> None:
         """Worker thread: everything slow, nothing written; the core applies the outcome."""
         from edge_agent.errors import IndicatorError
         from edge_agent.local_rules import rescreen
@@ -145,7 +145,7 @@ class RauLink:
             commands += self.bundle(self._waiting.popleft())
         return commands
 
-    def _apply(self, job: "_Preparation", trust: Any) -> None:
+    def _apply(self, job: _Preparation, trust: Any) -> None:
         core, site, result, rules = self.core, self.config.site, job.result, job.rules
         trust.save(result.state, slot=result.slot, indicators=result.indicators)
         core.assessor.replace(rules)

@@ -10,10 +10,11 @@ set goes live, so the first truck after a swap does not pay for it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edge_agent.config import AgentConfig, PolicyConfig
 from edge_agent.models import Observations, PreArrival

@@ -18,7 +18,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -155,7 +155,7 @@ class Store:
         self.readonly = readonly
 
     @classmethod
-    def open(cls, path: str | Path) -> "Store":
+    def open(cls, path: str | Path) -> Store:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +170,7 @@ class Store:
         return store
 
     @classmethod
-    def reader(cls, path: str | Path) -> "Store":
+    def reader(cls, path: str | Path) -> Store:
         """A read-only connection for another thread or process."""
         path = Path(path)
         if not path.exists():
@@ -206,7 +206,7 @@ class Store:
             log.info("store_migrated version=%d path=%s", version, self.path)
 
     @contextmanager
-    def transaction(self) -> Iterator["Store"]:
+    def transaction(self) -> Iterator[Store]:
         """One atomic unit: an event and everything written because of it."""
         with self.db.atomic():
             yield self
@@ -257,7 +257,7 @@ class Store:
                 "trailer_plate": normalise(record.trailer_plate) if record.trailer_plate else "",
                 "status": "pending",
                 "crossing_id": "",
-                "received_at": _iso(datetime.now(timezone.utc)),
+                "received_at": _iso(datetime.now(UTC)),
                 "expires_at": _iso(record.expires_at) if record.expires_at else "",
                 "body": record.model_dump_json(),
             },

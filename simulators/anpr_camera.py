@@ -56,8 +56,10 @@ WESTERN_BALKANS = ("RKS", "AL", "SRB", "NMK", "MNE", "BIH")
 def random_plate(rng: random.Random, country: str | None = None) -> tuple[str, str]:
     """(country, plate as printed with its separators) in that country's format."""
     country = country or rng.choice(COUNTRIES)
-    digit = lambda n: "".join(rng.choice(string.digits) for _ in range(n))
-    letters = lambda n, pool=_L: "".join(rng.choice(pool) for _ in range(n))
+    def digit(n):
+        return "".join(rng.choice(string.digits) for _ in range(n))
+    def letters(n, pool=_L):
+        return "".join(rng.choice(pool) for _ in range(n))
     region = rng.choice(_REGIONS[country]) if country in _REGIONS else ""
     text = {
         "RKS": lambda: f"0{rng.randint(1, 7)} {digit(3)}-{letters(2)}",
@@ -193,7 +195,8 @@ def render_scene(plate_img: Any, rng: random.Random, *, role: str = "tractor", s
     ph = int(pw * plate_img.shape[0] / plate_img.shape[1])
     plate = cv2.resize(plate_img, (pw, ph), interpolation=cv2.INTER_AREA)
     # Perspective: the camera looks down and a little sideways at the plate.
-    jitter = lambda a: rng.uniform(-a, a)
+    def jitter(a):
+        return rng.uniform(-a, a)
     src = np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]])
     dx, dy = pw * 0.06, ph * 0.12
     dst = np.float32([[jitter(dx), jitter(dy)], [pw + jitter(dx), jitter(dy)],

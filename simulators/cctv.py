@@ -20,11 +20,12 @@ for a while, to exercise the agent's reconnect path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
@@ -128,10 +129,8 @@ class CctvSimulator:
             self._clients.clear()
             self._cond.notify_all()
         for sock in clients:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _produce(self) -> None:
         period_s = 1.0 / self.fps
@@ -263,7 +262,7 @@ def render_scene(background, t_s: float, frame_no: int, name: str = "CCTV-SIM"):
     radius = max(int(34 * scale), 4)
     for wheel_x in (x + int(truck_w * 0.12), x + int(truck_w * 0.25), x + int(truck_w * 0.88)):
         cv2.circle(frame, (wheel_x, base), radius, (25, 25, 25), -1)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
     font_scale = max(0.4, 0.9 * scale)
     cv2.putText(frame, f"{name}  {stamp}  #{frame_no}", (int(16 * scale), int(40 * scale)),
                 cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)

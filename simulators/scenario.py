@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from edge_agent.models import Item, Party, PreArrival
 
@@ -105,7 +105,7 @@ class TruckPlan:
 def build_scenario(trucks: int = 20, seed: int = 7, lanes: tuple[str, ...] = ("L1", "L2"),
                    now: datetime | None = None) -> list[TruckPlan]:
     rng = random.Random(seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     slots = {min(trucks - 1, round((i + 0.5) * trucks / len(PLANTS))): plant
              for i, plant in enumerate(PLANTS[:trucks])}
     plans = []

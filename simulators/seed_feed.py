@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -91,7 +91,7 @@ def main(host, port, tls_ca, tls_cert, tls_key, offices, count, seed, files) -> 
     messages = [(topics.SEED_INBOX, Path(f).read_bytes(), False) for f in files]
     if offices:
         rng = random.Random(seed)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for number in range(count):
             record = make_record(rng, offices[number % len(offices)], now, number)
             messages.append((topics.SEED_INBOX, record.model_dump_json().encode(), False))

@@ -8,9 +8,9 @@ push, plate association, rules, lane, gate) shows up as a wrong truck here.
 import json
 
 import pytest
+from testkit.processes import reaped
 
 from edge_agent.demo import print_summary, run_scenario
-from testkit.processes import reaped
 
 RELEASED = ["sign:exit", "open", "close", "sign:none"]
 HELD_THEN_RELEASED = {
@@ -47,7 +47,7 @@ def test_every_truck_gets_the_expected_channel_hits_and_gate_commands(outcomes):
             assert o.channel == "yellow" and not o.hits
         else:
             assert o.channel == "green", f"truck {plan.number} ({plan.plant})"
-        expected_gate = HELD_THEN_RELEASED[o.channel] if o.channel in HELD_THEN_RELEASED else RELEASED
+        expected_gate = HELD_THEN_RELEASED.get(o.channel, RELEASED)
         assert o.gate_actions == expected_gate, f"truck {plan.number} ({plan.plant}, {o.channel})"
         if plan.record is not None:
             assert o.reference == plan.record.reference, f"truck {plan.number} tied to the wrong record"

@@ -41,7 +41,8 @@ def test_a_database_from_a_newer_agent_is_refused(tmp_path):
 
 def test_prearrival_versions_replace_older_and_ignore_duplicates(tmp_path):
     store = Store.open(tmp_path / "agent.db")
-    norm = lambda s: s.replace(" ", "").replace("-", "").upper()
+    def norm(s):
+        return s.replace(" ", "").replace("-", "").upper()
     assert store.upsert_prearrival(record(1), norm) == "new"
     assert store.upsert_prearrival(record(1), norm) == "duplicate"
     assert store.upsert_prearrival(record(2), norm) == "updated"
@@ -57,11 +58,10 @@ def test_prearrival_versions_replace_older_and_ignore_duplicates(tmp_path):
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     store = Store.open(tmp_path / "agent.db")
     event = VehicleDetected(lane="L1")
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.record_event(event)
-            store.outbox_append("crossing", {"x": 1}, event.at)
-            raise RuntimeError("power cut")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.record_event(event)
+        store.outbox_append("crossing", {"x": 1}, event.at)
+        raise RuntimeError("power cut")
     assert store.counts()["events"] == 0 and store.counts()["outbox"] == 0
 
 

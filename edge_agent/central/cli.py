@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -144,7 +144,7 @@ def root(
 
     body = make_root(
         version=version,
-        expires=datetime.now(timezone.utc) + timedelta(days=expires_days),
+        expires=datetime.now(UTC) + timedelta(days=expires_days),
         root_keys=[_read_key(p) for p in root_pubs],
         indicator_keys=[_read_key(p) for p in indicator_pubs],
         root_threshold=root_threshold,
@@ -187,7 +187,7 @@ def sign_command(
     from edge_agent.sync.bundles import build_delta, build_full, pack
 
     indicators = json.loads(indicators_file.read_text(encoding="utf-8"))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     expires = now + timedelta(days=expires_days)
     if delta_from:
         if base_version is None:

@@ -87,7 +87,7 @@ class PrivateBroker:
         self.config_path.write_text("\n".join(lines) + "\n" + self.extra.replace("{port}", str(self.port)) + "\n")
         return self.config_path
 
-    def start(self, timeout_s: float = 15.0) -> "PrivateBroker":
+    def start(self, timeout_s: float = 15.0) -> PrivateBroker:
         if self.binary is None:
             raise BrokerUnavailable("mosquitto is not installed (Debian: apt-get install mosquitto)")
         self.write_config()
@@ -129,7 +129,7 @@ class PrivateBroker:
         self.kill()
         self.start()
 
-    def __enter__(self) -> "PrivateBroker":
+    def __enter__(self) -> PrivateBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

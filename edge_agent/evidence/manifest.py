@@ -35,7 +35,7 @@ import re
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ class EvidenceStore:
                     digest, size = file_sha256(path)
                     entries.append({"path": rel, "kind": path.parent.name, "sha256": digest, "size": size,
                                     "added_at": _mtime_utc(path), "recovered": True})
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             sequence = self._last.sequence + 1 if self._last else 1
             body: dict[str, Any] = {
                 "format": FORMAT,
@@ -157,7 +157,7 @@ class EvidenceStore:
             digest = body_sha256(body)
             body["manifest_sha256"] = digest
             ident = new_id(self._next_ms())
-            day = datetime.fromtimestamp(timestamp_ms(ident) / 1000, timezone.utc).strftime("%Y-%m-%d")
+            day = datetime.fromtimestamp(timestamp_ms(ident) / 1000, UTC).strftime("%Y-%m-%d")
             folder = self.root / MANIFESTS_DIR / day
             folder.mkdir(exist_ok=True)
             path = folder / f"{ident}_{safe_part(crossing_id)}.json"
@@ -184,7 +184,7 @@ class EvidenceStore:
     def _next_ms(self) -> int:
         # Names must sort in chain order even if the clock stepped back (NTP, a dead RTC
         # battery): never name a manifest earlier than the last one.
-        now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
         if self._last is None:
             return now_ms
         try:
@@ -202,7 +202,7 @@ class EvidenceStore:
             "kind": safe_part(kind),
             "sha256": digest,
             "size": size,
-            "added_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "added_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
         with self._lock:
             self._pending.setdefault(crossing_id, []).append(entry)
@@ -317,4 +317,4 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 
 def _mtime_utc(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="milliseconds")

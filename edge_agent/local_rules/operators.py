@@ -235,9 +235,7 @@ class Compare(Leaf):
     def holds(self, value: Any) -> bool:
         if value < self.low or (self.low_open and value == self.low):
             return False
-        if value > self.high or (self.high_open and value == self.high):
-            return False
-        return True
+        return not (value > self.high or self.high_open and value == self.high)
 
     def test(self, facts: Facts, memo: dict) -> bool:
         for value in facts.get(self.field, ()):

@@ -8,7 +8,7 @@ edge-agent sync verify bundle.json --config site.toml         # would this bundl
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -68,7 +68,7 @@ def status(config_path: Path, as_json: bool) -> None:
             slot: {
                 "version": a.version,
                 "expires": a.expires.isoformat(),
-                "stale": a.expires <= datetime.now(timezone.utc),
+                "stale": a.expires <= datetime.now(UTC),
             }
             for slot, a in state.applied.items()
         }
@@ -144,7 +144,7 @@ def verify(bundle_file: Path, config_path: Path) -> None:
         state,
         site=config.site.id,
         region=config.site.region,
-        now=datetime.now(timezone.utc),
+        now=datetime.now(UTC),
         current=current,
         max_bytes=int(config.sync.max_bundle_mb * 1024 * 1024),
     )

@@ -22,6 +22,7 @@ outbox counts as unsent; the hub drops the duplicates by id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -29,7 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,8 @@ class SyncClient:
                 info = client.publish(
                     topics.status(self.site.id), self._status("offline", clean=True), qos=1, retain=True
                 )
-                try:
+                with contextlib.suppress(RuntimeError, ValueError):
                     info.wait_for_publish(timeout=min(timeout_s, 2.0))
-                except (RuntimeError, ValueError):
-                    pass
             self.connected = False  # a chosen disconnect: not worth a warning
             client.disconnect()
             client.loop_stop()
@@ -191,7 +190,7 @@ class SyncClient:
             client.publish(topics.status(self.site.id), self._status("online"), qos=1, retain=True)
             client.subscribe([(t, 1) for t in topics.site_subscriptions(self.site.id, self.site.region)])
             self.connected = True
-            self.last_connect_at = datetime.now(timezone.utc)
+            self.last_connect_at = datetime.now(UTC)
             self._restart.set()
             self._wake.set()
             log.info("sync_connected site=%s kept_state=%s", self.site.id, getattr(flags, "session_present", None))
@@ -298,7 +297,7 @@ class SyncClient:
         return sent
 
     def _drain_inbox(self) -> None:
-        now_utc = datetime.now(timezone.utc)
+        now_utc = datetime.now(UTC)
         while True:
             try:
                 topic, payload = self._inbox.get_nowait()
@@ -339,7 +338,7 @@ class SyncClient:
         return self._reader
 
     def _publish_health(self) -> None:
-        body = {"id": new_id(), "stream": "health", "at": datetime.now(timezone.utc).isoformat(), **self.health()}
+        body = {"id": new_id(), "stream": "health", "at": datetime.now(UTC).isoformat(), **self.health()}
         if self.site_health is not None:
             try:
                 body["lanes"] = self.site_health()
@@ -349,6 +348,6 @@ class SyncClient:
 
     def _status(self, state: str, clean: bool = True) -> str:
         return json.dumps(
-            {"site": self.site.id, "state": state, "clean": clean, "at": datetime.now(timezone.utc).isoformat()},
+            {"site": self.site.id, "state": state, "clean": clean, "at": datetime.now(UTC).isoformat()},
             separators=(",", ":"),
         )

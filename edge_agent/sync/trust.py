@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,7 @@ class Root:
     document: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def parse(cls, document: Any) -> "Root":
+    def parse(cls, document: Any) -> Root:
         """Check the shape of a root document; raises ValueError naming the problem."""
         if not isinstance(document, dict) or not isinstance(document.get("signed"), dict):
             raise ValueError("root is not a signed document")
@@ -217,14 +217,14 @@ class TrustState:
     root: Root
     applied: dict[str, Applied] = field(default_factory=dict)  # "level:scope" -> last accepted
 
-    def with_root(self, root: Root) -> "TrustState":
+    def with_root(self, root: Root) -> TrustState:
         # A rotated indicators role wipes the version floors: after a fast-forward attack
         # with a stolen key, rotating that key is the recovery (TUF 5.3.11).
         if root.roles["indicators"] != self.root.roles["indicators"]:
             return TrustState(root=root, applied={})
         return TrustState(root=root, applied=dict(self.applied))
 
-    def with_applied(self, slot: str, applied: Applied) -> "TrustState":
+    def with_applied(self, slot: str, applied: Applied) -> TrustState:
         return TrustState(root=self.root, applied={**self.applied, slot: applied})
 
 
@@ -292,7 +292,7 @@ def _slot_file(slot: str) -> str:
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: Any) -> datetime:
@@ -301,4 +301,4 @@ def parse_time(value: Any) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError("time must carry a time zone")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)

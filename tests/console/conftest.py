@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from testkit import console_rig as rig
 

@@ -3,7 +3,6 @@ without locking an officer out for good or letting one valid account reset the c
 
 from __future__ import annotations
 
-
 import pytest
 from testkit import console_rig as rig
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from testkit import rule_builders as b
 
 from edge_agent.local_rules import load_indicator_set, rescreen

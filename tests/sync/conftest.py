@@ -4,6 +4,7 @@ central hub (in this process, or as the real `edge-agent central serve`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -67,20 +68,16 @@ class TcpProxy:
             pass
         finally:
             for sock in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         with self.lock:
             pairs, self.pairs = self.pairs, []
         for a, b in pairs:
             for sock in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self.cuts += 1
 
     def hold(self, refusing: bool) -> None:

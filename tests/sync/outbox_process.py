@@ -17,7 +17,7 @@ import queue
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from edge_agent.config import SiteConfig, SyncConfig
@@ -68,7 +68,7 @@ def main() -> int:
     for n in range(args.start, args.start + args.count):
         stream = STREAMS[n % len(STREAMS)]
         with lock, store.transaction():
-            store.outbox_append(stream, {"n": n, "site": args.site}, datetime.now(timezone.utc))
+            store.outbox_append(stream, {"n": n, "site": args.site}, datetime.now(UTC))
         if args.per_second:
             time.sleep(1 / args.per_second)
     print(f"written {args.count}", flush=True)

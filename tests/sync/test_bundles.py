@@ -8,7 +8,7 @@ TrustStore over the same directory), and the same attack must still fail after i
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from edge_agent.sync.bundles import (
 )
 from edge_agent.sync.trust import TrustStore, canonical, generate_key, make_root, sha256_hex, sign
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 SITE, REGION = "bcp-merdare", "north"
 TOPIC = topics.INDICATORS_CENTRAL
 

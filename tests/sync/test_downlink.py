@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from edge_agent.models import AcksReceived, IndicatorBundleReceived, PreArrivalR
 from edge_agent.sync import topics
 from edge_agent.sync.downlink import decode
 
-NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 RECORD = {
     "reference": "AL-2026-77",
     "version": 2,
@@ -36,7 +36,7 @@ def test_ack():
 def test_prearrival_gets_an_expiry_when_it_has_none():
     event = run(topics.down("bcp-a", "prearrival"), json.dumps(RECORD).encode(), prearrival_ttl_s=3600)
     assert isinstance(event, PreArrivalReceived)
-    assert event.record.expires_at == datetime(2026, 5, 1, 11, 0, tzinfo=timezone.utc)
+    assert event.record.expires_at == datetime(2026, 5, 1, 11, 0, tzinfo=UTC)
     assert event.record.version == 2
 
 

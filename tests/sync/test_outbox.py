@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from edge_agent.store import Store
 from edge_agent.sync.outbox import (
@@ -95,7 +95,7 @@ def test_under_budget_nothing_happens():
 
 def test_enforce_budget_over_a_real_store(tmp_path):
     store = Store.open(tmp_path / "agent.db")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with store.transaction():
         crossings = [store.outbox_append("crossing", {"pad": "x" * 200}, now) for _ in range(5)]
         media = [store.outbox_append("media", {"pad": "y" * 400}, now) for _ in range(10)]
@@ -114,7 +114,7 @@ def test_enforce_budget_over_a_real_store(tmp_path):
 
 def test_reader_orders_by_sequence_and_bounds(tmp_path):
     store = Store.open(tmp_path / "agent.db")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with store.transaction():
         ids = [store.outbox_append(s, {}, now) for s in ("plate", "hit", "crossing", "hit")]
     reader = OutboxReader(Store.reader(tmp_path / "agent.db"))

@@ -70,10 +70,7 @@ def parse_document(data: bytes, encoding: str, images: tuple[Image, ...] = ()) -
         return _reject("empty body", data)
     if len(data) > MAX_DOCUMENT_BYTES:
         return _reject(f"event document larger than {MAX_DOCUMENT_BYTES} bytes", data[:200])
-    if encoding == "json":
-        fields = _json_fields(data)
-    else:
-        fields = _xml_fields(data)
+    fields = _json_fields(data) if encoding == "json" else _xml_fields(data)
     if isinstance(fields, Rejected):
         return fields
     return _notification(fields, images)

@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -293,7 +293,7 @@ class CctvCamera:
             self.ring_encode_failures += 1
             log.warning("cctv_ring_encode_failed camera=%s lane=%s", self.camera_id, self.lane_id)
             return
-        self.ring.push(RingFrame(now, datetime.now(timezone.utc), buf.tobytes(), size[0], size[1]))
+        self.ring.push(RingFrame(now, datetime.now(UTC), buf.tobytes(), size[0], size[1]))
 
     def _wait(self, seconds: float) -> None:
         # Sleep in short steps so clips due while the stream is down still complete on time.

@@ -14,13 +14,14 @@ a still image a court can be shown.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from edge_agent.devices.cctv.capture import CctvCamera
@@ -152,10 +153,8 @@ class EvidenceRecorder:
             self._seals_waiting.clear()
         for seal in waiting:
             self._do_seal(seal)
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=1.0)
-        except queue.Full:
-            pass
         self._thread.join(timeout_s)
 
     # ------------------------------------------------------------------ the worker
@@ -217,7 +216,7 @@ class EvidenceRecorder:
 
     def _on_event(self, event: _Event) -> None:
         self.counts["events"] += 1
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         for cam in self.cameras.get(event.lane_id, []):
             try:
                 jpeg = cam.snapshot_jpeg()

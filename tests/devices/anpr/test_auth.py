@@ -9,7 +9,8 @@ def digest_header(challenge: str, user: str, password: str, method: str, uri: st
                   cnonce: str = "abc", realm: str | None = None) -> str:
     params = dict(re.findall(r'(\w+)="?([^",]+)"?', challenge))
     realm = realm or params["realm"]
-    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
+    def md5(s):
+        return hashlib.md5(s.encode()).hexdigest()
     ha1, ha2 = md5(f"{user}:{realm}:{password}"), md5(f"{method}:{uri}")
     response = md5(f"{ha1}:{params['nonce']}:{nc:08x}:{cnonce}:auth:{ha2}")
     return (f'Digest username="{user}", realm="{realm}", nonce="{params["nonce"]}", uri="{uri}", '

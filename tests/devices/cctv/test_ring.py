@@ -1,10 +1,10 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from edge_agent.devices.cctv.ring import FrameRing, RingFrame, scaled_size
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def frame(at: float, size: int = 1000) -> RingFrame:
