@@ -6,7 +6,7 @@
 Association: 5,000 open pre-arrivals (tractor + trailer, 14 countries' formats, so
 10,000 plates), reads of their plates with a 10 % character error rate (of the wrong
 characters 80 % look-alike swaps, 5 % dropped/extra, 15 % any other character; see
-`simulators.anpr_camera.corrupt`). Correct = tied to the right record; wrong = tied to
+`edge_agent.simulators.anpr_camera.corrupt`). Correct = tied to the right record; wrong = tied to
 another record (the number that must stay under 0.1 %); the rest get no match and go
 to the officer. The index's speed is shown as a ratio against a plain linear scan of
 all plates, run side by side on the same reads.
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from edge_agent.devices.anpr.association import PlateIndex, disagreement, weighted_distance
 from edge_agent.devices.anpr.plates import normalize_plate
 from edge_agent.models import Party, PreArrival
-from simulators.anpr_camera import corrupt, random_plate, render_sample
+from edge_agent.simulators.anpr_camera import corrupt, random_plate, render_sample
 
 US_PHOTOS = ROOT.parent / "shared" / "data" / "plates_us"
 

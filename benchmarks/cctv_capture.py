@@ -42,7 +42,7 @@ def rss_mb() -> float:
 
 def start_simulator(width: int, height: int, fps: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators.cctv", "--port", "0", "--size", f"{width}x{height}", "--fps", str(fps)],
+        [sys.executable, "-m", "edge_agent.simulators.cctv", "--port", "0", "--size", f"{width}x{height}", "--fps", str(fps)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     line = proc.stdout.readline()

@@ -46,7 +46,7 @@ from edge_agent.models import (  # noqa: E402
 from edge_agent.outputs import OutputBus  # noqa: E402
 from edge_agent.rules_in_force import RulesAssessor  # noqa: E402
 from edge_agent.store import Store  # noqa: E402
-from simulators.scenario import build_scenario  # noqa: E402
+from edge_agent.simulators.scenario import build_scenario  # noqa: E402
 
 SITE = """
 [site]

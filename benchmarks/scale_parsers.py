@@ -29,7 +29,7 @@ from edge_agent.config import ScaleConfig
 from edge_agent.devices.scale.protocols import PROTOCOLS
 from edge_agent.devices.scale.reading import Display, Reading
 from edge_agent.devices.scale.transport import ScaleReader
-from simulators.scale import ScaleSimulator
+from edge_agent.simulators.scale import ScaleSimulator
 
 LINE_BYTES_PER_S = 115200 / 10  # 8N1: start + 8 data + stop bits per byte
 TERMINATOR = {"toledo": b"\x02", "mt-sics": b"\n", "and": b"\r", "sma": b"\r", "rlws": b"\x02",

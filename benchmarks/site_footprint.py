@@ -127,8 +127,8 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
 
-    from simulators.cctv import CctvSimulator
-    from simulators.scale import ScaleSimulator
+    from edge_agent.simulators.cctv import CctvSimulator
+    from edge_agent.simulators.scale import ScaleSimulator
 
     with tempfile.TemporaryDirectory(prefix="footprint-") as tmp:
         scales = [ScaleSimulator("toledo", tcp_port=0, frame_interval_s=0.1) for _ in range(2)]

@@ -6,7 +6,6 @@ when they are run, so `edge-agent --help` and `check-config` start in a blink on
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sys
@@ -17,33 +16,7 @@ import click
 from edge_agent import __version__
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.errors import AgentError, ConfigError, StoreError
-
-
-class LazyGroup(click.Group):
-    """A click group whose subcommands live in other modules, imported on first use."""
-
-    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy = lazy or {}
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Listing must not import every subcommand's module: their help lines are here.
-        rows = [(name, cmd.get_short_help_str(60)) for name, cmd in self.commands.items() if not cmd.hidden]
-        rows += [(name, short) for name, (_, short) in self.lazy.items()]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(sorted(rows))
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in self.lazy:
-            module, attr = self.lazy[name][0].split(":")
-            command = getattr(importlib.import_module(module), attr)
-            command.name = name
-            return command
-        return super().get_command(ctx, name)
+from edge_agent.lazy_commands import LazyGroup
 
 
 @click.group(
@@ -61,7 +34,7 @@ class LazyGroup(click.Group):
         "sync": ("edge_agent.sync.cli:sync", "The link to the RAU: status of the outbox."),
         "gpio": ("edge_agent.devices.gate.cli:gpio", "Gate wiring: switch outputs, watch inputs."),
         "install": ("edge_agent.install:install", "Install the service on this host."),
-        "simulate": ("edge_agent.cli:simulate", "Device simulators for technicians."),
+        "simulate": ("edge_agent.simulators.cli:simulate", "Device simulators for technicians."),
     },
 )
 @click.version_option(__version__, prog_name="edge-agent")
@@ -209,16 +182,6 @@ def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool,
     ok = run_demo(trucks=trucks, time_factor=factor, seed=seed, data_dir=data_dir, live=not quiet,
                   console_port=console_port, online=False if offline else None)
     sys.exit(0 if ok else 1)
-
-
-@click.group(cls=LazyGroup, lazy={
-    "scale": ("edge_agent.devices.scale.cli:simulate_scale", "A weighbridge indicator on a pty or TCP port."),
-    "camera": ("edge_agent.devices.anpr.cli:simulate_camera", "A plate camera pushing ANPR events."),
-    "cctv": ("simulators.cctv:simulate_cctv", "An MJPEG CCTV stream over HTTP."),
-    "seed": ("simulators.seed_feed:main", "The SEED pre-arrival feed over MQTT."),
-})
-def simulate() -> None:
-    """Device simulators for technicians: a weighbridge, a plate camera, CCTV, the SEED feed."""
 
 
 if __name__ == "__main__":

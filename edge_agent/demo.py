@@ -36,7 +36,7 @@ from edge_agent.config import (
 )
 from edge_agent.lane import Phase
 from edge_agent.models import ControlCompleted, PreArrivalReceived
-from simulators.scenario import TruckPlan, build_scenario
+from edge_agent.simulators.scenario import TruckPlan, build_scenario
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,8 @@ class DemoRig:
         from gpiozero.pins.mock import MockFactory
 
         from edge_agent.agent import Agent
-        from simulators.cctv import CctvSimulator
-        from simulators.scale import ScaleSimulator
+        from edge_agent.simulators.cctv import CctvSimulator
+        from edge_agent.simulators.scale import ScaleSimulator
 
         lanes = ("L1", "L2")
         interval = max(0.005, 0.14 * self.factor)
@@ -250,7 +250,7 @@ class DemoRig:
 
     def _start_cameras(self) -> None:
         from edge_agent.devices.anpr.listener import AnprListener
-        from simulators.anpr_camera import AnprCameraSimulator
+        from edge_agent.simulators.anpr_camera import AnprCameraSimulator
 
         for device in self.agent.devices:
             if isinstance(device, AnprListener):

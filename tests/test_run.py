@@ -88,7 +88,7 @@ def watching_health(port: int, site: str):
 
 def test_run_serves_until_sigterm_then_stops_gates_first_and_exits_cleanly(tmp_path):
     from edge_agent.central.mosquitto import PrivateBroker
-    from simulators.scale import ScaleSimulator
+    from edge_agent.simulators.scale import ScaleSimulator
 
     broker = PrivateBroker(tmp_path / "broker").start()
     scale = ScaleSimulator("toledo", tcp_port=0, frame_interval_s=0.1)

@@ -259,8 +259,8 @@ def route_command(record_files, host, port, tls_ca, tls_cert, tls_key, protocol)
 @click.option("--follow/--no-follow", default=True, show_default=True)
 @click.option("--all", "from_start", is_flag=True, help="Show stored hits from the start, not only new ones.")
 @click.option("--count", type=int, default=0, help="Stop after this many hits (0: never).")
-@click.option("--interval", type=float, default=0.5, show_default=True)
-def tail(db_path, follow, from_start, count, interval) -> None:
+@click.option("--interval-s", type=float, default=0.5, show_default=True, help="Seconds between looks at the ledger.")
+def tail(db_path, follow, from_start, count, interval_s) -> None:
     """Show hits as the hub stores them."""
     from edge_agent.central.ledger import Ledger
 
@@ -281,7 +281,7 @@ def tail(db_path, follow, from_start, count, interval) -> None:
                     return
             if not follow:
                 return
-            time.sleep(interval)
+            time.sleep(interval_s)
     except KeyboardInterrupt:
         pass
     finally:

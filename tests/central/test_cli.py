@@ -206,7 +206,7 @@ def test_serve_route_and_tail(tmp_path, broker, served_hub):
             [
                 sys.executable,
                 "-m",
-                "simulators.seed_feed",
+                "edge_agent.simulators.seed_feed",
                 "--port",
                 str(broker.port),
                 "--office",

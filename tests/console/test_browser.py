@@ -129,7 +129,7 @@ def test_on_the_demo_rig_an_officer_watches_a_truck_arrive_and_records_a_control
     import threading
 
     from edge_agent.models import PreArrivalReceived
-    from simulators.scenario import build_scenario
+    from edge_agent.simulators.scenario import build_scenario
 
     demo_rig, handle = demo
     plan = next(p for p in build_scenario(8, 7) if p.lane == "L1" and p.expected_channel == "red")

@@ -29,7 +29,7 @@ Measured (benchmarks/anpr.py): 5,000 open pre-arrivals, 10 % character errors: a
 0.4-0.5 ms per read on average (a little faster than the rules before, on one machine).
 Trucks with no record are the weak side of a single read: of 1,000 records held out of
 the index, their trucks' plates are still tied to another record in about 18-20 % of the reads
-(14 % among the denser plates of `simulators.scenario`; 23 % and 28 % with the rules
+(14 % among the denser plates of `edge_agent.simulators.scenario`; 23 % and 28 % with the rules
 before). That is the price of the 99 %: at 10 % character errors about 3 % of the reads
 need two arbitrary edits on a seven-character plate, and plates of the same shape are
 that close to one another. Refusing those would leave about 96 %. The lane therefore

@@ -37,7 +37,7 @@ in this order; `pin.drive_high()` = occupied with the default pull-down inputs):
 Backing out instead: on_scale low, arrival high, arrival low -> VehicleLeft("reverse").
 
 With a MockFactory and `simulated_travel_s` set, a simulated barrier
-(simulators/barrier.py) answers the relay outputs on the limit inputs, so read-backs
+(edge_agent/simulators/barrier.py) answers the relay outputs on the limit inputs, so read-backs
 follow the outputs as on a real lane.
 
     gate = GateController("L1", GateConfig(pin_factory="mock"), core.post,
@@ -143,7 +143,7 @@ class GateController:
 
         self.simulator = None
         if config.simulated_travel_s is not None and isinstance(self.factory, MockFactory):
-            from simulators.barrier import SimulatedBarrier
+            from edge_agent.simulators.barrier import SimulatedBarrier
 
             self.simulator = SimulatedBarrier(
                 self.factory, self.pins, travel_s=config.simulated_travel_s, held=config.barrier_mode == "held",

@@ -13,7 +13,6 @@ first when the line is a local serial port (it can have one reader only).
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import UTC, datetime
 
@@ -55,10 +54,10 @@ def _open_line(url: str, baudrate: int, bytesize: str, parity: str, stopbits: st
 @_line_options
 @click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="toledo", show_default=True)
 @click.option("--probe", "do_probe", is_flag=True, help="Try every protocol and common line setting first.")
-@click.option("--poll-interval", type=float, default=0.2, show_default=True, help="Seconds between polls.")
+@click.option("--poll-interval-s", type=float, default=0.2, show_default=True, help="Seconds between polls.")
 @click.option("--count", type=int, default=0, help="Stop after this many frames (0 = until Ctrl-C).")
-@click.option("--duration", type=float, default=0.0, help="Stop after this many seconds (0 = until Ctrl-C).")
-def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_interval, count, duration) -> None:
+@click.option("--duration-s", type=float, default=0.0, help="Stop after this many seconds (0 = until Ctrl-C).")
+def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_interval_s, count, duration_s) -> None:
     """Print every frame from an indicator as a JSON line, raw bytes in hex."""
     from edge_agent.devices.scale.probe import probe
 
@@ -78,10 +77,10 @@ def monitor(url, protocol, do_probe, baudrate, bytesize, parity, stopbits, poll_
     shown = 0
     start = next_poll = time.monotonic()
     try:
-        while (not count or shown < count) and (not duration or time.monotonic() - start < duration):
+        while (not count or shown < count) and (not duration_s or time.monotonic() - start < duration_s):
             if spec.request is not None and time.monotonic() >= next_poll:
                 port.write(spec.request)
-                next_poll = time.monotonic() + poll_interval
+                next_poll = time.monotonic() + poll_interval_s
             data = port.read(port.in_waiting or 1)
             for frame in parser.feed(data):
                 click.echo(json.dumps(_as_json(frame, protocol)))
@@ -151,58 +150,3 @@ def _as_json(frame, protocol: str) -> dict:
         row.update(kind="notice", code=frame.code, error=frame.error)
     row["raw"] = frame.raw.hex()
     return row
-
-
-@click.command("scale")
-@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="toledo", show_default=True)
-@click.option("--pty", "use_pty", is_flag=True, help="Listen on a pseudo-terminal (prints its path).")
-@click.option("--tcp", "tcp_port", type=int, default=None, help="Listen on this TCP port (0 = any free port).")
-@click.option("--interval", type=float, default=0.14, show_default=True, help="Seconds between frames.")
-@click.option("--min-kg", type=float, default=8000, show_default=True)
-@click.option("--max-kg", type=float, default=40000, show_default=True)
-@click.option("--hold", type=float, default=6.0, show_default=True, help="Seconds a truck stays on the bridge.")
-@click.option("--garbage-every", type=float, default=0.0, help="Seconds between bursts of garbage (0 = never).")
-@click.option("--bad-checksum-every", type=float, default=0.0, help="Seconds between checksum errors.")
-@click.option("--drop-every", type=float, default=0.0, help="Seconds between frames with dropped bytes.")
-@click.option("--disconnect-every", type=float, default=0.0, help="Seconds between 2-second unplugs.")
-@click.option("--seed", type=int, default=None)
-def simulate_scale(protocol, use_pty, tcp_port, interval, min_kg, max_kg, hold, garbage_every,
-                   bad_checksum_every, drop_every, disconnect_every, seed) -> None:
-    """A weighbridge indicator on a pty or TCP port: trucks drive on and off until Ctrl-C."""
-    from simulators.scale import ScaleSimulator
-
-    if use_pty == (tcp_port is not None):
-        raise click.UsageError("give one of --pty or --tcp PORT")
-    sim = ScaleSimulator(protocol, tcp_port=tcp_port, pty=use_pty, frame_interval_s=interval, seed=seed)
-    url = sim.start()
-    click.echo(f"listening {url} protocol={protocol}")
-    rng = random.Random(seed)
-    faults = [(garbage_every, lambda: sim.inject_garbage(rng.randint(3, 40)), "garbage"),
-              (bad_checksum_every, sim.inject_bad_checksum, "bad checksum"),
-              (drop_every, lambda: sim.drop_bytes(rng.randint(1, 4)), "dropped bytes"),
-              (disconnect_every, lambda: sim.disconnect(2.0), "disconnect")]
-    due = {name: time.monotonic() + every for every, _, name in faults if every > 0}
-    try:
-        while True:
-            target = round(rng.uniform(min_kg, max_kg) / 20) * 20
-            click.echo(f"truck on: {target:.0f} kg")
-            sim.drive_on(target, ramp_s=3.0)
-            _run_faults(faults, due, time.monotonic() + 3.0 + hold)
-            click.echo("truck off")
-            sim.drive_off(ramp_s=2.0)
-            _run_faults(faults, due, time.monotonic() + 4.0)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-
-
-def _run_faults(faults, due: dict, until: float) -> None:
-    while time.monotonic() < until:
-        now = time.monotonic()
-        for every, action, name in faults:
-            if name in due and now >= due[name]:
-                action()
-                click.echo(f"fault: {name}")
-                due[name] = now + every
-        time.sleep(0.05)

@@ -7,7 +7,7 @@ from edge_agent.models import Party, PlateRole, PreArrival
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from benchmarks.anpr import make_records
-from simulators.anpr_camera import corrupt
+from edge_agent.simulators.anpr_camera import corrupt
 
 PARTY = Party(name="Test d.o.o.")
 

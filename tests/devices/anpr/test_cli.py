@@ -3,7 +3,8 @@ import json
 from click.testing import CliRunner
 
 from edge_agent.config import CameraConfig
-from edge_agent.devices.anpr.cli import anpr, simulate_camera
+from edge_agent.devices.anpr.cli import anpr
+from edge_agent.simulators.cli import simulate
 
 
 def test_read_prints_json_per_image(us_photos, tmp_path):
@@ -27,7 +28,7 @@ def test_normalize_command():
 
 def test_simulate_camera_pushes_to_a_listener(start_listener):
     listener, sink = start_listener([CameraConfig(id="c1", format="generic", role="trailer")])
-    result = CliRunner().invoke(simulate_camera, ["--url", listener.url, "--format", "generic", "--camera", "c1",
+    result = CliRunner().invoke(simulate, ["camera", "--url", listener.url, "--format", "generic", "--camera", "c1",
                                                   "--count", "2", "--country", "NMK", "--interval-s", "0",
                                                   "--seed", "3"])
     assert result.exit_code == 0, result.output

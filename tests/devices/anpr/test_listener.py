@@ -12,7 +12,7 @@ from edge_agent.devices.anpr.hikvision import build_alert_xml
 from edge_agent.devices.anpr.listener import AnprListener, listen_address
 from edge_agent.errors import ConfigError
 from edge_agent.models import PlateRead, PlateRole
-from simulators.anpr_camera import AnprCameraSimulator
+from edge_agent.simulators.anpr_camera import AnprCameraSimulator
 
 FRONT = CameraConfig(id="L1-front", role="tractor", format="hikvision")
 REAR = CameraConfig(id="L1-rear", role="trailer", format="generic")

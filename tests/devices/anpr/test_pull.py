@@ -7,7 +7,7 @@ from edge_agent.devices.anpr.multipart import MultipartError
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
 from edge_agent.devices.anpr.pull import AlertStream
 from edge_agent.models import PlateRole, Rejected
-from simulators.anpr_camera import PolledCameraSimulator
+from edge_agent.simulators.anpr_camera import PolledCameraSimulator
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 50 + b"\xff\xd9"
 

@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.devices.anpr.plates import normalize_plate
 from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise
-from simulators.anpr_camera import encode_jpeg, render_sample
+from edge_agent.simulators.anpr_camera import encode_jpeg, render_sample
 
 ROOT = Path(__file__).resolve().parents[3]
 

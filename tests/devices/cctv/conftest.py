@@ -11,7 +11,7 @@ from testkit.waiting import wait_for
 
 from edge_agent.config import CameraConfig
 from edge_agent.devices.cctv.capture import CctvCamera
-from simulators.cctv import CctvSimulator, lane_background, render_scene
+from edge_agent.simulators.cctv import CctvSimulator, lane_background, render_scene
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def test_watch_prints_health_lines(sim):
 
 def test_simulator_command_serves_a_stream(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators.cctv", "--port", "0", "--size", "320x240", "--fps", "5"],
+        [sys.executable, "-m", "edge_agent.simulators.cctv", "--port", "0", "--size", "320x240", "--fps", "5"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -9,7 +9,7 @@ from testkit.waiting import wait_for
 
 from edge_agent.config import ScaleConfig
 from edge_agent.devices.scale.transport import ScaleReader
-from simulators.scale import ScaleSimulator
+from edge_agent.simulators.scale import ScaleSimulator
 
 
 class Events:

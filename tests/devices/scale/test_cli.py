@@ -59,8 +59,8 @@ def test_probe_says_so_when_nothing_matches(silent_line):
 
 
 def test_simulate_scale_prints_where_it_listens_and_serves_trucks():
-    code = ("from edge_agent.devices.scale.cli import simulate_scale; "
-            "simulate_scale(['--protocol', 'and', '--tcp', '0', '--interval', '0.02', '--seed', '3'])")
+    code = ("from edge_agent.simulators.cli import simulate; "
+            "simulate(['scale', '--protocol', 'and', '--tcp', '0', '--interval-s', '0.02', '--seed', '3'])")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     try:

@@ -1,7 +1,7 @@
 import random
 
 from edge_agent.devices.anpr.plates import canonical, format_countries, normalize_plate
-from simulators.anpr_camera import (
+from edge_agent.simulators.anpr_camera import (
     COUNTRIES,
     WESTERN_BALKANS,
     confuse,

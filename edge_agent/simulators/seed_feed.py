@@ -6,8 +6,8 @@ way, on the hub's inbox topic (bcp/v1/hub/seed/prearrival), so routing is exerci
 to end. Records are made up but shaped like SEED's (the data elements in
 docs/sync.md): plates, parties, HS codes, weights, offices.
 
-    python -m simulators.seed_feed --port 1883 --office bcp-a --office bcp-b --count 20
-    python -m simulators.seed_feed --port 1883 --file record.json
+    python -m edge_agent.simulators.seed_feed --port 1883 --office bcp-a --office bcp-b --count 20
+    python -m edge_agent.simulators.seed_feed --port 1883 --file record.json
 """
 
 from __future__ import annotations
