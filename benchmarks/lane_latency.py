@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from edge_agent.commands import OpenBarrier, ShowSign  # noqa: E402
 from edge_agent.config import parse_config  # noqa: E402
 from edge_agent.core import Core  # noqa: E402
-from edge_agent.devices.anpr.association import PlateIndex  # noqa: E402
-from edge_agent.devices.anpr.plates import normalize_plate  # noqa: E402
+from edge_agent.plates.association import PlateIndex  # noqa: E402
+from edge_agent.plates.normal_form import normalize_plate  # noqa: E402
 from edge_agent.local_rules import load_indicator_set  # noqa: E402
 from edge_agent.models import (  # noqa: E402
     Assessment,

@@ -65,8 +65,8 @@ class Agent:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Agent:
-        from edge_agent.devices.anpr.association import PlateIndex
-        from edge_agent.devices.anpr.plates import normalize_plate
+        from edge_agent.plates.association import PlateIndex
+        from edge_agent.plates.normal_form import normalize_plate
 
         problems = site_problems(self.config)
         if problems:

@@ -27,7 +27,6 @@ from edge_agent.lane import (
     DECIDED,
     CrossingEnded,
     LaneState,
-    PlateMatch,
     RequestAssessment,
     apply_assessment,
     step,
@@ -46,6 +45,7 @@ from edge_agent.models import (
     utcnow,
 )
 from edge_agent.outputs import OutputBus
+from edge_agent.plates.association import PlateMatch
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,7 @@ class Core:
         documents and can type the plate), which is better than someone else's
         declaration. Officers' entries are not second-guessed.
         """
-        from edge_agent.devices.anpr.association import disagreement
+        from edge_agent.plates.association import disagreement
 
         matched = next(p for p in (lane.tractor, lane.trailer) if p and p.match)
         other = lane.trailer if matched is lane.tractor else lane.tractor

@@ -201,7 +201,7 @@ class RauLink:
         return self._raise_in_lane(keys, event)
 
     def _raise_in_lane(self, keys: set[str], event: RauCommand) -> list:
-        from edge_agent.console.rechannel import raise_channel
+        from edge_agent.lane import raise_channel
 
         core = self.core
         commands: list = []

@@ -10,8 +10,6 @@ from testkit.outputs import Recorder
 from edge_agent.commands import OpenBarrier, ShowSign
 from edge_agent.config import parse_config
 from edge_agent.core import Core
-from edge_agent.devices.anpr.association import PlateIndex
-from edge_agent.devices.anpr.plates import normalize_plate
 from edge_agent.lane import Phase
 from edge_agent.local_rules import load_indicator_set
 from edge_agent.models import (
@@ -25,6 +23,8 @@ from edge_agent.models import (
     WeightStable,
 )
 from edge_agent.outputs import OutputBus
+from edge_agent.plates.association import PlateIndex
+from edge_agent.plates.normal_form import normalize_plate
 from edge_agent.rules_in_force import RulesAssessor
 from edge_agent.store import Store
 

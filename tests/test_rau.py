@@ -15,8 +15,6 @@ from testkit.outputs import Recorder
 from edge_agent.commands import CloseBarrier, ShowSign
 from edge_agent.config import parse_config
 from edge_agent.core import Core
-from edge_agent.devices.anpr.association import PlateIndex
-from edge_agent.devices.anpr.plates import normalize_plate
 from edge_agent.lane import Phase
 from edge_agent.models import (
     IndicatorBundleReceived,
@@ -30,6 +28,8 @@ from edge_agent.models import (
     WeightStable,
 )
 from edge_agent.outputs import OutputBus
+from edge_agent.plates.association import PlateIndex
+from edge_agent.plates.normal_form import normalize_plate
 from edge_agent.rau import RauLink
 from edge_agent.rules_in_force import RulesAssessor, rules_in_force, trust_dir
 from edge_agent.store import Store

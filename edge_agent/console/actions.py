@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge_agent.console.rechannel import raise_channel, raise_refusal
 from edge_agent.durable import replace_file
+from edge_agent.lane import raise_channel, raise_refusal
 from edge_agent.models import (
     AuditAnchored,
     ControlActRecorded,

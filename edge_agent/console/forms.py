@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.config import PolicyConfig
-from edge_agent.console.rechannel import raise_refusal
+from edge_agent.lane import raise_refusal
+from edge_agent.plates.normal_form import normalize_plate
 
 PLATE = re.compile(r"^[A-Z0-9]{2,12}$")
 INDICATOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -52,14 +53,9 @@ def _start(data: Mapping[str, Any]) -> Form:
     return Form(raw={k: v for k, v in data.items() if isinstance(v, str)})
 
 
-def normalise_plate_text(text: str) -> str:
-    """Officers type plates with spaces and dashes; the lane compares without them."""
-    return re.sub(r"[\s\-.·]", "", text).upper()
-
-
 def plate_form(data: Mapping[str, Any]) -> Form:
     form = _start(data)
-    text = normalise_plate_text(_text(data, "plate", 40))
+    text = normalize_plate(_text(data, "plate", 40))
     if not PLATE.match(text):
         form.errors["plate"] = "2-12 letters and digits (spaces and dashes are ignored)"
     role = _text(data, "role") or "tractor"

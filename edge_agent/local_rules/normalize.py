@@ -9,9 +9,8 @@ comparison:
   transliteration used on passports: Ѓ -> Gj, Ќ -> Kj, Ѕ -> Dz), diacritics removed
   (Albanian ë, ç; Serbian č, ć, š, ž, đ), upper case, punctuation dropped and legal-form
   words (SH.P.K., D.O.O., DOOEL, ДОО, LLC, GmbH ...) removed at either end;
-- plates: upper case, Cyrillic letters read as the Latin letters they look like (the
-  plate alphabets of Cyrillic countries only use letters that have Latin twins), no
-  spaces, dashes or dots;
+- plates: the one normal form of edge_agent.plates (cameras, the lane and the rules
+  must agree on it), re-exported here beside the other field normalisers;
 - HS codes: digits only (2402.20.90 -> 24022090);
 - codes (procedure, office, country): upper case, trimmed.
 """
@@ -21,6 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+
+from edge_agent.plates.normal_form import normalize_plate
 
 __all__ = [
     "LEGAL_FORMS",
@@ -52,13 +53,6 @@ _CYRILLIC.update({k.lower(): v.lower() for k, v in list(_CYRILLIC.items())})
 _LATIN_SPECIAL = {"Đ": "Dj", "đ": "dj", "Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae",
                   "Œ": "OE", "œ": "oe", "ß": "ss", "ı": "i", "Þ": "Th", "þ": "th", "Ħ": "H", "ħ": "h"}
 _TRANSLIT = str.maketrans({**_CYRILLIC, **_LATIN_SPECIAL})
-
-# Plates: Cyrillic plate letters are the twelve with Latin look-alikes (А В Е К М Н О Р
-# С Т У Х), so they are mapped by shape, not by sound: Р is P, Н is H, В is B.
-_PLATE_SHAPES = {"А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O",
-                 "Р": "P", "С": "C", "Т": "T", "У": "Y", "Х": "X", "І": "I", "Ј": "J"}
-_PLATE_SHAPES.update({k.lower(): v for k, v in list(_PLATE_SHAPES.items())})
-_PLATE_TRANSLATE = str.maketrans({**_PLATE_SHAPES, **_LATIN_SPECIAL})
 
 # Legal-form words, written as they are after normalisation (dots removed, upper case).
 # Regional forms first: Albanian (SH.P.K., SH.A.), Serbian/Montenegrin/Bosnian/Croatian/
@@ -127,12 +121,6 @@ def _drop_legal_forms(words: list[str]) -> list[str]:
 def name_tokens(normalized: str) -> frozenset[str]:
     """The words a fuzzy name match must share at least one of (see operators.Fuzzy)."""
     return frozenset(normalized.split())
-
-
-def normalize_plate(plate: str) -> str:
-    """A registration as plate readers and SEED records can agree on: 'ŠA 123-AB' -> 'SA123AB'."""
-    text = strip_diacritics(plate.translate(_PLATE_TRANSLATE)).upper()
-    return _NON_WORD.sub("", text)
 
 
 def normalize_hs(code: str) -> str:

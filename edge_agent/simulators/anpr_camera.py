@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 from edge_agent.devices.anpr.generic import build_generic
 from edge_agent.devices.anpr.hikvision import build_alert_xml, build_multipart
-from edge_agent.devices.anpr.plates import CONFUSABLE_GROUPS
 from edge_agent.ids import new_id
+from edge_agent.plates.normal_form import CONFUSABLE_GROUPS
 
 # --------------------------------------------------------------------------- plate texts
 
@@ -223,7 +223,7 @@ def render_scene(plate_img: Any, rng: random.Random, *, role: str = "tractor", s
 def _printable(text: str) -> str:
     # OpenCV's Hershey fonts are ASCII only: draw Cyrillic look-alikes and accented
     # letters as their Latin base letter (on the plate they look the same), keep separators.
-    from edge_agent.devices.anpr.plates import normalize_plate
+    from edge_agent.plates.normal_form import normalize_plate
 
     return "".join(c if c in " -." else (normalize_plate(c) or "") for c in text.upper())
 
@@ -339,7 +339,7 @@ def _push_url(target_url: str, camera_id: str) -> str:
 
 
 def _guess_country(plate: str) -> str:
-    from edge_agent.devices.anpr.plates import format_countries, normalize_plate
+    from edge_agent.plates.normal_form import format_countries, normalize_plate
 
     countries = format_countries(normalize_plate(plate))
     return countries[0] if countries else "EU"

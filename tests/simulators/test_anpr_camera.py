@@ -1,6 +1,6 @@
 import random
 
-from edge_agent.devices.anpr.plates import canonical, format_countries, normalize_plate
+from edge_agent.plates.normal_form import canonical, format_countries, normalize_plate
 from edge_agent.simulators.anpr_camera import (
     COUNTRIES,
     WESTERN_BALKANS,

@@ -27,7 +27,7 @@ from edge_agent.console.pages import (
     session_of,
     to_login,
 )
-from edge_agent.console.rechannel import higher_channels
+from edge_agent.lane import higher_channels
 from edge_agent.models import (
     ControlActRecorded,
     ControlCompleted,

@@ -52,7 +52,7 @@ anpr.add_command(read_command, "recognize")
 @click.argument("plates", nargs=-1, required=True)
 def normalize_command(plates: tuple[str, ...]) -> None:
     """Print each PLATE in normal form with the Western Balkans shapes it fits."""
-    from edge_agent.devices.anpr.plates import coerce_to_formats, parse_plate
+    from edge_agent.plates.normal_form import coerce_to_formats, parse_plate
 
     for raw in plates:
         parsed = parse_plate(raw)

@@ -40,10 +40,10 @@ from edge_agent.devices.anpr.auth import Authenticator
 from edge_agent.devices.anpr.generic import parse_generic
 from edge_agent.devices.anpr.hikvision import parse_hikvision
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
-from edge_agent.devices.anpr.plates import format_countries, normalize_plate
 from edge_agent.devices.anpr.recognition import CameraReported, PlateRecognizer, decode_jpeg
 from edge_agent.errors import ConfigError
 from edge_agent.models import PlateRead, PlateRole, Rejected
+from edge_agent.plates.normal_form import format_countries, normalize_plate
 
 log = logging.getLogger(__name__)
 

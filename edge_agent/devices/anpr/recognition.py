@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edge_agent.devices.anpr.plates import coerce_to_formats, format_countries, normalize_plate
+from edge_agent.plates.normal_form import coerce_to_formats, format_countries, normalize_plate
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.devices.anpr.plates import normalize_plate
 from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise
+from edge_agent.plates.normal_form import normalize_plate
 from edge_agent.simulators.anpr_camera import encode_jpeg, render_sample
 
 ROOT = Path(__file__).resolve().parents[3]

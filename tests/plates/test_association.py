@@ -2,8 +2,8 @@ import random
 import sys
 from pathlib import Path
 
-from edge_agent.devices.anpr.association import PlateIndex, weighted_distance
 from edge_agent.models import Party, PlateRole, PreArrival
+from edge_agent.plates.association import PlateIndex, weighted_distance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from benchmarks.anpr import make_records

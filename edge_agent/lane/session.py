@@ -41,6 +41,7 @@ from edge_agent.models import (
     VehicleLeft,
     WeightStable,
 )
+from edge_agent.plates.association import PlateMatch
 
 
 class Phase(StrEnum):
@@ -57,17 +58,6 @@ class Phase(StrEnum):
 
 WAITING = (Phase.IDENTIFYING, Phase.NO_PLATE, Phase.NO_WEIGHT)
 DECIDED = (Phase.RELEASED, Phase.HELD, Phase.OFFICER_ABSENT, Phase.NOT_LEFT, Phase.REFUSED)
-
-
-@dataclass(frozen=True)
-class PlateMatch:
-    """A plate tied to a pre-arrival record (from the association index)."""
-
-    reference: str
-    role: PlateRole
-    distance: int = 0
-    quality: str = "exact"  # exact | fuzzy
-    expects_trailer: bool = False
 
 
 Lookup = Callable[[str], PlateMatch | None]

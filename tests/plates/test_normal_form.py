@@ -1,4 +1,4 @@
-from edge_agent.devices.anpr.plates import canonical, coerce_to_formats, format_countries, normalize_plate, parse_plate
+from edge_agent.plates.normal_form import canonical, coerce_to_formats, format_countries, normalize_plate, parse_plate
 
 
 def test_separators_case_and_spaces_are_stripped():

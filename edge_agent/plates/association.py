@@ -50,10 +50,11 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
-from edge_agent.devices.anpr.plates import CONFUSABLE_GROUPS, canonical, normalize_plate
 from edge_agent.models import PlateRole, PreArrival
+from edge_agent.plates.normal_form import CONFUSABLE_GROUPS, canonical, normalize_plate
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,19 @@ _GROUP_OF = {c: i for i, group in enumerate(CONFUSABLE_GROUPS) for c in group}
 
 @dataclass(frozen=True)
 class PlateMatch:
-    """The record a read belongs to: which plate of it, and how close the read was."""
+    """The record a read belongs to: which plate of it, and how close the read was.
+
+    The lane keeps it with the plate (`lane.Plate.match`): `expects_trailer` tells the
+    lane to wait a moment for the trailer's read before assessing.
+    """
 
     reference: str
     role: PlateRole
-    distance: int  # plain edit distance between the read and the registered plate
-    quality: Literal["exact", "fuzzy"]
+    distance: int = 0  # plain edit distance between the read and the registered plate
+    quality: Literal["exact", "fuzzy"] = "exact"
     cost: float = 0.0  # weighted distance that decided (look-alike swaps are cheap)
     plate: str = ""  # the registered plate, normal form
+    expects_trailer: bool = False  # the record declares a trailer plate
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,9 @@ class PlateIndex:
     """The open pre-arrival plates, searchable by a noisy read. Thread-safe.
 
     `add` replaces an earlier record with the same reference (a newer version), so
-    `update` is the same call; `remove` forgets a reference.
+    `update` is the same call; `remove` forgets a reference. A record past its
+    `expires_at` is never matched when `match` is given the time, even before the core
+    removes it on its next tick.
     """
 
     def __init__(self, *, max_edits: int = 3, max_cost: float = 3.0, min_margin: float = CONFUSABLE_COST,
@@ -105,6 +113,7 @@ class PlateIndex:
         self.min_length = min_length
         self._lock = threading.Lock()
         self._records: dict[str, tuple[str, str]] = {}  # reference -> (tractor, trailer)
+        self._expires: dict[str, datetime] = {}  # reference -> expires_at, where the record has one
         self._by_plate: dict[str, set[tuple[str, PlateRole]]] = {}
         self._by_canon: dict[str, set[str]] = {}  # canonical -> plates in normal form
         self._canon_keys: list[str] | None = None  # rebuilt lazily after changes
@@ -117,6 +126,8 @@ class PlateIndex:
             tractor = normalize_plate(record.tractor_plate)
             trailer = normalize_plate(record.trailer_plate)
             self._records[record.reference] = (tractor, trailer)
+            if record.expires_at is not None:
+                self._expires[record.reference] = record.expires_at
             for plate, role in ((tractor, PlateRole.TRACTOR), (trailer, PlateRole.TRAILER)):
                 if plate:
                     self._by_plate.setdefault(plate, set()).add((record.reference, role))
@@ -141,14 +152,17 @@ class PlateIndex:
 
     # ------------------------------------------------------------------ search
 
-    def match(self, text: str) -> PlateMatch | None:
-        """The one record this read belongs to, or None when none or several fit."""
+    def match(self, text: str, now: datetime | None = None) -> PlateMatch | None:
+        """The one record this read belongs to, or None when none or several fit.
+
+        With `now`, records that expired by then are left out, as if already removed.
+        """
         read = normalize_plate(text)
-        ranked = self._same_canonical(read)
+        ranked = self._live(self._same_canonical(read), now)
         # Every plate outside the read's canonical bucket costs at least one full edit, so
         # a bucket winner cheaper than that by the margin needs no wider search.
         if not ranked or ranked[0].cost + self.min_margin > EDIT_COST:
-            ranked = self.candidates(read)
+            ranked = self._live(self.candidates(read), now)
         if not ranked:
             return None
         best = ranked[0]
@@ -174,7 +188,13 @@ class PlateIndex:
             quality="exact" if best.plate == read else "fuzzy",
             cost=best.cost,
             plate=best.plate,
+            expects_trailer=bool(self._records.get(best.reference, ("", ""))[1]),
         )
+
+    def expired(self, now: datetime) -> list[str]:
+        """References whose records expired by `now` (the core marks and removes them)."""
+        with self._lock:
+            return [ref for ref, at in self._expires.items() if at <= now]
 
     def candidates(self, text: str) -> list[Candidate]:
         """Every registered plate near the read, cheapest first (for the console, too)."""
@@ -199,6 +219,12 @@ class PlateIndex:
         return out
 
     # ------------------------------------------------------------------ internals
+
+    def _live(self, ranked: list[Candidate], now: datetime | None) -> list[Candidate]:
+        if now is None or not self._expires:
+            return ranked
+        expires = self._expires
+        return [c for c in ranked if c.reference not in expires or expires[c.reference] > now]
 
     def _same_canonical(self, read: str) -> list[Candidate]:
         if len(read) < self.min_length:
@@ -225,6 +251,7 @@ class PlateIndex:
         return min(self.max_cost, 2 * CONFUSABLE_COST)
 
     def _remove(self, reference: str) -> None:
+        self._expires.pop(reference, None)
         plates = self._records.pop(reference, None)
         if plates is None:
             return

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from edge_agent.commands import CloseBarrier, ShowSign
 from edge_agent.config import PolicyConfig
-from edge_agent.console.rechannel import higher_channels, raise_channel, raise_refusal
-from edge_agent.lane import LaneState, Phase
+from edge_agent.lane import LaneState, Phase, higher_channels, raise_channel, raise_refusal
 
 POLICY = PolicyConfig(random_secret="test-secret-123")
 

@@ -6,7 +6,6 @@ from edge_agent.lane import (
     CrossingEnded,
     LaneState,
     Phase,
-    PlateMatch,
     RequestAssessment,
     apply_assessment,
     step,
@@ -25,6 +24,7 @@ from edge_agent.models import (
     VehicleLeft,
     WeightStable,
 )
+from edge_agent.plates.association import PlateMatch
 
 T = TimeoutsConfig(plate_s=30, weight_s=60, trailer_s=5, officer_s=300, exit_s=90)
 POLICY = PolicyConfig()

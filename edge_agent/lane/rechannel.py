@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from edge_agent.commands import CloseBarrier, NotifyOfficer, ShowSign
 from edge_agent.config import PolicyConfig
-from edge_agent.lane import LaneState, Phase
+from edge_agent.lane.session import LaneState, Phase
 
 # Phases in which the truck is still in the lane and its channel can still matter.
 RAISABLE = (Phase.IDENTIFYING, Phase.NO_PLATE, Phase.NO_WEIGHT, Phase.HELD, Phase.OFFICER_ABSENT,
