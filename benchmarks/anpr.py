@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge_agent.models import Party, PreArrival
 from edge_agent.plates.association import PlateIndex, disagreement, weighted_distance
 from edge_agent.plates.normal_form import normalize_plate
-from edge_agent.models import Party, PreArrival
 from edge_agent.simulators.anpr_camera import corrupt, random_plate, render_sample
 
 US_PHOTOS = ROOT.parent / "shared" / "data" / "plates_us"

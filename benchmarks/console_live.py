@@ -118,7 +118,7 @@ def main() -> None:
         try:
             console = Console(agent, ConsoleConfig())
             template = console.templates.get_template("_lane_status.html")
-            from edge_agent.console.lanes import health_view
+            from edge_agent.console.readouts import health_view
 
             def panel() -> str:
                 return template.render(view=console.lane_view("L1"), health=health_view(agent, console.backlog()))

@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 from edge_agent.commands import OpenBarrier, ShowSign  # noqa: E402
 from edge_agent.config import parse_config  # noqa: E402
 from edge_agent.core import Core  # noqa: E402
-from edge_agent.plates.association import PlateIndex  # noqa: E402
-from edge_agent.plates.normal_form import normalize_plate  # noqa: E402
+from edge_agent.core.rules_in_force import RulesAssessor  # noqa: E402
 from edge_agent.local_rules import load_indicator_set  # noqa: E402
 from edge_agent.models import (  # noqa: E402
     Assessment,
@@ -44,9 +43,9 @@ from edge_agent.models import (  # noqa: E402
     WeightStable,
 )
 from edge_agent.outputs import OutputBus  # noqa: E402
-from edge_agent.rules_in_force import RulesAssessor  # noqa: E402
-from edge_agent.store import Store  # noqa: E402
+from edge_agent.plates.association import PlateIndex  # noqa: E402
 from edge_agent.simulators.scenario import build_scenario  # noqa: E402
+from edge_agent.store import Store  # noqa: E402
 
 SITE = """
 [site]
@@ -103,7 +102,7 @@ def measure_core(trucks: int, workdir: Path, waited: list[int], written: dict[st
     bus.add(watch)
     clock = [0.0]
     core = Core(config, store, RulesAssessor(config, rules), PlateIndex(), bus,
-                normalise_plate=normalize_plate, clock=lambda: clock[0])
+                clock=lambda: clock[0])
     plans = build_scenario(trucks, seed=11, lanes=("L1",))
     for plan in plans:
         if plan.record:

@@ -19,10 +19,11 @@ from typing import Any
 
 from edge_agent.config import AgentConfig
 from edge_agent.core import Core
+from edge_agent.core.rau import RauLink
+from edge_agent.core.rules_in_force import RulesAssessor
 from edge_agent.errors import ConfigError
 from edge_agent.models import WeightStable
 from edge_agent.outputs import OutputBus
-from edge_agent.rules_in_force import RulesAssessor, rules_in_force
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -65,26 +66,14 @@ class Agent:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Agent:
-        from edge_agent.plates.association import PlateIndex
-        from edge_agent.plates.normal_form import normalize_plate
-
         problems = site_problems(self.config)
         if problems:
             raise ConfigError(problems, "site configuration")
         self._start_gates()
         self.store = Store.open(self.data_dir / "agent.db")
-        self.assessor = RulesAssessor(self.config, rules_in_force(self.config, self.data_dir))
-        self.assessor.reloader = lambda: rules_in_force(self.config, self.data_dir)
-        self.core = Core(
-            self.config,
-            self.store,
-            self.assessor,
-            PlateIndex(),
-            self.outputs,
-            normalise_plate=normalize_plate,
-            online=self._online,
-            on_tick=self._on_tick,
-        )
+        self.assessor = RulesAssessor.for_site(self.config, self.data_dir)
+        self.core = Core(self.config, self.store, self.assessor, outputs=self.outputs, online=self._online,
+                         on_tick=self._on_tick)
         self._register_handlers()
         self._start_evidence()
         self.outputs.start()
@@ -177,10 +166,6 @@ class Agent:
             self.outputs.add(_GateOutput(lane.id, gate), on_error=gate.safe_state)
 
     def _register_handlers(self) -> None:
-        from edge_agent.console.actions import register
-        from edge_agent.rau import RauLink
-
-        register(self.core)
         self.rau = RauLink(self.core, self.config, self.data_dir, refetch=self._refetch)
         self.rau.register()
         self.assessor.floor = self.rau.floor

@@ -117,19 +117,21 @@ def status(config_path: Path | None, db_path: Path | None, last: int, as_json: b
     except StoreError as err:
         click.echo(str(err), err=True)
         sys.exit(1)
-    report = {
-        "counts": store.counts(),
-        "channels": store.channel_counts(),
-        "lanes": {
-            row["lane"]: row["n"] for row in store.db.query("SELECT lane, count(*) AS n FROM crossings GROUP BY lane")
-        },
-        "crossings": store.crossings(limit=last),
-    }
+    try:
+        report = {
+            "counts": store.counts(),
+            "channels": store.channel_counts(),
+            "lanes": store.crossings_per_lane(),
+            "crossings": store.crossings(limit=last),
+            "pending_prearrivals": store.pending_prearrival_count(),
+        }
+    finally:
+        store.close()
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
     counts = report["counts"]
-    pending = store.db.execute("SELECT count(*) FROM prearrivals WHERE status = 'pending'").fetchone()[0]
+    pending = report["pending_prearrivals"]
     click.echo(f"database {db_path}")
     click.echo(
         f"crossings {counts['crossings']}  assessments {counts['assessments']}  hits {counts['hits']}  "

@@ -37,6 +37,7 @@ from edge_agent.config import (
 from edge_agent.lane import Phase
 from edge_agent.models import ControlCompleted, PreArrivalReceived
 from edge_agent.simulators.scenario import TruckPlan, build_scenario
+from edge_agent.store import StoreView
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path |
     try:
         rig.start()
         say = echo or log.info
-        say(f"demo: site {rig.config.site.id}, lanes {', '.join(l.id for l in rig.config.lanes)}, "
+        say(f"demo: site {rig.config.site.id}, lanes {', '.join(lane.id for lane in rig.config.lanes)}, "
             f"{trucks} trucks, seed {seed}, data in {workdir}")
         if rig.agent.console is not None:
             say(f"demo: console at {rig.agent.console.url}, users {', '.join(DEMO_USERS)}, "
@@ -167,6 +168,7 @@ class DemoRig:
         self.agent: Any = None
         self.pin_factory: Any = None
         self.config: AgentConfig = self._config({})
+        self.store = StoreView(workdir / "agent.db")
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.factor
@@ -223,19 +225,15 @@ class DemoRig:
                    f"{len(records)} pre-arrival records from the hub")
 
     def rau_report(self) -> str:
-        from edge_agent.store import Store
+        def backlog() -> int:
+            return self.store.outbox_count() or 0
 
-        reader = Store.reader(self.workdir / "agent.db")
-        try:
-            backlog = lambda: reader.db.execute("SELECT count(*) FROM outbox").fetchone()[0]  # noqa: E731
-            if self.rau is None:
-                return f"RAU: offline; {backlog()} event(s) wait in the outbox for the link"
-            with contextlib.suppress(TimeoutError):
-                self._wait(lambda: backlog() == 0, "the outbox to drain", timeout_s=30)
-            return (f"RAU: the central hub stored {self.rau.delivered()} event(s) from {SITE_ID}; "
-                    f"{backlog()} left in the outbox unacknowledged")
-        finally:
-            reader.close()
+        if self.rau is None:
+            return f"RAU: offline; {backlog()} event(s) wait in the outbox for the link"
+        with contextlib.suppress(TimeoutError):
+            self._wait(lambda: backlog() == 0, "the outbox to drain", timeout_s=30)
+        return (f"RAU: the central hub stored {self.rau.delivered()} event(s) from {SITE_ID}; "
+                f"{backlog()} left in the outbox unacknowledged")
 
     def _add_demo_users(self) -> None:
         from edge_agent.console.auth import Accounts
@@ -261,6 +259,7 @@ class DemoRig:
                 }
 
     def stop(self) -> None:
+        self.store.close()
         if self.agent is not None:
             self.agent.stop()
         if self.rau is not None:
@@ -356,23 +355,17 @@ class DemoRig:
         self._fill(outcome, crossing)
 
     def _fill(self, outcome: Outcome, crossing: str) -> None:
-        from edge_agent.store import Store
-
-        reader = Store.reader(self.workdir / "agent.db")
-        try:
-            outcome.crossing_id = crossing
-            row = reader.db.execute(
-                "SELECT channel, random_selected, reference FROM assessments WHERE crossing_id = ? ORDER BY id DESC",
-                [crossing]).fetchone()
-            if row:
-                outcome.channel, outcome.random_selected, outcome.reference = row[0], bool(row[1]), row[2]
-            outcome.hits = sorted({h["indicator_id"] for h in reader.hits_for(crossing)})
-            outcome.gate_actions = [
-                gate_action(r["kind"], r["body"]) for r in reader.commands_for(crossing)
-                if r["kind"] in ("open_barrier", "close_barrier", "show_sign")
-            ]
-        finally:
-            reader.close()
+        outcome.crossing_id = crossing
+        assessment = self.store.latest_assessment(crossing)
+        if assessment:
+            outcome.channel = assessment["channel"]
+            outcome.random_selected = bool(assessment["random_selected"])
+            outcome.reference = assessment["reference"]
+        outcome.hits = sorted({h["indicator_id"] for h in self.store.hits_for(crossing)})
+        outcome.gate_actions = [
+            gate_action(r["kind"], r["body"]) for r in self.store.commands_for(crossing)
+            if r["kind"] in ("open_barrier", "close_barrier", "show_sign")
+        ]
 
     def _recover(self, lane: str) -> None:
         for loop in ("arrival", "on_scale", "under_boom", "exit"):

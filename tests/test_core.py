@@ -2,6 +2,7 @@
 `drain()` handles what is queued, exactly as the loop's thread would)."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from testkit.outputs import Recorder
 from edge_agent.commands import OpenBarrier, ShowSign
 from edge_agent.config import parse_config
 from edge_agent.core import Core
+from edge_agent.core.rules_in_force import RulesAssessor
 from edge_agent.lane import Phase
 from edge_agent.local_rules import load_indicator_set
 from edge_agent.models import (
@@ -18,14 +20,13 @@ from edge_agent.models import (
     PlateRead,
     PreArrival,
     PreArrivalReceived,
+    Tick,
     VehicleDetected,
     VehicleLeft,
     WeightStable,
 )
 from edge_agent.outputs import OutputBus
 from edge_agent.plates.association import PlateIndex
-from edge_agent.plates.normal_form import normalize_plate
-from edge_agent.rules_in_force import RulesAssessor
 from edge_agent.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +61,7 @@ def core(tmp_path):
     bus = OutputBus()
     recorder = Recorder()
     bus.add(recorder)
-    core = Core(config, store, RulesAssessor(config, rules), PlateIndex(), bus,
-                normalise_plate=normalize_plate, clock=Clock())
+    core = Core(config, store, RulesAssessor(config, rules), PlateIndex(), bus, clock=Clock())
     core.recorder = recorder
     bus.start()
     yield core
@@ -69,8 +69,9 @@ def core(tmp_path):
     store.close()
 
 
-def truck(reference="XK26EX100", gross_kg=24000.0, consignee="Prizren Food LLC", trailer=""):
+def truck(reference="XK26EX100", gross_kg=24000.0, consignee="Prizren Food LLC", trailer="", expires_at=None):
     return PreArrival(reference=reference, tractor_plate="01 123-AB", trailer_plate=trailer, gross_kg=gross_kg,
+                      expires_at=expires_at,
                       consignor=Party(name="Tirana Mobilia SH.A.", country="AL"),
                       consignee=Party(name=consignee, country="XK"),
                       items=[{"hs_code": "940360", "origin": "AL"}])
@@ -111,6 +112,22 @@ def test_an_overweight_truck_is_held_with_a_hit_queued_for_the_rau(core):
     stream = [r["stream"] for r in core.store.db.query("SELECT stream FROM outbox")]
     assert stream == ["hit"]
     assert not any(isinstance(c, OpenBarrier) for c in _dispatched(core))
+
+
+def test_an_expired_record_never_matches_and_is_marked_expired_on_the_next_tick(core):
+    # Expired before the truck came, and no tick since: the plate index itself refuses it.
+    core.post(PreArrivalReceived(record=truck(expires_at=datetime.now(UTC) - timedelta(minutes=1))))
+    core.post(PreArrivalReceived(record=truck(reference="XK26EX200", trailer="",
+                                              expires_at=datetime.now(UTC) + timedelta(days=1)).model_copy(
+                                                  update={"tractor_plate": "BG 555-XY"})))
+    lane = cross(core)
+    assert lane.reference == "" and lane.channel == "yellow"  # as a truck with no record
+    assert core.store.prearrival("XK26EX100") is not None
+    assert core.store.pending_prearrival_count() == 2
+    core.handle(Tick())
+    assert core.store.pending_prearrival_count() == 1  # the expired one is marked; the other waits
+    assert "XK26EX100" not in core.plate_index and "XK26EX200" in core.plate_index
+    assert core.counters["prearrival_expired"] == 1
 
 
 def test_a_misread_plate_is_still_tied_to_its_record(core):

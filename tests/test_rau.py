@@ -15,6 +15,8 @@ from testkit.outputs import Recorder
 from edge_agent.commands import CloseBarrier, ShowSign
 from edge_agent.config import parse_config
 from edge_agent.core import Core
+from edge_agent.core.rau import RauLink
+from edge_agent.core.rules_in_force import RulesAssessor, rules_in_force, trust_dir
 from edge_agent.lane import Phase
 from edge_agent.models import (
     IndicatorBundleReceived,
@@ -29,9 +31,6 @@ from edge_agent.models import (
 )
 from edge_agent.outputs import OutputBus
 from edge_agent.plates.association import PlateIndex
-from edge_agent.plates.normal_form import normalize_plate
-from edge_agent.rau import RauLink
-from edge_agent.rules_in_force import RulesAssessor, rules_in_force, trust_dir
 from edge_agent.store import Store
 from edge_agent.sync import topics
 from edge_agent.sync.bundles import build_full, pack
@@ -102,8 +101,7 @@ class Site:
         self.bus = OutputBus()
         self.recorder = Recorder()
         self.bus.add(self.recorder)
-        self.core = Core(self.config, self.store, self.assessor, PlateIndex(), self.bus,
-                         normalise_plate=normalize_plate)
+        self.core = Core(self.config, self.store, self.assessor, PlateIndex(), self.bus)
         self.refetched: list[str] = []
         self.link = RauLink(self.core, self.config, data_dir, refetch=self.refetched.append)
         self.link.register()
@@ -325,7 +323,7 @@ def test_the_lanes_keep_deciding_while_a_large_bundle_is_prepared(site, keys, mo
         assert truck_decided.wait(30), "the test never let the preparation go on"
         return rules_in_force(*args, **kwargs)
 
-    monkeypatch.setattr("edge_agent.rau.rules_in_force", held_rules_in_force)
+    monkeypatch.setattr("edge_agent.core.rau.rules_in_force", held_rules_in_force)
     site.post(PreArrivalReceived(record=record("XK26EX700", "01 700-AB")))
     site.core.post(bundle_event(keys.bundle(8, big_set("central-8", 20_000, "01700AB"))))
     site.core.drain()

@@ -41,17 +41,15 @@ def test_a_database_from_a_newer_agent_is_refused(tmp_path):
 
 def test_prearrival_versions_replace_older_and_ignore_duplicates(tmp_path):
     store = Store.open(tmp_path / "agent.db")
-    def norm(s):
-        return s.replace(" ", "").replace("-", "").upper()
-    assert store.upsert_prearrival(record(1), norm) == "new"
-    assert store.upsert_prearrival(record(1), norm) == "duplicate"
-    assert store.upsert_prearrival(record(2), norm) == "updated"
-    assert store.upsert_prearrival(record(1), norm) == "outdated"
+    assert store.upsert_prearrival(record(1)) == "new"
+    assert store.upsert_prearrival(record(1)) == "duplicate"
+    assert store.upsert_prearrival(record(2)) == "updated"
+    assert store.upsert_prearrival(record(1)) == "outdated"
     assert store.prearrival("REF-1").version == 2
     row = store.db.execute("SELECT tractor_plate FROM prearrivals").fetchone()
     assert row[0] == "KS01123AB"
     store.mark_prearrival("REF-1", "arrived", "C1")
-    assert store.upsert_prearrival(record(3), norm) == "outdated"
+    assert store.upsert_prearrival(record(3)) == "outdated"
     assert store.pending_prearrivals() == []
 
 

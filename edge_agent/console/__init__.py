@@ -4,8 +4,8 @@
     handle.url                                      # http://127.0.0.1:8080
     handle.stop()
 
-The agent's core must have the console's event handlers: `start_console` registers
-them (edge_agent.console.actions.register) if the caller has not already.
+The console turns forms into events and renders the agent's state; the core applies
+the events (edge_agent.core.officers, edge_agent.core.profiles).
 """
 
 from __future__ import annotations

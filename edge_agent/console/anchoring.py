@@ -11,7 +11,6 @@ anchor can still be cut without a trace, so the interval is the window of doubt.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import Any
 
 from edge_agent.console.audit import Anchor, AuditLog
 from edge_agent.models import AuditAnchored
-from edge_agent.ownership import read_only
+from edge_agent.store import StoreView
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +73,9 @@ def central_anchor(central_db: Path, site: str) -> Anchor | None:
 
 def latest_anchor(agent_db: Path) -> Anchor | None:
     """The newest anchor the core stored, read-only; None when there is none (yet)."""
-    if not agent_db.exists():
-        return None
-    with read_only(agent_db) as conn:
-        row = conn.execute("SELECT body FROM events WHERE kind = 'audit_anchored'"
-                           " ORDER BY json_extract(body, '$.seq') DESC LIMIT 1").fetchone()
-    return Anchor.from_payload(json.loads(row[0])) if row else None
+    view = StoreView(agent_db)
+    try:
+        body = view.latest_audit_anchor()
+    finally:
+        view.close()
+    return Anchor.from_payload(body) if body else None

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from edge_agent.health import frame_rate
+from edge_agent.store import StoreView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -27,7 +28,7 @@ def escape(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(agent: Any, reader: Any, console_counters: dict[str, int]) -> str:
+def render(agent: Any, store: StoreView, console_counters: dict[str, int]) -> str:
     """Lanes, decisions, hits, device frame rates, outbox backlog and the console's own counts."""
     out: list[str] = []
     core = agent.core
@@ -35,16 +36,13 @@ def render(agent: Any, reader: Any, console_counters: dict[str, int]) -> str:
     out += family("edge_agent_lane_decided", "gauge", "1 while the lane's current truck has a decision.",
                   [({"lane": lid, "phase": lane.phase.value}, 1 if lane.channel else 0)
                    for lid, lane in core.committed_lanes.items()])
-    decisions = reader.db.execute("SELECT channel, count(*) FROM assessments GROUP BY channel").fetchall() if reader else []
     out += family("edge_agent_decisions_total", "counter", "Assessments stored, by channel.",
-                  [({"channel": c}, n) for c, n in decisions])
-    hits = reader.db.execute("SELECT indicator_id, level, count(*) FROM hits GROUP BY indicator_id, level").fetchall() if reader else []
+                  [({"channel": c}, n) for c, n in store.channel_counts().items()])
     out += family("edge_agent_hits_total", "counter", "Indicator hits stored, by indicator.",
-                  [({"indicator": i, "level": lv}, n) for i, lv, n in hits])
-    acts = reader.db.execute("SELECT result, count(*) FROM control_acts GROUP BY result").fetchall() if reader else []
+                  [({"indicator": i, "level": lv}, n) for i, lv, n in store.hit_counts()])
     out += family("edge_agent_control_acts_total", "counter", "Control acts stored, by result.",
-                  [({"result": r}, n) for r, n in acts])
-    backlog = reader.db.execute("SELECT count(*) FROM outbox").fetchone()[0] if reader else 0
+                  [({"result": r}, n) for r, n in store.control_act_counts().items()])
+    backlog = store.outbox_count() or 0
     out += family("edge_agent_outbox_backlog", "gauge", "Events waiting for the central hub's acknowledgement.",
                   [({}, backlog)])
     try:

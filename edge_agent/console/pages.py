@@ -1,8 +1,8 @@
 """How the console renders a page and checks a post, and the state it serves from.
 
 `Console` holds the agent, the accounts, the audit log and the console's read-only
-connection to the customs database; every page goes through `render_page`, every
-action through `guard` (session, CSRF token, role), each refusal to the audit log.
+view of the customs database (store.StoreView); every page goes through `render_page`,
+every action through `guard` (session, CSRF token, role), each refusal to the audit log.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from edge_agent.config import ConsoleConfig
 from edge_agent.console.anchoring import AuditAnchorer
 from edge_agent.console.audit import AuditLog
 from edge_agent.console.auth import PERMISSIONS, ROLE_LABELS, Accounts, Session, allowed, csrf_ok
-from edge_agent.console.lanes import health_view, lane_view
+from edge_agent.console.readouts import health_view, lane_view
 from edge_agent.console.throttle import LoginThrottle, ThrottlePolicy
+from edge_agent.store import StoreView
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ class Console:
         self.closing = threading.Event()
         self.anchorer = AuditAnchorer(self.audit, agent.core.post, config.audit_anchor_interval_s, self.closing)
         self.anchorer.start()
-        self._reader: Any = None
-        self._reader_lock = threading.Lock()
+        self.store = StoreView(self.data_dir / "agent.db")
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(role_labels=ROLE_LABELS, permissions=PERMISSIONS, allowed=allowed,
                                           site=agent.config.site, action_labels=ACTION_LABELS)
@@ -64,40 +64,18 @@ class Console:
     def close(self) -> None:
         self.closing.set()
         self.anchorer.anchor_now()  # what the last shift did is anchored before the console goes
-        with self._reader_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+        self.store.close()
         self.accounts.close()
         self.audit.close()
 
     # ------------------------------------------------------------------ reads of the customs database
 
-    def query(self, sql: str, args: list | tuple = ()) -> list[dict[str, Any]]:
-        """Rows from the agent's database through the console's own read-only connection."""
-        from edge_agent.errors import StoreError
-        from edge_agent.store import Store
-
-        with self._reader_lock:
-            if self._reader is None:
-                try:
-                    self._reader = Store.reader(self.data_dir / "agent.db")
-                except StoreError:
-                    return []
-            return list(self._reader.db.query(sql, list(args)))
-
-    def reader(self) -> Any:
-        self.query("SELECT 1")
-        return _LockedReader(self)
-
     def lane_view(self, lane: str) -> dict[str, Any]:
-        recent = [r["id"] for r in self.query(
-            "SELECT id FROM crossings WHERE lane = ? ORDER BY started_at DESC LIMIT 3", [lane])]
+        recent = [r["id"] for r in self.store.crossings(limit=3, lane=lane)]
         return lane_view(self.agent, lane, self.evidence_dir, recent)
 
     def backlog(self) -> int | None:
-        rows = self.query("SELECT count(*) AS n FROM outbox")
-        return rows[0]["n"] if rows else None
+        return self.store.outbox_count()
 
     # ------------------------------------------------------------------ audit
 
@@ -109,26 +87,6 @@ class Console:
         self.audit.append(user, role, action, outcome, reason, details)
         if outcome != "done":
             log.warning("console_action_%s action=%s user=%s reason=%s", outcome, action, user, reason)
-
-
-class _LockedReader:
-    """Just enough of a Store for metrics.render, serialised on the console's lock."""
-
-    def __init__(self, console: Console) -> None:
-        self.db = self
-        self._console = console
-
-    def execute(self, sql: str, args: list | tuple = ()) -> Any:
-        rows = self._console.query(sql, args)
-        return _Rows([tuple(r.values()) for r in rows])
-
-
-class _Rows(list):
-    def fetchall(self) -> list:
-        return list(self)
-
-    def fetchone(self) -> Any:
-        return self[0] if self else None
 
 
 def console_of(request: Request) -> Console:

@@ -44,15 +44,12 @@ class ConsoleHandle:
 
 
 def start_console(agent: Any, config: ConsoleConfig | None = None, startup_timeout_s: float = 15.0) -> ConsoleHandle:
-    """Register the core's handlers, then serve the console until `stop()`."""
+    """Serve the console until `stop()` (the core handles what it posts: edge_agent.core)."""
     import uvicorn
 
-    from edge_agent.console.actions import register
     from edge_agent.console.app import create_app
 
     config = config or agent.config.console
-    if "control_act" not in agent.core.handlers:
-        register(agent.core)
     # Bind here, in the caller's thread, so a taken port or a bad address is an error the
     # agent sees at start, not a traceback in the server's thread.
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -19,17 +18,16 @@ from edge_agent.durable import replace_file
 from edge_agent.errors import ConfigError, IndicatorError
 from edge_agent.local_rules.engine import assess
 from edge_agent.local_rules.indicators import (
-    FORMAT,
     IndicatorSet,
     load_indicator_set,
     site_indicator_files,
 )
+from edge_agent.local_rules.local_set import checked_local_set, local_set_path, read_local_set, updated_local_set
 from edge_agent.local_rules.normalize import normalize_plate
 from edge_agent.local_rules.stats import channel_rates, indicator_stats
 from edge_agent.models import Observations, PreArrival
-from edge_agent.ownership import give_to_directory_owner, read_only
+from edge_agent.ownership import give_to_directory_owner
 
-LOCAL_FILE = "local.json"
 SYNC_QUEUE = "local-sync-queue.jsonl"
 
 _config_option = click.option(
@@ -183,26 +181,16 @@ def add_local_command(config_path, indicator_path, indicator_id, title, when_jso
                "author": author, "owner": config.site.id}
     if not isinstance(raw, dict) or raw.get("level", "local") != "local":
         raise click.ClickException("a local indicator must be an object with level 'local'")
-    raw = {**raw, "level": "local"}
-    folder = Path(config.site.data_dir) / "indicators"
-    local_path = folder / LOCAL_FILE
-    doc: dict[str, Any] = {"format": FORMAT, "version": "", "lists": {}, "indicators": []}
-    if local_path.exists():
-        doc = json.loads(local_path.read_text(encoding="utf-8"))
-    previous = [i for i in doc["indicators"] if i.get("id") == raw.get("id")]
-    if previous:
-        raw["version"] = max(int(i.get("version", 1)) for i in previous) + 1
-    doc["indicators"] = [i for i in doc["indicators"] if i.get("id") != raw.get("id")] + [raw]
+    data_dir = Path(config.site.data_dir)
+    local_path = local_set_path(data_dir)
     now = datetime.now(UTC)
-    doc["version"] = f"local-{config.site.id}-{now.strftime('%Y%m%dT%H%M%SZ')}"
-    channels = [c.code for c in config.policy.channels]
+    doc, raw = updated_local_set(read_local_set(local_path), raw, config.site.id, raw.get("author", ""), now)
     try:
-        new = load_indicator_set(doc, channels=channels)
-        others = [p for p in site_indicator_files(config.rules.indicator_files, config.site.data_dir)
-                  if p != local_path]
-        IndicatorSet.merge(*(load_indicator_set(p) for p in others), new)
+        checked_local_set(doc, local_path, config.rules.indicator_files, data_dir,
+                          [c.code for c in config.policy.channels])
     except IndicatorError as err:
         raise click.ClickException("refused:\n" + _problems(err)) from err
+    folder = local_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     replace_file(local_path, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"))
     with open(folder / SYNC_QUEUE, "a", encoding="utf-8") as queue:
@@ -219,9 +207,14 @@ def add_local_command(config_path, indicator_path, indicator_id, title, when_jso
 def stats_command(config_path, as_json) -> None:
     """Hits, controls, positive findings and hit rate per indicator; channel rates."""
     config = _config(config_path)
-    tables = _read_tables(Path(config.site.data_dir) / "agent.db", ("hits", "control_acts", "assessments"))
-    per_indicator = indicator_stats(tables["hits"], tables["control_acts"])
-    rates = channel_rates(tables["assessments"], config.policy)
+    from edge_agent.store import StoreView
+
+    store = StoreView(Path(config.site.data_dir) / "agent.db")  # no database yet reads as no rows
+    try:
+        per_indicator = indicator_stats(store.all_hits(), store.all_control_results())
+        rates = channel_rates(store.all_assessment_channels(), config.policy)
+    finally:
+        store.close()
     if as_json:
         click.echo(json.dumps({"indicators": [s.to_json() for s in per_indicator], "channels": rates}, indent=2))
         return
@@ -253,7 +246,7 @@ def _rules(config: AgentConfig | None, paths: tuple[Path, ...]) -> IndicatorSet:
     files = list(paths)
     if not files and config is not None:
         # What the agent runs with: the site's files, imported sets and the RAU's bundles.
-        from edge_agent.rules_in_force import rules_in_force
+        from edge_agent.core.rules_in_force import rules_in_force
 
         try:
             return rules_in_force(config, config.site.data_dir, index=False)
@@ -283,20 +276,3 @@ def _now(text: str | None) -> datetime:
     if value.tzinfo is None:
         raise click.UsageError("--now needs a time zone, e.g. 2026-05-01T10:00:00+00:00")
     return value
-
-
-def _read_tables(db_path: Path, names: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
-    """Rows of the named tables, read only; a missing database or table reads as empty."""
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    if not db_path.exists():
-        return out
-    import sqlite_utils
-
-    with read_only(db_path) as conn:
-        db = sqlite_utils.Database(conn)
-        present = set(db.table_names())
-        for name in names:
-            if name in present:
-                out[name] = list(db[name].rows)
-    return out
-

@@ -48,13 +48,9 @@ def status(config_path: Path, as_json: bool) -> None:
     except StoreError as err:
         raise click.ClickException(str(err)) from err
     try:
-        rows = store.conn.execute(
-            "SELECT stream, klass, count(*), sum(bytes), min(created_at) FROM outbox"
-            " GROUP BY stream, klass ORDER BY stream"
-        ).fetchall()
+        out["outbox"] = store.outbox_by_stream()
     finally:
         store.close()
-    out["outbox"] = [{"stream": s, "class": k, "rows": n, "bytes": b, "oldest": o} for s, k, n, b, o in rows]
     budget = config.sync.outbox_budget_mb * 1024 * 1024
     customs = sum(r["bytes"] for r in out["outbox"] if r["class"] == "customs")
     out["budget_bytes"] = int(budget)

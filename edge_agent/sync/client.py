@@ -38,10 +38,10 @@ from edge_agent.config import SiteConfig, SyncConfig
 from edge_agent.errors import StoreError
 from edge_agent.ids import new_id
 from edge_agent.models import AcksReceived, RauCommand, Rejected
-from edge_agent.store import Store
+from edge_agent.store import OutboxRow, Store
 from edge_agent.sync import topics
 from edge_agent.sync.downlink import decode
-from edge_agent.sync.outbox import DrainSchedule, Inflight, OutboxReader, OutboxRow, Pacer
+from edge_agent.sync.outbox import DrainSchedule, Inflight, Pacer
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class SyncClient:
         self._restart = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._reader: OutboxReader | None = None
+        self._reader: Store | None = None
         self._backlog = 0
         self._next_health = 0.0
         self._next_purge = 0.0
@@ -148,7 +148,7 @@ class SyncClient:
             client.disconnect()
             client.loop_stop()
         if self._reader is not None:
-            self._reader.store.close()
+            self._reader.close()
             self._reader = None
         log.info("sync_stopped site=%s", self.site.id)
 
@@ -238,22 +238,22 @@ class SyncClient:
         if not self.connected:
             if now >= self._next_count:  # the backlog figure for health(), without a scan every poll
                 self._next_count = now + 1.0
-                self._backlog = reader.count()
+                self._backlog = reader.outbox_count()
             return
         if self._restart.is_set():
             self._restart.clear()
             self.inflight.clear()
-            self.schedule.restart(reader.max_seq())
-            self._backlog = reader.count()
+            self.schedule.restart(reader.outbox_max_seq())
+            self._backlog = reader.outbox_count()
             self.pacer = Pacer(self.sync.drain_rate_per_s, self.pacer.burst, clock=self.clock)
             self._next_health = 0.0
         # Live rows first, hits before the rest, unpaced: they must not wait behind an outage.
-        live = self.schedule.take_live(reader.after(self.schedule.live_pos, limit=LIVE_BATCH))
+        live = self.schedule.take_live(reader.outbox_after(self.schedule.live_pos, limit=LIVE_BATCH))
         self._publish(live, now)
         # Then what the hub has not acknowledged in time.
         due = self.inflight.due(now, self.sync.resend_timeout_s, limit=self.sync.max_inflight)
         if due:
-            rows = reader.by_ids(due)
+            rows = reader.outbox_by_ids(due)
             found = {r.id for r in rows}
             self.inflight.forget(i for i in due if i not in found)  # acknowledged and deleted meanwhile
             self._publish(rows, now, resend=True)
@@ -261,15 +261,15 @@ class SyncClient:
         room = min(self.sync.max_inflight - len(self.inflight), self.pacer.allowance())
         if self.schedule.draining and room > 0:
             rows = self.schedule.take_backlog(
-                reader.after(self.schedule.backlog_pos, upto=self.schedule.backlog_end, limit=room), room
+                reader.outbox_after(self.schedule.backlog_pos, upto=self.schedule.backlog_end, limit=room), room
             )
             sent = self._publish(rows, now)
             self.pacer.spend(sent)
             if not self.schedule.draining:
-                self._backlog = reader.count()
+                self._backlog = reader.outbox_count()
         if now >= self._next_health:
             self._next_health = now + self.sync.health_interval_s
-            self._backlog = reader.count()
+            self._backlog = reader.outbox_count()
             self._publish_health()
         if now >= self._next_purge:
             self._next_purge = now + 10.0
@@ -332,9 +332,9 @@ class SyncClient:
                     self._next_health = 0.0  # the answer is an immediate health event
             self.post(event)
 
-    def _open_reader(self) -> OutboxReader:
+    def _open_reader(self) -> Store:
         if self._reader is None:
-            self._reader = OutboxReader(Store.reader(self.store_path))
+            self._reader = Store.reader(self.store_path)
         return self._reader
 
     def _publish_health(self) -> None:

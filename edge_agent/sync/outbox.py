@@ -1,8 +1,10 @@
-"""Reading the outbox for publishing: order, pacing, in-flight tracking, budget policy.
+"""Publishing the outbox: order, pacing, in-flight tracking, budget policy.
 
 The core writes outbox rows in the same transaction as the event that caused them and
-deletes them when the hub's acknowledgement comes back (`Store.outbox_ack`). This module
-is the sending side's bookkeeping, kept free of MQTT so each rule is a unit test:
+deletes them when the hub's acknowledgement comes back (`Store.outbox_ack`); the sender
+reads them through its own read-only `Store` (store/outbox.py holds the SQL). This
+module is the sending side's bookkeeping, kept free of MQTT and SQL so each rule is a
+unit test:
 
 - `DrainSchedule` splits the outbox at connect time into the *backlog* (rows that were
   already there, sent in sequence order at a paced rate) and *live* rows (written since,
@@ -20,60 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from edge_agent.store import Store
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    seq: int
-    id: str
-    stream: str
-    priority: int
-    payload: str
-
-
-class OutboxReader:
-    """Queries over a read-only connection (`Store.reader`); never writes."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def max_seq(self) -> int:
-        return self.store.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
-
-    def after(self, seq: int, *, upto: int | None = None, limit: int = 500) -> list[OutboxRow]:
-        """Rows with seq > `seq` (and <= `upto`), in sequence order."""
-        if upto is None:
-            sql, args = (
-                "SELECT seq, id, stream, priority, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                [
-                    seq,
-                    limit,
-                ],
-            )
-        else:
-            sql = (
-                "SELECT seq, id, stream, priority, payload FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-            )
-            args = [seq, upto, limit]
-        return [OutboxRow(*r) for r in self.store.conn.execute(sql, args).fetchall()]
-
-    def by_ids(self, ids: Iterable[str]) -> list[OutboxRow]:
-        ids = list(ids)
-        out: list[OutboxRow] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            out += [
-                OutboxRow(*r)
-                for r in self.store.conn.execute(
-                    f"SELECT seq, id, stream, priority, payload FROM outbox WHERE id IN ({marks}) ORDER BY seq", chunk
-                ).fetchall()
-            ]
-        return out
-
-    def count(self) -> int:
-        return self.store.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+from edge_agent.store import OutboxRow, Store
 
 
 @dataclass

@@ -243,7 +243,7 @@ def test_a_control_act_without_the_role_is_refused(client, agent, app):
 
 
 def test_classify_seizure_follows_the_configured_threshold():
-    from edge_agent.console.actions import classify_seizure
+    from edge_agent.core.officers import classify_seizure
 
     assert classify_seizure(False, 9000, 5000) == "none"
     assert classify_seizure(True, 4999.99, 5000) == "offence"

@@ -12,6 +12,7 @@ from testkit import rule_builders as b
 
 from edge_agent.local_rules import load_indicator_set
 from edge_agent.local_rules.cli import assess_command, indicators
+from edge_agent.store import Store
 
 DEMO = str(b.DEMO_SET)
 
@@ -145,7 +146,7 @@ def test_stats_reads_the_store_read_only(tmp_path, site):
     assert code == 0 and json.loads(out)["indicators"] == []  # no database yet
 
     db_path = tmp_path / "data" / "agent.db"
-    db_path.parent.mkdir(parents=True)
+    Store.open(db_path).close()  # the agent's schema, as a site that has not decided anything yet has it
     db = sqlite_utils.Database(db_path)
     db["hits"].insert_all([
         {"assessment_id": "a1", "crossing_id": "c1", "indicator_id": "C-WEIGHT-10", "level": "central",
@@ -155,12 +156,13 @@ def test_stats_reads_the_store_read_only(tmp_path, site):
     ])
     db.close()
     code, out = run(indicators, ["stats", "--config", site, "--json"])
-    stats = json.loads(out)["indicators"]  # control_acts table missing: empty
+    stats = json.loads(out)["indicators"]  # no control act yet
     assert stats == [{"indicator_id": "C-WEIGHT-10", "level": "central", "hits": 2, "controls": 0,
                       "positives": 0, "hit_rate": 0.0}]
 
     db = sqlite_utils.Database(db_path)
-    db["control_acts"].insert({"id": "k1", "crossing_id": "c2", "result": "positive", "at": "2026-05-04T11:00:00Z"})
+    db["control_acts"].insert({"id": "k1", "crossing_id": "c2", "lane": "L1", "result": "positive", "user": "u",
+                               "at": "2026-05-04T11:00:00Z", "body": "{}"})
     db["assessments"].insert_all([{"id": "a1", "channel": "red", "random_selected": 0},
                                   {"id": "a2", "channel": "red", "random_selected": 0}])
     db.close()

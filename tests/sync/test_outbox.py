@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from edge_agent.store import Store
+from edge_agent.store import OutboxRow, Store
 from edge_agent.sync.outbox import (
     DrainSchedule,
     Inflight,
-    OutboxReader,
-    OutboxRow,
     OutboxUsage,
     Pacer,
     budget_decision,
@@ -100,15 +98,15 @@ def test_enforce_budget_over_a_real_store(tmp_path):
         crossings = [store.outbox_append("crossing", {"pad": "x" * 200}, now) for _ in range(5)]
         media = [store.outbox_append("media", {"pad": "y" * 400}, now) for _ in range(10)]
     decision = enforce_budget(store, budget_bytes=3000, alarm_pct=50)
-    reader = OutboxReader(Store.reader(tmp_path / "agent.db"))
-    left = {r.id for r in reader.after(0, limit=100)}
+    reader = Store.reader(tmp_path / "agent.db")
+    left = {r.id for r in reader.outbox_after(0, limit=100)}
     assert set(crossings) <= left  # customs rows all kept
     assert decision.evict_ids == media[: len(decision.evict_ids)] and decision.evict_ids
     assert not (set(decision.evict_ids) & left)
     assert sum(store.outbox_usage()[k] for k in ("customs_bytes", "other_bytes")) <= 3000
     assert decision.customs_alarm is False
     assert store.outbox_evict(crossings) == 0  # a customs row is never evictable
-    reader.store.close()
+    reader.close()
     store.close()
 
 
@@ -117,11 +115,11 @@ def test_reader_orders_by_sequence_and_bounds(tmp_path):
     now = datetime.now(UTC)
     with store.transaction():
         ids = [store.outbox_append(s, {}, now) for s in ("plate", "hit", "crossing", "hit")]
-    reader = OutboxReader(Store.reader(tmp_path / "agent.db"))
-    assert [r.id for r in reader.after(0)] == ids
-    assert [r.id for r in reader.after(1, upto=3)] == ids[1:3]
-    assert reader.max_seq() == 4 and reader.count() == 4
-    assert {r.id for r in reader.by_ids([ids[3], "nope"])} == {ids[3]}
-    assert [r.priority for r in reader.after(0)] == [3, 0, 2, 0]
-    reader.store.close()
+    reader = Store.reader(tmp_path / "agent.db")
+    assert [r.id for r in reader.outbox_after(0)] == ids
+    assert [r.id for r in reader.outbox_after(1, upto=3)] == ids[1:3]
+    assert reader.outbox_max_seq() == 4 and reader.outbox_count() == 4
+    assert {r.id for r in reader.outbox_by_ids([ids[3], "nope"])} == {ids[3]}
+    assert [r.priority for r in reader.outbox_after(0)] == [3, 0, 2, 0]
+    reader.close()
     store.close()

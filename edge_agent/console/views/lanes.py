@@ -17,7 +17,6 @@ from starlette.responses import (
 
 from edge_agent.console import forms
 from edge_agent.console.auth import Session
-from edge_agent.console.lanes import crossing_snapshots, health_view
 from edge_agent.console.pages import (
     console_of,
     guard,
@@ -27,6 +26,7 @@ from edge_agent.console.pages import (
     session_of,
     to_login,
 )
+from edge_agent.console.readouts import crossing_snapshots, health_view
 from edge_agent.lane import higher_channels
 from edge_agent.models import (
     ControlActRecorded,
@@ -61,11 +61,8 @@ def _lane_context(request: Request, lane: str, errors: dict[str, dict[str, str]]
     console = console_of(request)
     view = console.lane_view(lane)
     policy = console.agent.config.policy
-    recent = console.query(
-        "SELECT id, started_at, tractor_plate, trailer_plate, channel, phase, outcome FROM crossings"
-        " WHERE lane = ? ORDER BY started_at DESC LIMIT 10", [lane])
-    acts = console.query("SELECT id, crossing_id, result, user, at, body FROM control_acts WHERE lane = ?"
-                         " ORDER BY id DESC LIMIT 5", [lane])
+    recent = console.store.crossings(limit=10, lane=lane)
+    acts = console.store.control_acts_of_lane(lane, limit=5)
     for act in acts:
         act["classification"] = json.loads(act["body"]).get("classification", "")
     return {
@@ -74,7 +71,7 @@ def _lane_context(request: Request, lane: str, errors: dict[str, dict[str, str]]
         "raise_to": higher_channels(view["channel"], policy),
         "snapshots": crossing_snapshots(console.evidence_dir, view["crossing"]),
         "threshold_eur": policy.seizure_criminal_threshold_eur,
-        "pending": console.query("SELECT * FROM rechannels WHERE lane = ? AND status = 'pending' ORDER BY id DESC", [lane]),
+        "pending": console.store.pending_rechannels(lane),
         "control_types": forms.CONTROL_TYPES,
     }
 
@@ -209,8 +206,7 @@ async def control_act_action(request: Request, lane: str, session: Session, data
     crossing = str(data.get("crossing_id", ""))
     form = forms.control_act_form(data, crossing_snapshots(console.evidence_dir, crossing))
     current = _current(request, lane)
-    known = crossing == current.crossing_id or bool(console.query(
-        "SELECT 1 FROM crossings WHERE id = ? AND lane = ?", [crossing, lane]))
+    known = crossing == current.crossing_id or console.store.crossing_lane(crossing) == lane
     if not crossing or not known:
         form.errors["crossing_id"] = "choose a crossing of this lane"
     if form.values.get("then") in ("release", "refuse") and crossing != current.crossing_id:

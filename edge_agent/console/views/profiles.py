@@ -20,15 +20,15 @@ from edge_agent.console.pages import (
     session_of,
     to_login,
 )
+from edge_agent.local_rules.local_set import local_set_path, read_local_set
 from edge_agent.models import (
     LocalIndicatorSaved,
 )
 
 
 def _local_indicators(console: Console) -> list[dict[str, Any]]:
-    path = console.data_dir / "indicators" / "local.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("indicators", [])
+        return read_local_set(local_set_path(console.data_dir)).get("indicators", [])
     except (OSError, ValueError):
         return []
 

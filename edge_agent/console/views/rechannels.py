@@ -26,8 +26,8 @@ async def rechannels_page(request: Request, errors: dict | None = None, status_c
         return to_login(request)
     console = console_of(request)
     return render_page(request, "rechannels.html", {
-        "pending": console.query("SELECT * FROM rechannels WHERE status = 'pending' ORDER BY id DESC"),
-        "history": console.query("SELECT * FROM rechannels WHERE status != 'pending' ORDER BY id DESC LIMIT 50"),
+        "pending": console.store.pending_rechannels(),
+        "history": console.store.decided_rechannels(limit=50),
         "errors": errors or {}, "done": request.query_params.get("done", "")}, status_code=status_code)
 
 
@@ -39,8 +39,7 @@ async def rechannel_decide(request: Request) -> Response:
     session, data = guarded
     console = console_of(request)
     form = forms.decision_form(data)
-    rows = console.query("SELECT * FROM rechannels WHERE id = ?", [request_id])
-    row = rows[0] if rows else None
+    row = console.store.rechannel(request_id)
     role = session.user.role.value
     if row is None or row["status"] != "pending":
         form.errors["decision"] = "this request is not waiting for a decision"

@@ -12,7 +12,6 @@ from starlette.responses import (
 
 from edge_agent.console import metrics
 from edge_agent.console.auth import allowed
-from edge_agent.console.lanes import health_view
 from edge_agent.console.pages import (
     console_of,
     refused,
@@ -20,6 +19,7 @@ from edge_agent.console.pages import (
     session_of,
     to_login,
 )
+from edge_agent.console.readouts import health_view
 
 
 async def stats_page(request: Request) -> Response:
@@ -28,8 +28,7 @@ async def stats_page(request: Request) -> Response:
     from edge_agent.local_rules.stats import indicator_stats
 
     console = console_of(request)
-    stats = indicator_stats(console.query("SELECT indicator_id, level, crossing_id, assessment_id FROM hits"),
-                            console.query("SELECT crossing_id, result FROM control_acts"))
+    stats = indicator_stats(console.store.all_hits(), console.store.all_control_results())
     return render_page(request, "stats.html", {"stats": stats})
 
 
@@ -65,5 +64,5 @@ async def healthz(request: Request) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     console = console_of(request)
-    text = metrics.render(console.agent, console.reader(), dict(console.counters))
+    text = metrics.render(console.agent, console.store, dict(console.counters))
     return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig, PolicyConfig
+from edge_agent.local_rules import IndicatorSet, assess, load_indicator_set
+from edge_agent.local_rules.indicators import site_indicator_files
 from edge_agent.models import Observations, PreArrival
+from edge_agent.sync.trust import TrustStore
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,6 @@ def trust_dir(config: AgentConfig, data_dir: Path) -> Path:
 
 def active_documents(trust: Path, replacing: dict[str, dict] | None = None) -> list[tuple[str, dict]]:
     """(slot, indicator document) of every bundle in force, with `replacing` swapped in."""
-    from edge_agent.sync.trust import TrustStore
-
     store = TrustStore(trust)
     docs: dict[str, dict] = {}
     if store.installed:
@@ -48,9 +49,6 @@ def rules_in_force(config: AgentConfig, data_dir: Path, *, replacing: dict[str, 
     `expiries` maps a bundle slot to its signed expiry, which makes the set STALE past it
     even when the indicator document itself names none.
     """
-    from edge_agent.local_rules import IndicatorSet, load_indicator_set
-    from edge_agent.local_rules.indicators import site_indicator_files
-
     channels = [c.code for c in config.policy.channels]
     sets = [load_indicator_set(path, channels=channels)
             for path in site_indicator_files(config.rules.indicator_files, data_dir)]
@@ -73,8 +71,6 @@ def rules_in_force(config: AgentConfig, data_dir: Path, *, replacing: dict[str, 
 
 
 def bundle_expiries(trust: Path) -> dict[str, datetime]:
-    from edge_agent.sync.trust import TrustStore
-
     store = TrustStore(trust)
     if not store.installed:
         return {}
@@ -85,16 +81,19 @@ class RulesAssessor:
     """The core's `assessor`: the active indicator set, swapped atomically, plus the
     channel floors the RAU raised for a declaration or a plate."""
 
-    def __init__(self, config: AgentConfig, rules: Any,
-                 floor: Callable[[PreArrival | None, Observations], tuple[str, str] | None] | None = None) -> None:
-        from edge_agent.local_rules import assess
-
-        self._assess = assess
+    def __init__(self, config: AgentConfig, rules: Any, *,
+                 floor: Callable[[PreArrival | None, Observations], tuple[str, str] | None] | None = None,
+                 reloader: Callable[[], Any] | None = None) -> None:
         self.policy = config.policy
         self.site_tz = config.site.timezone
         self.rules = rules
         self.floor = floor
-        self.reloader: Callable[[], Any] | None = None
+        self.reloader = reloader
+
+    @classmethod
+    def for_site(cls, config: AgentConfig, data_dir: Path) -> RulesAssessor:
+        """The site's rules in force now, recomposed from the same sources on `reload`."""
+        return cls(config, rules_in_force(config, data_dir), reloader=lambda: rules_in_force(config, data_dir))
 
     @property
     def label(self) -> str:
@@ -109,7 +108,7 @@ class RulesAssessor:
             self.replace(self.reloader())
 
     def __call__(self, record: PreArrival | None, seen: Observations, *, now: datetime) -> Any:
-        verdict = self._assess(record, seen, self.rules, self.policy, now=now, site_tz=self.site_tz)
+        verdict = assess(record, seen, self.rules, self.policy, now=now, site_tz=self.site_tz)
         raised = self.floor(record, seen) if self.floor else None
         return with_floor(verdict, raised, self.policy)
 

@@ -23,8 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig
+from edge_agent.core.context import CoreContext
+from edge_agent.core.rules_in_force import rules_in_force, trust_dir
+from edge_agent.errors import IndicatorError
+from edge_agent.lane import LaneState, raise_channel
+from edge_agent.local_rules import rescreen
 from edge_agent.models import IndicatorBundleReceived, IndicatorSetPrepared, Observations, PreArrival, RauCommand
-from edge_agent.rules_in_force import rules_in_force, trust_dir
+from edge_agent.plates.normal_form import normalize_plate
+from edge_agent.sync.bundles import Accepted, BundleRejected, active_set, slot_for_topic, verify_bundle
+from edge_agent.sync.trust import TrustStore
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +43,7 @@ class _Preparation:
     """A verified bundle on its way in: filled by the worker, applied by the core."""
 
     event: IndicatorBundleReceived
-    result: Any  # sync.bundles.Accepted
+    result: Accepted
     rules: Any = None
     prescreen: list = field(default_factory=list)
     pending: int = 0
@@ -45,7 +52,7 @@ class _Preparation:
 class RauLink:
     """Install with `register()` before the core's thread starts."""
 
-    def __init__(self, core: Any, config: AgentConfig, data_dir: Path, *,
+    def __init__(self, core: CoreContext, config: AgentConfig, data_dir: Path, *,
                  refetch: Callable[[str], None] | None = None) -> None:
         self.core = core
         self.config = config
@@ -56,11 +63,10 @@ class RauLink:
         self._waiting: deque[IndicatorBundleReceived] = deque()
 
     def register(self) -> None:
-        self.core.handlers["indicator_bundle"] = self.bundle
-        self.core.handlers["rau_command"] = self.command
-        self.core.handlers["indicator_set_prepared"] = self.prepared
-        for row in self.core.store.db.execute("SELECT key, channel, reason FROM rau_raises"):
-            self.raises[row[0]] = (row[1], row[2])
+        self.core.register(IndicatorBundleReceived, lambda core, event: self.bundle(event))
+        self.core.register(RauCommand, lambda core, event: self.command(event))
+        self.core.register(IndicatorSetPrepared, lambda core, event: self.prepared(event))
+        self.raises.update(self.core.store.rau_raises())
 
     # ------------------------------------------------------------------ bundles
 
@@ -70,9 +76,6 @@ class RauLink:
         return self._preparing is not None or bool(self._waiting)
 
     def bundle(self, event: IndicatorBundleReceived) -> list:
-        from edge_agent.sync.bundles import BundleRejected, active_set, slot_for_topic, verify_bundle
-        from edge_agent.sync.trust import TrustStore
-
         if self._preparing is not None:
             # One at a time: each bundle is verified against the trust state the one
             # before it left (version floors, a rotated root).
@@ -100,9 +103,6 @@ class RauLink:
 
     def _prepare(self, job: _Preparation, pending: list) -> None:
         """Worker thread: everything slow, nothing written; the core applies the outcome."""
-        from edge_agent.errors import IndicatorError
-        from edge_agent.local_rules import rescreen
-
         problem = ""
         # This thread computes in Python for seconds. At the default 5 ms switch interval
         # the core thread, which lets go of the GIL at every SQLite call, waits up to that
@@ -129,9 +129,6 @@ class RauLink:
                                             version=job.result.version, problem=problem[:2000], source="rau"))
 
     def prepared(self, event: IndicatorSetPrepared) -> list:
-        from edge_agent.sync.bundles import BundleRejected
-        from edge_agent.sync.trust import TrustStore
-
         job, self._preparing = self._preparing, None
         if job is None or (job.result.slot, job.result.version) != (event.slot, event.version):
             log.warning("bundle_prepared_unexpected slot=%s version=%d", event.slot, event.version)
@@ -181,7 +178,7 @@ class RauLink:
             return []  # resend and ping are the sync client's; the event is stored all the same
         policy = self.config.policy
         codes = {c.code for c in policy.channels}
-        keys = raise_keys(event.reference, event.plate, self.core.normalise_plate)
+        keys = raise_keys(event.reference, event.plate)
         if event.channel not in codes or not keys:
             self.core.counters["rau_raise_refused"] += 1
             log.warning("rau_raise_refused id=%s reason=%s", event.id,
@@ -189,10 +186,7 @@ class RauLink:
             return []
         for key in keys:
             self.raises[key] = (event.channel, event.reason)
-            self.core.store.db.execute(
-                "INSERT OR REPLACE INTO rau_raises (key, channel, reason, command_id, at) VALUES (?, ?, ?, ?, ?)",
-                [key, event.channel, event.reason, event.id, event.at.isoformat()],
-            )
+            self.core.store.save_rau_raise(key, event.channel, event.reason, event.id, event.at.isoformat())
         self.core.store.outbox_append("rau_raise", {
             "site": self.config.site.id, "command": event.id, "reference": event.reference,
             "plate": event.plate, "channel": event.channel}, event.at)
@@ -201,12 +195,10 @@ class RauLink:
         return self._raise_in_lane(keys, event)
 
     def _raise_in_lane(self, keys: set[str], event: RauCommand) -> list:
-        from edge_agent.lane import raise_channel
-
         core = self.core
         commands: list = []
         for lane_id, lane in list(core.lanes.items()):
-            if not lane.crossing_id or not keys & lane_keys(lane, core.normalise_plate):
+            if not lane.crossing_id or not keys & lane_keys(lane):
                 continue
             new, cmds, why = raise_channel(lane, lane.crossing_id, event.channel, self.config.policy, core.clock())
             if why:
@@ -219,8 +211,8 @@ class RauLink:
 
     def floor(self, record: PreArrival | None, seen: Observations) -> tuple[str, str] | None:
         """The strictest channel the RAU raised for this truck's declaration or plates."""
-        keys = raise_keys(record.reference if record else "", seen.tractor_plate, self.core.normalise_plate)
-        keys |= raise_keys("", seen.trailer_plate, self.core.normalise_plate)
+        keys = raise_keys(record.reference if record else "", seen.tractor_plate)
+        keys |= raise_keys("", seen.trailer_plate)
         found = [self.raises[k] for k in keys if k in self.raises]
         if not found:
             return None
@@ -229,15 +221,16 @@ class RauLink:
                    {c.code for c in policy.channels} else 1_000)
 
 
-def raise_keys(reference: str, plate: str, normalise: Callable[[str], str]) -> set[str]:
+def raise_keys(reference: str, plate: str) -> set[str]:
+    """What a raise is filed under: the declaration's reference and the plate's normal form."""
     keys = set()
     if reference:
         keys.add(f"ref:{reference}")
-    if plate and normalise(plate):
-        keys.add(f"plate:{normalise(plate)}")
+    if plate and normalize_plate(plate):
+        keys.add(f"plate:{normalize_plate(plate)}")
     return keys
 
 
-def lane_keys(lane: Any, normalise: Callable[[str], str]) -> set[str]:
-    keys = raise_keys(lane.reference, lane.tractor.text if lane.tractor else "", normalise)
-    return keys | raise_keys("", lane.trailer.text if lane.trailer else "", normalise)
+def lane_keys(lane: LaneState) -> set[str]:
+    keys = raise_keys(lane.reference, lane.tractor.text if lane.tractor else "")
+    return keys | raise_keys("", lane.trailer.text if lane.trailer else "")

@@ -5,6 +5,11 @@ loop takes events in order and, for each one, in a single transaction stores the
 steps the lane state machine, runs the rules when a lane asks, and writes what follows
 (assessments, hits, outbox rows, the crossing record). Only after the commit are the
 commands handed to the outputs: nothing acts on an event the database could forget.
+
+Lane events go to the lane state machine (edge_agent.lane); every other event type goes
+to the handler registered for it (`register`): the officers' decisions and local
+profiles (officers.py, profiles.py) are installed here, the RAU's bundles and commands
+(rau.py) by the agent, which knows the link.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from edge_agent.commands import Command, Publish
 from edge_agent.config import AgentConfig
+from edge_agent.core import officers, profiles
+from edge_agent.core.context import Assessor, CoreContext, E
 from edge_agent.lane import (
     DECIDED,
     CrossingEnded,
@@ -45,26 +53,12 @@ from edge_agent.models import (
     utcnow,
 )
 from edge_agent.outputs import OutputBus
-from edge_agent.plates.association import PlateMatch
+from edge_agent.plates.association import PlateIndex, PlateMatch, disagreement
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)
 
 _EVENT = TypeAdapter(Event)
-
-
-class PlateIndex(Protocol):
-    """Associates a plate read with the open pre-arrival records."""
-
-    def add(self, record: PreArrival) -> None: ...
-
-    def remove(self, reference: str) -> None: ...
-
-    def match(self, text: str) -> Any: ...
-
-
-class Assessor(Protocol):
-    def __call__(self, record: PreArrival | None, seen: Observations, *, now: datetime) -> Any: ...
 
 
 class Core:
@@ -75,10 +69,9 @@ class Core:
         config: AgentConfig,
         store: Store,
         assessor: Assessor,
-        plate_index: PlateIndex,
+        plate_index: PlateIndex | None = None,
         outputs: OutputBus | None = None,
         *,
-        normalise_plate: Callable[[str], str] = str.upper,
         clock: Callable[[], float] = time.monotonic,
         tick_s: float = 0.2,
         online: Callable[[], bool] = lambda: False,
@@ -87,9 +80,8 @@ class Core:
         self.config = config
         self.store = store
         self.assessor = assessor
-        self.plate_index = plate_index
+        self.plate_index = plate_index if plate_index is not None else PlateIndex()
         self.outputs = outputs or OutputBus()
-        self.normalise_plate = normalise_plate
         self.clock = clock
         self.tick_s = tick_s
         self.online = online
@@ -102,10 +94,17 @@ class Core:
         self.committed_lanes: dict[str, LaneState] = dict(self.lanes)
         self.live_weight: dict[str, WeightReading] = {}
         self.counters: Counter[str] = Counter()
-        self.handlers: dict[str, Callable[[Any], list]] = {}
+        self.handlers: dict[type, Callable[[Any], list[Command]]] = {}
         self._stop = threading.Event()
         self._last_tick = 0.0
+        for handlers in (officers.HANDLERS, profiles.HANDLERS):
+            for event_type, handler in handlers.items():
+                self.register(event_type, handler)
         self._load_pending()
+
+    def register(self, event_type: type[E], handler: Callable[[CoreContext, E], list[Command]]) -> None:
+        """Handle events of `event_type` with `handler(core, event)` (before the thread starts)."""
+        self.handlers[event_type] = partial(handler, self)
 
     # ------------------------------------------------------------------ boundary
 
@@ -202,6 +201,7 @@ class Core:
                     self.store.record_event(item)
                 commands = self._apply(item)
             else:
+                self._expire_prearrivals(utcnow())
                 for lane_id in self.lanes:
                     commands += self._step_lane(lane_id, item)
             for command in commands:
@@ -220,7 +220,7 @@ class Core:
         if isinstance(item, AcksReceived):
             self.counters["acked"] += self.store.outbox_ack(item.ids)
             return []
-        handler = self.handlers.get(item.kind)
+        handler = self.handlers.get(type(item))
         if handler is None:
             log.info("core_event_unhandled kind=%s", item.kind)
             return []
@@ -262,16 +262,12 @@ class Core:
         documents and can type the plate), which is better than someone else's
         declaration. Officers' entries are not second-guessed.
         """
-        from edge_agent.plates.association import disagreement
-
         matched = next(p for p in (lane.tractor, lane.trailer) if p and p.match)
         other = lane.trailer if matched is lane.tractor else lane.tractor
         if other is None or matched.source.startswith("manual:") or other.source.startswith("manual:"):
             return lane, record
-        fits = getattr(self.plate_index, "fits", None)
-        if fits is None:
-            return lane, record
-        why = disagreement(record, matched.match.role, other.text, other.match.reference if other.match else "", fits)
+        why = disagreement(record, matched.match.role, other.text, other.match.reference if other.match else "",
+                           self.plate_index.fits)
         if not why:
             return lane, record
         self.counters["plate_reads_disagree"] += 1
@@ -280,17 +276,8 @@ class Core:
         return replace(lane, **untied, notes=lane.notes + (why,)), None
 
     def _lookup(self, text: str) -> PlateMatch | None:
-        found = self.plate_index.match(text)
-        if found is None:
-            return None
-        record = self.store.prearrival(found.reference)
-        return PlateMatch(
-            reference=found.reference,
-            role=found.role,
-            distance=getattr(found, "distance", 0),
-            quality=getattr(found, "quality", "exact"),
-            expects_trailer=bool(record and record.trailer_plate),
-        )
+        # The wall clock, not the lane's monotonic one: records expire at a date.
+        return self.plate_index.match(text, now=utcnow())
 
     def _assess(self, lane: LaneState) -> tuple[LaneState, list]:
         reference = lane.reference
@@ -355,8 +342,7 @@ class Core:
             "channel": lane.channel,
             "outcome": outcome,
         }
-        existing = self.store.db.execute("SELECT started_at FROM crossings WHERE id = ?", [lane.crossing_id]).fetchone()
-        row["started_at"] = existing[0] if existing else now
+        row["started_at"] = now  # kept from the first save by the store
         row["ended_at"] = now if ended else ""
         self.store.save_crossing(row)
 
@@ -384,12 +370,21 @@ class Core:
     # ------------------------------------------------------------------ pre-arrivals
 
     def _prearrival(self, record: PreArrival) -> None:
-        status = self.store.upsert_prearrival(record, self.normalise_plate)
+        status = self.store.upsert_prearrival(record)
         self.counters[f"prearrival_{status}"] += 1
         if status in ("new", "updated"):
             self.plate_index.remove(record.reference)
             self.plate_index.add(record)
         log.info("prearrival_received reference=%s version=%d status=%s", record.reference, record.version, status)
+
+    def _expire_prearrivals(self, now: datetime) -> None:
+        # The index already leaves expired records out of every match; this makes it
+        # lasting (the status) and frees the index.
+        for reference in self.plate_index.expired(now):
+            self.store.mark_prearrival(reference, "expired")
+            self.plate_index.remove(reference)
+            self.counters["prearrival_expired"] += 1
+            log.info("prearrival_expired reference=%s", reference)
 
     def _load_pending(self) -> None:
         for record in self.store.pending_prearrivals():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from edge_agent.console.lanes import crossing_snapshots, health_view, is_plate_image, latest_snapshot, live_weight
+from edge_agent.console.readouts import crossing_snapshots, health_view, is_plate_image, latest_snapshot, live_weight
 from edge_agent.models import WeightReading
 
 NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

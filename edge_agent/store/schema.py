@@ -1,0 +1,151 @@
+"""The agent database's schema as forward migrations.
+
+Append, never edit: a site's database may be at any earlier version, and the schema
+version (`PRAGMA user_version`) is the number of migrations applied. A new table or
+column is a new function at the end of `MIGRATIONS` (CONTRIBUTING.md, "A database
+migration").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["events"].create(
+        {"id": str, "kind": str, "lane": str, "at": str, "source": str, "body": str}, pk="id"
+    )
+    db["events"].create_index(["lane", "at"])
+    db["rejections"].create(
+        {"id": str, "source": str, "reason": str, "raw": str, "at": str}, pk="id"
+    )
+    db["prearrivals"].create(
+        {
+            "reference": str,
+            "version": int,
+            "tractor_plate": str,
+            "trailer_plate": str,
+            "status": str,  # pending | arrived | expired
+            "crossing_id": str,
+            "received_at": str,
+            "expires_at": str,
+            "body": str,
+        },
+        pk="reference",
+    )
+    db["prearrivals"].create_index(["status"])
+    db["crossings"].create(
+        {
+            "id": str,
+            "lane": str,
+            "started_at": str,
+            "ended_at": str,
+            "phase": str,
+            "outcome": str,
+            "tractor_plate": str,
+            "trailer_plate": str,
+            "reference": str,
+            "measured_kg": float,
+            "channel": str,
+            "body": str,
+        },
+        pk="id",
+    )
+    db["crossings"].create_index(["lane", "started_at"])
+    db["assessments"].create(
+        {
+            "id": str,
+            "crossing_id": str,
+            "lane": str,
+            "reference": str,
+            "channel": str,
+            "random_selected": int,
+            "deviation_kg": float,
+            "deviation_pct": float,
+            "offline": int,
+            "indicator_set": str,
+            "at": str,
+            "body": str,
+        },
+        pk="id",
+    )
+    db["assessments"].create_index(["crossing_id"])
+    db["hits"].create(
+        {
+            "assessment_id": str,
+            "crossing_id": str,
+            "indicator_id": str,
+            "level": str,
+            "channel": str,
+            "at": str,
+        }
+    )
+    db["hits"].create_index(["indicator_id"])
+    db["commands"].create(
+        {"id": str, "lane": str, "crossing_id": str, "kind": str, "body": str, "at": str}, pk="id"
+    )
+    db["commands"].create_index(["crossing_id"])
+    db["control_acts"].create(
+        {"id": str, "crossing_id": str, "lane": str, "result": str, "user": str, "at": str, "body": str},
+        pk="id",
+    )
+    # seq is the per-site sequence number the centre uses to spot gaps; id drops duplicates.
+    db.execute(
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            stream TEXT NOT NULL,
+            klass TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db["outbox"].create_index(["priority", "seq"])
+
+
+def _migration_2_rechannels(db: sqlite_utils.Database) -> None:
+    # Re-channel requests wait for two approvals (head of office, local risk analyst),
+    # possibly across a restart, so they live in the database and not in lane memory.
+    db["rechannels"].create(
+        {
+            "id": str,
+            "crossing_id": str,
+            "lane": str,
+            "from_channel": str,
+            "to_channel": str,
+            "requested_by": str,
+            "reason": str,
+            "requested_at": str,
+            "head_by": str,
+            "head_at": str,
+            "analyst_by": str,
+            "analyst_at": str,
+            "status": str,  # pending | applied | refused | not_applied
+            "outcome": str,  # why it was refused or not applied
+            "decided_at": str,
+        },
+        pk="id",
+    )
+    db["rechannels"].create_index(["status"])
+
+
+
+def _migration_3_rau_raises(db: sqlite_utils.Database) -> None:
+    # A channel the RAU raised for a declaration or a plate outlives a restart: the truck
+    # it names may arrive days later.
+    db["rau_raises"].create(
+        {"key": str, "channel": str, "reason": str, "command_id": str, "at": str},
+        pk="key",
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migration_1,
+    _migration_2_rechannels,
+    _migration_3_rau_raises,
+]
