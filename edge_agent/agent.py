@@ -24,18 +24,12 @@ from edge_agent.core.rules_in_force import RulesAssessor
 from edge_agent.errors import ConfigError
 from edge_agent.models import WeightStable
 from edge_agent.outputs import OutputBus
+from edge_agent.site import site_problems
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)
 
 BUDGET_CHECK_S = 10.0  # the outbox size is a SUM over the table: not on every tick
-
-
-def site_problems(config: AgentConfig) -> list[str]:
-    """What a site file cannot do that one section alone cannot see (pins two lanes share)."""
-    from edge_agent.devices.gate.pinmap import check_site
-
-    return check_site([(lane.id, lane.gate) for lane in config.lanes])
 
 
 class Agent:

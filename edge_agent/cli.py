@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from edge_agent import __version__
-from edge_agent.config import AgentConfig, load_config
+from edge_agent.config import AgentConfig
 from edge_agent.errors import AgentError, ConfigError, StoreError
 from edge_agent.lazy_commands import LazyGroup
 
@@ -57,14 +57,10 @@ def main(verbose: int) -> None:
 
 
 def _load(path: Path) -> AgentConfig:
-    try:
-        config = load_config(path)
-        from edge_agent.agent import site_problems
+    from edge_agent.site import load_site
 
-        problems = site_problems(config)
-        if problems:
-            raise ConfigError(problems, str(path))
-        return config
+    try:
+        return load_site(path)
     except ConfigError as err:
         click.echo(f"{err.source}: configuration refused ({len(err.problems)} problem(s)):", err=True)
         for problem in err.problems:

@@ -38,7 +38,7 @@ class ScaleConfig(Section):
     """The lane's weighbridge indicator."""
 
     url: str = Field(description="/dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port")
-    protocol: str = "toledo"
+    protocol: str = "toledo"  # a name in devices/scale/protocols.py, checked by site.load_site
     baudrate: int = Field(default=9600, gt=0)
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
@@ -51,15 +51,6 @@ class ScaleConfig(Section):
     stable_window_s: float = Field(default=1.5, gt=0)
     silence_timeout_s: float = Field(default=3.0, gt=0)  # no byte for this long: the line is dead, reopen
     reconnect_max_s: float = Field(default=5.0, gt=0)  # ceiling of the reopen backoff
-
-    @field_validator("protocol")
-    @classmethod
-    def _known_protocol(cls, value: str) -> str:
-        from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
-
-        if value not in PROTOCOL_NAMES:
-            raise ValueError(f"unknown scale protocol {value!r}; known: {', '.join(PROTOCOL_NAMES)}")
-        return value
 
 
 class CameraConfig(Section):

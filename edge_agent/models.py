@@ -259,7 +259,7 @@ class RauCommand(EventBase):
     since: str = ""  # resend: outbox events at or after this id
 
 
-# Officers' console actions beyond the lane's own (edge_agent/console/actions.py handles
+# Officers' console actions beyond the lane's own (edge_agent/core/officers.py and profiles.py handle
 # them). They carry `lane` but are not LaneEvents on purpose: the core hands LaneEvents to
 # the lane state machine and everything else to its registered handlers.
 

@@ -67,11 +67,6 @@ class Watchdog:
             self._limits[source] = max_silence_s
             self._beats[source] = time.monotonic()
 
-    def unregister(self, source: str) -> None:
-        with self._lock:
-            self._limits.pop(source, None)
-            self._beats.pop(source, None)
-
     def beat(self, source: str) -> None:
         """Progress from a device thread (cheap: one dict store)."""
         self._beats[source] = time.monotonic()

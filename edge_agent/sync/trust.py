@@ -57,12 +57,6 @@ def generate_key() -> tuple[str, str]:
     return bytes(key).hex(), bytes(key.verify_key).hex()
 
 
-def public_of(private_hex: str) -> str:
-    from nacl.signing import SigningKey
-
-    return bytes(SigningKey(bytes.fromhex(private_hex)).verify_key).hex()
-
-
 def sign(signed: dict[str, Any], private_keys: list[str]) -> dict[str, Any]:
     """Wrap `signed` with one signature per private key (seed hex)."""
     from nacl.signing import SigningKey

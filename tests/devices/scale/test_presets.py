@@ -6,10 +6,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from edge_agent.config import ScaleConfig
 from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
+from edge_agent.errors import ConfigError
+from edge_agent.site import load_site
 
 PRESETS = Path(__file__).resolve().parents[3] / "firmware_config" / "scales"
 
@@ -25,6 +26,11 @@ def test_preset_is_a_valid_scale_table(path):
     assert config.protocol == path.stem
 
 
-def test_unknown_protocol_is_a_configuration_error():
-    with pytest.raises(ValidationError, match="unknown scale protocol 'toledo-x'"):
-        ScaleConfig(url="/dev/ttyUSB0", protocol="toledo-x")
+def test_unknown_protocol_is_a_configuration_error_with_its_key_and_line(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('[site]\nid = "x"\nregion = "y"\n[[lanes]]\nid = "L1"\n[lanes.scale]\nurl = "/dev/ttyUSB0"\n'
+                    'protocol = "toledo-x"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_site(site)
+    assert refused.value.problems == [
+        f"line 8: lanes[0].scale.protocol: unknown scale protocol 'toledo-x'; known: {', '.join(PROTOCOL_NAMES)}"]

@@ -1,0 +1,61 @@
+"""A site file checked against what this agent can drive, not just against its schema.
+
+The configuration model (config.py) checks every key's type and range, and nothing
+else: it does not know which scale protocols, camera vendors or board pin maps exist,
+because those tables belong to the devices, and a configuration that imported the
+devices would make every device depend on itself. Here the site is checked against
+those tables, and across sections (pins two lanes share), with each problem named by
+its key path and, when the file is at hand, its line.
+
+    config = load_site(path)            # ConfigError listing every problem, or the site
+    problems = site_problems(config)    # the same checks on a model built in code
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_agent.config import AgentConfig, key_path, locate, parse_config, toml_lines
+from edge_agent.devices.gate.pinmap import check_site
+from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
+from edge_agent.errors import ConfigError
+
+Problem = tuple[tuple, str]  # (key path as the config's errors spell it, what is wrong)
+
+
+def load_site(path: str | Path) -> AgentConfig:
+    """Read and validate a site file, or raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"cannot read: {err.strerror}"], str(path)) from err
+    config = parse_config(text, str(path))
+    problems = located_problems(config, text)
+    if problems:
+        raise ConfigError(problems, str(path))
+    return config
+
+
+def site_problems(config: AgentConfig) -> list[str]:
+    """Every problem of a site the schema alone does not see (empty when none)."""
+    return located_problems(config, "")
+
+
+def located_problems(config: AgentConfig, text: str) -> list[str]:
+    lines = toml_lines(text) if text else {}
+    out = []
+    for loc, message in _device_problems(config):
+        line = locate(loc, lines)
+        out.append(f"{f'line {line}: ' if line else ''}{key_path(loc)}: {message}")
+    out += check_site([(lane.id, lane.gate) for lane in config.lanes])
+    return out
+
+
+def _device_problems(config: AgentConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, lane in enumerate(config.lanes):
+        if lane.scale is not None and lane.scale.protocol not in PROTOCOL_NAMES:
+            problems.append((("lanes", i, "scale", "protocol"),
+                             f"unknown scale protocol {lane.scale.protocol!r}; known: {', '.join(PROTOCOL_NAMES)}"))
+    return problems
