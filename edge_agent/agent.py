@@ -17,15 +17,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge_agent.commands import GATE_COMMANDS
 from edge_agent.config import AgentConfig
 from edge_agent.core import Core
 from edge_agent.core.rau import RauLink
 from edge_agent.core.rules_in_force import RulesAssessor
+from edge_agent.devices.anpr.listener import AnprListener, listen_address
+from edge_agent.devices.cctv.capture import build_cameras
+from edge_agent.devices.cctv.evidence import EvidenceRecorder
+from edge_agent.devices.gate.controller import GateController, make_pin_factory
+from edge_agent.devices.scale.transport import ScaleReader
 from edge_agent.errors import ConfigError
+from edge_agent.evidence import evidence_root
+from edge_agent.evidence.crossing_feed import CrossingEvidenceFeed
+from edge_agent.evidence.manifest import EvidenceStore
+from edge_agent.health import device_summary
 from edge_agent.models import WeightStable
 from edge_agent.outputs import OutputBus
 from edge_agent.site import site_problems
 from edge_agent.store import Store
+from edge_agent.sync.client import SyncClient
+from edge_agent.sync.outbox import enforce_budget
+from edge_agent.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +66,6 @@ class Agent:
         self._core_thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._stopping = threading.Lock()
-        from edge_agent.watchdog import Watchdog
-
         self.watchdog = Watchdog.from_environ(os.environ)
 
     # ------------------------------------------------------------------ lifecycle
@@ -145,8 +156,6 @@ class Agent:
     # ------------------------------------------------------------------ parts
 
     def _start_gates(self) -> None:
-        from edge_agent.devices.gate.controller import GateController, make_pin_factory
-
         if self.pin_factory is None:
             # One factory for the board: every lane's pins are on the same header.
             self.pin_factory = make_pin_factory(self.config.lanes[0].gate.pin_factory)
@@ -165,12 +174,6 @@ class Agent:
         self.assessor.floor = self.rau.floor
 
     def _start_evidence(self) -> None:
-        from edge_agent.devices.cctv.capture import build_cameras
-        from edge_agent.devices.cctv.evidence import EvidenceRecorder
-        from edge_agent.evidence import evidence_root
-        from edge_agent.evidence.crossing_feed import CrossingEvidenceFeed
-        from edge_agent.evidence.manifest import EvidenceStore
-
         self.cctv = build_cameras(self.config.lanes)
         recorder = EvidenceRecorder(EvidenceStore(evidence_root(self.data_dir)), self.cctv)
         self.evidence = CrossingEvidenceFeed(recorder)
@@ -180,9 +183,6 @@ class Agent:
                 camera.start()
 
     def _start_devices(self) -> None:
-        from edge_agent.devices.anpr.listener import AnprListener, listen_address
-        from edge_agent.devices.scale.transport import ScaleReader
-
         for lane in self.config.lanes:
             if lane.scale is not None:
                 self.devices.append(ScaleReader(lane.id, lane.scale, self._post))
@@ -198,8 +198,6 @@ class Agent:
     def _start_sync(self) -> None:
         if not self.config.sync.enabled:
             return
-        from edge_agent.sync.client import SyncClient
-
         self.sync = SyncClient(self.config.site, self.config.sync, self.data_dir / "agent.db", self._post,
                                site_health=self.site_health)
         self.sync.start()
@@ -228,8 +226,6 @@ class Agent:
         self.watchdog.tick()
 
     def _enforce_outbox_budget(self) -> None:
-        from edge_agent.sync.outbox import enforce_budget
-
         sync = self.config.sync
         decision = enforce_budget(self.store, budget_bytes=int(sync.outbox_budget_mb * 2**20),
                                   alarm_pct=sync.customs_alarm_pct)
@@ -250,8 +246,6 @@ class Agent:
 
     def site_health(self) -> dict[str, Any]:
         """What the RAU's health view needs of this site: devices in short, gates, lane phases."""
-        from edge_agent.health import device_summary
-
         return {
             "devices": {_device_name(d): device_summary(d.health()) for d in self.devices},
             "gates": {lane: gate.state() for lane, gate in self.gates.items()},
@@ -262,8 +256,6 @@ class Agent:
 
 class _GateOutput:
     def __init__(self, lane_id: str, gate: Any) -> None:
-        from edge_agent.commands import GATE_COMMANDS
-
         self.name = f"gate-{lane_id}"
         self.lane_id = lane_id
         self.gate = gate

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import click
 
+from edge_agent.agent import Agent
 from edge_agent.config import (
     AgentConfig,
     CameraConfig,
@@ -34,8 +35,14 @@ from edge_agent.config import (
     SiteConfig,
     TimeoutsConfig,
 )
+from edge_agent.console.auth import Accounts
+from edge_agent.demo_rau import DemoRau, broker_installed
+from edge_agent.devices.anpr.listener import AnprListener
 from edge_agent.lane import Phase
 from edge_agent.models import ControlCompleted, PreArrivalReceived
+from edge_agent.simulators.anpr_camera import AnprCameraSimulator
+from edge_agent.simulators.cctv import CctvSimulator
+from edge_agent.simulators.scale import ScaleSimulator
 from edge_agent.simulators.scenario import TruckPlan, build_scenario
 from edge_agent.store import StoreView
 
@@ -121,8 +128,6 @@ def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path |
     `online`: run the RAU (private mosquitto + central hub) beside the agent; None means
     "when mosquitto is installed".
     """
-    from edge_agent.demo_rau import broker_installed
-
     plans = build_scenario(trucks, seed)
     workdir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="edge-agent-demo-"))
     if online is None:
@@ -157,8 +162,6 @@ class DemoRig:
         self.console_port = console_port
         self.rau: Any = None
         if online:
-            from edge_agent.demo_rau import DemoRau
-
             self.rau = DemoRau(workdir, SITE_ID)
         self.factor = time_factor
         self.seed = seed
@@ -175,10 +178,6 @@ class DemoRig:
 
     def start(self) -> None:
         from gpiozero.pins.mock import MockFactory
-
-        from edge_agent.agent import Agent
-        from edge_agent.simulators.cctv import CctvSimulator
-        from edge_agent.simulators.scale import ScaleSimulator
 
         lanes = ("L1", "L2")
         interval = max(0.005, 0.14 * self.factor)
@@ -236,8 +235,6 @@ class DemoRig:
                 f"{backlog()} left in the outbox unacknowledged")
 
     def _add_demo_users(self) -> None:
-        from edge_agent.console.auth import Accounts
-
         accounts = Accounts(self.workdir / "console.db")
         try:
             for username, role in DEMO_USERS.items():
@@ -247,9 +244,6 @@ class DemoRig:
             accounts.close()
 
     def _start_cameras(self) -> None:
-        from edge_agent.devices.anpr.listener import AnprListener
-        from edge_agent.simulators.anpr_camera import AnprCameraSimulator
-
         for device in self.agent.devices:
             if isinstance(device, AnprListener):
                 lane = device.lane_id

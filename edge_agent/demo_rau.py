@@ -13,8 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from edge_agent.central.broker import Endpoint, publish_once
+from edge_agent.central.hub import Hub
+from edge_agent.central.ledger import Ledger
+from edge_agent.central.mosquitto import PrivateBroker, find_mosquitto
 from edge_agent.config import SyncConfig
 from edge_agent.models import PreArrival
+from edge_agent.sync import topics
+from edge_agent.sync.bundles import build_full, pack
+from edge_agent.sync.trust import TrustStore, generate_key, make_root, sign
 
 DEMO_OFFICE = "XK000301"  # the office of entry the scenario's records name
 
@@ -39,8 +46,6 @@ BUNDLE_DOCUMENT = {
 
 
 def broker_installed() -> bool:
-    from edge_agent.central.mosquitto import find_mosquitto
-
     return find_mosquitto() is not None
 
 
@@ -56,11 +61,6 @@ class DemoRau:
         self._signing_key = ""
 
     def start(self) -> None:
-        from edge_agent.central.broker import Endpoint
-        from edge_agent.central.hub import Hub
-        from edge_agent.central.mosquitto import PrivateBroker
-        from edge_agent.sync.trust import TrustStore, generate_key, make_root, sign
-
         self.broker = PrivateBroker(self.workdir / "broker").start()
         self.hub = Hub(Endpoint(port=self.broker.port), self.workdir / "central.db", client_id="rau-hub-demo",
                        offices={DEMO_OFFICE: self.site_id})
@@ -79,9 +79,6 @@ class DemoRau:
                           resend_timeout_s=5.0, health_interval_s=30.0)
 
     def publish_bundle(self) -> None:
-        from edge_agent.sync import topics
-        from edge_agent.sync.bundles import build_full, pack
-
         now = datetime.now(UTC)
         body = build_full(BUNDLE_DOCUMENT, level="central", scope="central", version=1,
                           expires=now + timedelta(days=30), created=now)
@@ -89,13 +86,9 @@ class DemoRau:
 
     def route(self, records: list[PreArrival]) -> None:
         """Hand the records to the hub as the regional exchange would."""
-        from edge_agent.sync import topics
-
         self._publish([(topics.SEED_INBOX, r.model_dump_json().encode(), False) for r in records])
 
     def delivered(self) -> int:
-        from edge_agent.central.ledger import Ledger
-
         ledger = Ledger(self.workdir / "central.db")
         try:
             return ledger.count(site=self.site_id)
@@ -109,6 +102,4 @@ class DemoRau:
             self.broker.stop()
 
     def _publish(self, messages: list[tuple[str, bytes, bool]]) -> None:
-        from edge_agent.central.broker import Endpoint, publish_once
-
         publish_once(Endpoint(port=self.broker.port), f"rau-demo-{time.monotonic_ns()}", messages)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.config import PolicyConfig
+from edge_agent.errors import IndicatorError
 from edge_agent.lane import raise_refusal
+from edge_agent.local_rules import load_indicator_set
 from edge_agent.plates.normal_form import normalize_plate
 
 PLATE = re.compile(r"^[A-Z0-9]{2,12}$")
@@ -195,9 +197,6 @@ def indicator_json(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _compile(form: Form, policy: PolicyConfig) -> None:
     """Let the rules engine itself judge the condition, so the editor accepts exactly what it runs."""
-    from edge_agent.errors import IndicatorError
-    from edge_agent.local_rules import load_indicator_set
-
     doc = {"format": "bcp-indicators/1", "version": "check", "lists": {}, "indicators": [indicator_json(form.values)]}
     try:
         load_indicator_set(doc, channels=[c.code for c in policy.channels])

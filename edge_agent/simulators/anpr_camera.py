@@ -27,10 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge_agent.devices.anpr.auth import Authenticator
 from edge_agent.devices.anpr.generic import build_generic
 from edge_agent.devices.anpr.hikvision import build_alert_xml, build_multipart
 from edge_agent.ids import new_id
-from edge_agent.plates.normal_form import CONFUSABLE_GROUPS
+from edge_agent.plates.normal_form import CONFUSABLE_GROUPS, format_countries, normalize_plate
 
 # --------------------------------------------------------------------------- plate texts
 
@@ -223,8 +224,6 @@ def render_scene(plate_img: Any, rng: random.Random, *, role: str = "tractor", s
 def _printable(text: str) -> str:
     # OpenCV's Hershey fonts are ASCII only: draw Cyrillic look-alikes and accented
     # letters as their Latin base letter (on the plate they look the same), keep separators.
-    from edge_agent.plates.normal_form import normalize_plate
-
     return "".join(c if c in " -." else (normalize_plate(c) or "") for c in text.upper())
 
 
@@ -339,8 +338,6 @@ def _push_url(target_url: str, camera_id: str) -> str:
 
 
 def _guess_country(plate: str) -> str:
-    from edge_agent.plates.normal_form import format_countries, normalize_plate
-
     countries = format_countries(normalize_plate(plate))
     return countries[0] if countries else "EU"
 
@@ -372,8 +369,6 @@ class PolledCameraSimulator:
         import queue
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        from edge_agent.devices.anpr.auth import Authenticator
 
         self.rng = random.Random(seed)
         self.username, self.password = username, password

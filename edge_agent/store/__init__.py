@@ -8,6 +8,7 @@
 
 One module per concern, each holding its tables' SQL:
 
+store.py        Store: every concern below over one connection
 database.py     opening (writer, readers), migrations, transactions, durability
 schema.py       the schema as forward migrations
 events.py       events, rejected inputs, gate and output commands, audit anchors
@@ -21,19 +22,11 @@ Other databases have their own owners: the console's users, sessions and audit l
 (console/auth.py, console/audit.py) and the RAU's ledger (central/ledger.py).
 """
 
-from edge_agent.store.crossings import Crossings
-from edge_agent.store.database import Database, iso
-from edge_agent.store.events import Events
-from edge_agent.store.outbox import CUSTOMS_STREAMS, STREAM_PRIORITY, Outbox, OutboxRow
-from edge_agent.store.prearrivals import PreArrivals
-from edge_agent.store.rechannels import Rechannels
+from edge_agent.store.database import iso
+from edge_agent.store.outbox import CUSTOMS_STREAMS, STREAM_PRIORITY, OutboxRow
 from edge_agent.store.schema import MIGRATIONS
+from edge_agent.store.store import Store
 from edge_agent.store.view import StoreView
-
-
-class Store(Events, PreArrivals, Crossings, Outbox, Rechannels, Database):
-    """The agent's database. Construct with `Store.open` (writer) or `Store.reader`."""
-
 
 __all__ = [
     "CUSTOMS_STREAMS",

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import sqlite_utils
 
@@ -45,7 +46,7 @@ class Database:
         self.readonly = readonly
 
     @classmethod
-    def open(cls, path: str | Path):  # noqa: ANN206 - returns the subclass it is called on
+    def open(cls, path: str | Path) -> Self:
         """The writer: creates the file and migrates it to this agent's schema."""
         path = Path(path)
         try:
@@ -61,7 +62,7 @@ class Database:
         return store
 
     @classmethod
-    def reader(cls, path: str | Path):  # noqa: ANN206
+    def reader(cls, path: str | Path) -> Self:
         """A read-only connection for another thread or process."""
         path = Path(path)
         if not path.exists():

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from edge_agent.errors import StoreError
 from edge_agent.store.outbox import OutboxRow
+from edge_agent.store.store import Store
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ T = TypeVar("T")
 class StoreView:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._store: Any = None
+        self._store: Store | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -103,9 +104,7 @@ class StoreView:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _read(self, query: Callable[[Any], T], default: T) -> T:
-        from edge_agent.store import Store
-
+    def _read(self, query: Callable[[Store], T], default: T) -> T:
         with self._lock:
             if self._store is None:
                 try:

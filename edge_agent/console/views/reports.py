@@ -20,13 +20,12 @@ from edge_agent.console.pages import (
     to_login,
 )
 from edge_agent.console.readouts import health_view
+from edge_agent.local_rules.stats import indicator_stats
 
 
 async def stats_page(request: Request) -> Response:
     if session_of(request) is None:
         return to_login(request)
-    from edge_agent.local_rules.stats import indicator_stats
-
     console = console_of(request)
     stats = indicator_stats(console.store.all_hits(), console.store.all_control_results())
     return render_page(request, "stats.html", {"stats": stats})
