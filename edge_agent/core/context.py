@@ -54,6 +54,8 @@ class CoreContext(Protocol):
 
     def post(self, item: Any, source: str = "") -> None: ...
 
+    def register(self, event_type: type[E], handler: Callable[[CoreContext, E], list[Command]]) -> None: ...
+
 
 Handler = Callable[[CoreContext, Any], list[Command]]
 

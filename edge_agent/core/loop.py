@@ -38,6 +38,7 @@ from edge_agent.lane import (
     RequestAssessment,
     apply_assessment,
     step,
+    with_plate,
 )
 from edge_agent.models import (
     AcksReceived,
@@ -264,7 +265,8 @@ class Core:
         """
         matched = next(p for p in (lane.tractor, lane.trailer) if p and p.match)
         other = lane.trailer if matched is lane.tractor else lane.tractor
-        if other is None or matched.source.startswith("manual:") or other.source.startswith("manual:"):
+        if matched.match is None or other is None or matched.source.startswith("manual:") \
+                or other.source.startswith("manual:"):
             return lane, record
         why = disagreement(record, matched.match.role, other.text, other.match.reference if other.match else "",
                            self.plate_index.fits)
@@ -272,8 +274,10 @@ class Core:
             return lane, record
         self.counters["plate_reads_disagree"] += 1
         log.warning("plate_reads_disagree lane=%s crossing=%s reason=%s", lane.lane_id, lane.crossing_id, why)
-        untied = {slot: replace(p, match=None) for slot, p in (("tractor", lane.tractor), ("trailer", lane.trailer)) if p}
-        return replace(lane, **untied, notes=lane.notes + (why,)), None
+        for role, plate in (("tractor", lane.tractor), ("trailer", lane.trailer)):
+            if plate is not None:
+                lane = with_plate(lane, role, replace(plate, match=None))
+        return replace(lane, notes=lane.notes + (why,)), None
 
     def _lookup(self, text: str) -> PlateMatch | None:
         # The wall clock, not the lane's monotonic one: records expire at a date.

@@ -22,6 +22,7 @@ from edge_agent.lane.session import (
     apply_assessment,
     no_lookup,
     step,
+    with_plate,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "raise_channel",
     "raise_refusal",
     "step",
+    "with_plate",
 ]

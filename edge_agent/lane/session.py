@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from edge_agent.commands import Alarm, CloseBarrier, NotifyOfficer, OpenBarrier, SaveEvidence, ShowSign
+from edge_agent.commands import Alarm, CloseBarrier, Command, NotifyOfficer, OpenBarrier, SaveEvidence, ShowSign
 from edge_agent.config import PolicyConfig, TimeoutsConfig
 from edge_agent.models import (
     Assessment,
@@ -120,13 +120,17 @@ class CrossingEnded:
     kind: str = "crossing_ended"
 
 
+LaneCommand = Command | RequestAssessment | CrossingEnded
+Transition = tuple[LaneState, list[LaneCommand]]
+
+
 def step(
     lane: LaneState,
     event: object,
     now: float,
     timeouts: TimeoutsConfig,
     lookup: Lookup = no_lookup,
-) -> tuple[LaneState, list]:
+) -> Transition:
     """Feed one event to the lane; returns the new state and the commands to run."""
     if isinstance(event, Tick):
         return _on_tick(lane, now, timeouts)
@@ -153,9 +157,7 @@ def step(
     return lane, []
 
 
-def apply_assessment(
-    lane: LaneState, assessment: Assessment, now: float, policy: PolicyConfig
-) -> tuple[LaneState, list]:
+def apply_assessment(lane: LaneState, assessment: Assessment, now: float, policy: PolicyConfig) -> Transition:
     """Carry out the rules' decision: release, or send the truck to a control."""
     if lane.phase not in WAITING and lane.phase not in (Phase.HELD, Phase.OFFICER_ABSENT):
         return lane, []
@@ -167,7 +169,7 @@ def apply_assessment(
     lane = replace(lane, assessment=assessment, channel=channel)
     cid, lid = lane.crossing_id, lane.lane_id
     hit = bool(assessment.hits)
-    cmds: list = [SaveEvidence(lane=lid, crossing_id=cid, moment="decision", hit=hit)]
+    cmds: list[LaneCommand] = [SaveEvidence(lane=lid, crossing_id=cid, moment="decision", hit=hit)]
     if hit:
         cmds.append(Alarm(lane=lid, crossing_id=cid, reason=f"{len(assessment.hits)} risk hit(s), channel {channel}"))
     if gate == "release":
@@ -190,8 +192,9 @@ def _start(lane: LaneState, crossing_id: str, now: float) -> LaneState:
     return LaneState(lane_id=lane.lane_id, phase=Phase.IDENTIFYING, crossing_id=crossing_id, since=now, started=now)
 
 
-def _on_plate(lane, event, now, timeouts, lookup):
-    cmds: list = []
+def _on_plate(lane: LaneState, event: PlateRead | ManualPlate, now: float, timeouts: TimeoutsConfig,
+              lookup: Lookup) -> Transition:
+    cmds: list[LaneCommand] = []
     if lane.phase is Phase.IDLE:
         lane = _start(lane, event.id, now)
         cmds.append(SaveEvidence(lane=lane.lane_id, crossing_id=lane.crossing_id, moment="arrival"))
@@ -217,8 +220,8 @@ def _on_plate(lane, event, now, timeouts, lookup):
             and displaced.match is None and getattr(lane, other) is None):
         # An earlier read that matched nothing is the truck's other plate, not noise: it
         # is what checks the new read's declaration (core._corroborate).
-        lane = replace(lane, **{other: displaced})
-    lane = replace(lane, **{role: plate})
+        lane = with_plate(lane, other, displaced)
+    lane = with_plate(lane, role, plate)
     if manual and lane.phase in (Phase.HELD, Phase.OFFICER_ABSENT):
         # A corrected plate may belong to another declaration: assess again (never lowers).
         return lane, cmds + [RequestAssessment(lane=lane.lane_id, crossing_id=lane.crossing_id)]
@@ -226,6 +229,11 @@ def _on_plate(lane, event, now, timeouts, lookup):
         lane = replace(lane, phase=Phase.IDENTIFYING, since=now)
     more_lane, more = _maybe_ready(lane, now, timeouts)
     return more_lane, cmds + more
+
+
+def with_plate(lane: LaneState, role: str, plate: Plate | None) -> LaneState:
+    """The lane with its tractor or trailer plate replaced."""
+    return replace(lane, tractor=plate) if role == "tractor" else replace(lane, trailer=plate)
 
 
 def _role_for(lane: LaneState, declared: PlateRole, plate: Plate) -> str | None:
@@ -241,7 +249,7 @@ def _role_for(lane: LaneState, declared: PlateRole, plate: Plate) -> str | None:
     return "tractor" if lane.tractor is None else "trailer" if lane.trailer is None else None
 
 
-def _on_weight(lane, event, now, timeouts):
+def _on_weight(lane: LaneState, event: WeightStable, now: float, timeouts: TimeoutsConfig) -> Transition:
     cmds: list = []
     if lane.phase is Phase.IDLE:
         lane = _start(lane, event.id, now)
@@ -256,7 +264,7 @@ def _on_weight(lane, event, now, timeouts):
     return more_lane, cmds + more
 
 
-def _maybe_ready(lane: LaneState, now: float, timeouts: TimeoutsConfig):
+def _maybe_ready(lane: LaneState, now: float, timeouts: TimeoutsConfig) -> Transition:
     """Ask for an assessment once plate and weight are in, waiting briefly for a trailer."""
     if lane.tractor is None and lane.trailer is None:
         return lane, []
@@ -264,7 +272,8 @@ def _maybe_ready(lane: LaneState, now: float, timeouts: TimeoutsConfig):
         return lane, []
     if lane.ready_at is None:
         lane = replace(lane, ready_at=now)
-    if _awaiting_trailer(lane) and now - lane.ready_at < timeouts.trailer_s:
+    waited = now - (lane.ready_at if lane.ready_at is not None else now)
+    if _awaiting_trailer(lane) and waited < timeouts.trailer_s:
         return lane, []
     return lane, [RequestAssessment(lane=lane.lane_id, crossing_id=lane.crossing_id)]
 
@@ -276,7 +285,7 @@ def _awaiting_trailer(lane: LaneState) -> bool:
     return bool(match and match.expects_trailer)
 
 
-def _on_tick(lane: LaneState, now: float, timeouts: TimeoutsConfig):
+def _on_tick(lane: LaneState, now: float, timeouts: TimeoutsConfig) -> Transition:
     lid, cid = lane.lane_id, lane.crossing_id
     waited = now - lane.since
     if lane.phase is Phase.IDENTIFYING:
@@ -306,7 +315,7 @@ def _on_tick(lane: LaneState, now: float, timeouts: TimeoutsConfig):
     return lane, []
 
 
-def _on_manual_release(lane: LaneState, event: ManualRelease, now: float):
+def _on_manual_release(lane: LaneState, event: ManualRelease, now: float) -> Transition:
     if lane.phase is Phase.IDLE or lane.phase is Phase.RELEASED:
         return lane, []
     lid, cid = lane.lane_id, lane.crossing_id
@@ -318,7 +327,7 @@ def _on_manual_release(lane: LaneState, event: ManualRelease, now: float):
     ]
 
 
-def _on_control(lane: LaneState, event: ControlCompleted, now: float):
+def _on_control(lane: LaneState, event: ControlCompleted, now: float) -> Transition:
     if lane.phase not in (Phase.HELD, Phase.OFFICER_ABSENT):
         return lane, []
     lid, cid = lane.lane_id, lane.crossing_id
@@ -333,10 +342,11 @@ def _on_control(lane: LaneState, event: ControlCompleted, now: float):
     ]
 
 
-def _on_left(lane: LaneState, event: VehicleLeft):
+def _on_left(lane: LaneState, event: VehicleLeft) -> Transition:
     if lane.phase is Phase.IDLE:
         return lane, []
     lid, cid = lane.lane_id, lane.crossing_id
+    cmds: list[LaneCommand]
     if event.direction == "reverse":
         outcome = "refused" if lane.phase is Phase.REFUSED else "reversed"
         cmds = [ShowSign(lane=lid, crossing_id=cid, sign="none")]
@@ -345,7 +355,8 @@ def _on_left(lane: LaneState, event: VehicleLeft):
         cmds = [CloseBarrier(lane=lid, crossing_id=cid), ShowSign(lane=lid, crossing_id=cid, sign="none")]
     else:
         outcome = "left_unreleased"
-        cmds = [CloseBarrier(lane=lid, crossing_id=cid), Alarm(lane=lid, crossing_id=cid, reason="truck left without release")]
+        cmds = [CloseBarrier(lane=lid, crossing_id=cid),
+                Alarm(lane=lid, crossing_id=cid, reason="truck left without release")]
     cmds.append(SaveEvidence(lane=lid, crossing_id=cid, moment="end"))
     cmds.append(CrossingEnded(lane=lid, crossing_id=cid, outcome=outcome))
     return LaneState(lane_id=lid), cmds
