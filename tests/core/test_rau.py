@@ -36,7 +36,7 @@ from edge_agent.sync import topics
 from edge_agent.sync.bundles import build_full, pack
 from edge_agent.sync.trust import TrustStore, generate_key, make_root, sign
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
 
 

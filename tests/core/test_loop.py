@@ -29,7 +29,7 @@ from edge_agent.outputs import OutputBus
 from edge_agent.plates.association import PlateIndex
 from edge_agent.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SITE = """
 [site]
 id = "bcp-test"
