@@ -28,7 +28,7 @@ from typing import Any
 
 from edge_agent.config import ScaleConfig
 from edge_agent.devices.scale.protocols import spec_for
-from edge_agent.devices.scale.reading import Notice, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Notice, WeightFrame
 from edge_agent.devices.scale.stability import Captured, Emptied, StabilityDetector, StabilityRule
 from edge_agent.models import ScaleEmptied, WeightReading, WeightStable
 
@@ -177,9 +177,9 @@ class ScaleReader:
     def _handle(self, frames: list, now: float) -> None:
         at = datetime.now(UTC)
         for frame in frames:
-            if isinstance(frame, Reading):
+            if isinstance(frame, WeightFrame):
                 self._on_reading(frame, now, at)
-            elif isinstance(frame, Rejected):
+            elif isinstance(frame, BadFrame):
                 self._counts["rejected"] += 1
                 # The log is rate-limited; the technician's view keeps the newest one whole.
                 self._last_reject = {"reason": frame.reason, "raw": frame.raw[:64].hex(), "at": at.isoformat()}
@@ -192,12 +192,12 @@ class ScaleReader:
                     self._rate_limited("notice", now, "scale_indicator_error lane=%s code=%s raw=%s",
                                        frame.code, frame.raw.hex())
 
-    def _on_reading(self, reading: Reading, now: float, at: datetime) -> None:
+    def _on_reading(self, reading: WeightFrame, now: float, at: datetime) -> None:
         self._counts["frames"] += 1
         self._last_kg = reading.value_kg
         self._last_frame_mono = now
         self.post(WeightReading(
-            lane=self.lane_id, at=at, source=self.source, value_kg=reading.value_kg, gross=reading.gross,
+            lane=self.lane_id, at=at, source=self.source, value_kg=reading.value_kg, net=reading.net,
             stable=reading.stable, out_of_range=reading.out_of_range, raw=reading.raw,
         ))
         for outcome in self.detector.update(reading, now):
