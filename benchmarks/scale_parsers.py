@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.config import ScaleConfig
-from edge_agent.devices.scale.protocols import PROTOCOLS
-from edge_agent.devices.scale.reading import Display, Reading
-from edge_agent.devices.scale.transport import ScaleReader
-from edge_agent.simulators.scale import ScaleSimulator
+from edge_agent.config import ScaleConfig  # noqa: E402
+from edge_agent.devices.scale.protocols import PROTOCOLS  # noqa: E402
+from edge_agent.devices.scale.reading import Display, WeightFrame  # noqa: E402
+from edge_agent.devices.scale.transport import ScaleReader  # noqa: E402
+from edge_agent.simulators.scale import ScaleSimulator  # noqa: E402
 
 LINE_BYTES_PER_S = 115200 / 10  # 8N1: start + 8 data + stop bits per byte
 TERMINATOR = {"toledo": b"\x02", "mt-sics": b"\n", "and": b"\r", "sma": b"\r", "rlws": b"\x02",
@@ -53,7 +53,7 @@ def parse_rate(name: str, data: bytes, frames: int, repeat: int) -> float:
         count = 0
         start = time.perf_counter()
         for i in range(0, len(data), 64):
-            count += sum(1 for f in parser.feed(data[i:i + 64]) if isinstance(f, Reading))
+            count += sum(1 for f in parser.feed(data[i:i + 64]) if isinstance(f, WeightFrame))
         best = min(best, time.perf_counter() - start)
         assert count >= frames - 1, (name, count, frames)
     return frames / best

@@ -177,7 +177,7 @@ class WeightReading(LaneEvent):
 
     kind: Literal["weight_reading"] = "weight_reading"
     value_kg: float
-    gross: bool = True
+    net: bool = False  # True: the indicator showed a net weight (gross minus tare)
     stable: bool | None = None  # the indicator's own flag, None when it has none
     out_of_range: bool = False
     raw: bytes = b""

@@ -12,29 +12,34 @@ Two modes (`CameraConfig.pull_mode`):
   A plate seen again within `repeat_s` is not reported again.
 
 `PullCamera` is the thin transport: one thread, HTTP with Basic or Digest login
-(urllib), reconnect with backoff, logged once on loss and once on recovery.
+(urllib), reconnect with backoff up to the camera's `reconnect_max_s`, logged once on
+loss and once on recovery (devices/reconnect.py).
 """
 
 from __future__ import annotations
 
 import logging
 import select
-import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
+from http.client import HTTPException
 from typing import Any
 
 from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.hikvision import parse_document
 from edge_agent.devices.anpr.multipart import MultipartError, Part, boundary_of
 from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification, is_jpeg
+from edge_agent.devices.reconnect import Backoff, LinkEvents, LinkLost, ReconnectingWorker
 from edge_agent.models import Rejected
 
 log = logging.getLogger(__name__)
 
 Accept = Callable[..., tuple[int, str]]
+
+FIRST_BACKOFF_S = 0.5
+LINK_EVENTS = LinkEvents(connected="anpr_pull_connected", lost="anpr_pull_lost", back="anpr_pull_recovered",
+                         failed="anpr_pull_failed")
 
 
 class AlertStream:
@@ -134,22 +139,26 @@ class AlertStream:
         return part
 
 
-class PullCamera:
+class PullCamera(ReconnectingWorker):
     """One polled camera: a thread feeding `accept(camera, notification, ...)`."""
+
+    # urllib's URLError is an OSError; a garbled response raises HTTPException or MultipartError.
+    transient_errors = (OSError, HTTPException, MultipartError, ValueError)
 
     def __init__(self, camera: CameraConfig, accept: Accept, *, recognizer: Callable[[], Any] | None = None,
                  repeat_s: float = 60.0, read_timeout_s: float = 0.5, dead_after_s: float = 300.0) -> None:
+        super().__init__(
+            name=f"anpr-pull-{camera.id}", log=log, events=LINK_EVENTS,
+            context=f"camera={camera.id} mode={camera.pull_mode}",
+            backoff=Backoff(base_s=FIRST_BACKOFF_S, cap_s=camera.reconnect_max_s),
+        )
         self.camera = camera
         self.accept = accept
         self.recognizer = recognizer
         self.repeat_s = repeat_s
         self.read_timeout_s = read_timeout_s
         self.dead_after_s = dead_after_s  # Hikvision sends heartbeats every few seconds
-        self.counters: dict[str, int] = {"events": 0, "accepted": 0, "rejected": 0, "ignored": 0, "connects": 0,
-                                         "errors": 0}
-        self.connected = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.counters: dict[str, int] = {"events": 0, "accepted": 0, "rejected": 0, "ignored": 0, "connects": 0}
         self._last_plate: tuple[str, float] = ("", 0.0)
         handlers: list[Any] = []
         if camera.username:
@@ -159,77 +168,63 @@ class PullCamera:
                          urllib.request.HTTPBasicAuthHandler(passwords)]
         self._opener = urllib.request.build_opener(*handlers)
 
-    def start(self) -> PullCamera:
-        self._thread = threading.Thread(target=self._run, name=f"anpr-pull-{self.camera.id}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5 + self.read_timeout_s)
+    def stop(self, timeout_s: float | None = None) -> None:
+        super().stop(timeout_s if timeout_s is not None else 5 + self.read_timeout_s)
 
     def health(self) -> dict[str, Any]:
+        # "errors" is the worker's link_errors under the name the listener's readers know.
         return {"camera": self.camera.id, "mode": self.camera.pull_mode, "connected": self.connected,
-                **self.counters}
+                **self.counters, "errors": self.link_errors, **super().health()}
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ the link
 
-    def _run(self) -> None:
-        backoff_s = 0.5
-        while not self._stop.is_set():
-            try:
-                if self.camera.pull_mode == "alert_stream":
-                    self._stream()
-                else:
-                    self._snapshot()
-                    backoff_s = 0.5
-                    self._stop.wait(self.camera.poll_interval_s)
-                    continue
-            except (OSError, urllib.error.URLError, MultipartError, ValueError) as err:
-                self._lost(err)
-            except Exception:  # a bug: log it, keep the thread (and the lane) alive
-                log.exception("anpr_pull_failed camera=%s", self.camera.id)
-                self._lost(RuntimeError("internal error"))
-            if self._stop.wait(backoff_s):
-                break
-            backoff_s = min(30.0, backoff_s * 2)
+    def _open(self):
+        timeout_s = self.dead_after_s if self.camera.pull_mode == "alert_stream" else max(5.0, self.read_timeout_s)
+        return self._opener.open(self.camera.url, timeout=timeout_s)
 
-    def _stream(self) -> None:
+    def _serve(self, response) -> None:
+        if self.camera.pull_mode == "alert_stream":
+            self._stream(response)
+        else:
+            self._snapshot(response)
+
+    def _pause_s(self) -> float:
+        return self.camera.poll_interval_s  # a snapshot was taken: the next one is due then
+
+    def _stream(self, response) -> None:
         # The socket timeout only detects a dead connection; quiet periods (which end the
         # pending event) are found with select(), because a read that timed out leaves
         # Python's socket file unusable.
-        with self._opener.open(self.camera.url, timeout=self.dead_after_s) as response:
-            stream = AlertStream(response.headers.get("Content-Type", ""))
-            self._up()
+        stream = AlertStream(response.headers.get("Content-Type", ""))
+        self._up()
+        quiet_since = time.monotonic()
+        while not self._stopping.is_set():
+            ready, _, _ = select.select([response.fileno()], [], [], self.read_timeout_s)
+            if not ready:
+                self._handle(stream.flush())  # quiet: the pending event is complete
+                if time.monotonic() - quiet_since > self.dead_after_s:
+                    raise LinkLost(f"alert stream silent for {self.dead_after_s:.0f} s")
+                continue
+            chunk = response.read1(65536)
+            if not chunk:
+                self._handle(stream.flush())
+                raise LinkLost("alert stream closed by the camera")
             quiet_since = time.monotonic()
-            while not self._stop.is_set():
-                ready, _, _ = select.select([response.fileno()], [], [], self.read_timeout_s)
-                if not ready:
-                    self._handle(stream.flush())  # quiet: the pending event is complete
-                    if time.monotonic() - quiet_since > self.dead_after_s:
-                        raise ConnectionError(f"alert stream silent for {self.dead_after_s:.0f} s")
-                    continue
-                chunk = response.read1(65536)
-                if not chunk:
-                    self._handle(stream.flush())
-                    raise ConnectionError("alert stream closed by the camera")
-                quiet_since = time.monotonic()
-                self._handle(stream.feed(chunk))
+            self._handle(stream.feed(chunk))
 
-    def _snapshot(self) -> None:
+    def _snapshot(self, response) -> None:
         from edge_agent.devices.anpr.recognition import decode_jpeg
 
-        with self._opener.open(self.camera.url, timeout=max(5.0, self.read_timeout_s)) as response:
-            data = response.read(16 * 1024 * 1024)
+        if self.recognizer is None:
+            # Before the link counts as up: a camera that cannot be read is logged lost once.
+            raise ValueError("snapshot mode needs a local recognizer")
+        data = response.read(16 * 1024 * 1024)
         self._up()
         frame = decode_jpeg(data)
         if frame is None:
             self.counters["rejected"] += 1
             log.warning("anpr_snapshot_rejected camera=%s reason=not_an_image bytes=%d", self.camera.id, len(data))
             return
-        if self.recognizer is None:
-            raise ValueError("snapshot mode needs a local recognizer")
         candidates = self.recognizer().recognize(frame)
         if not candidates:
             return
@@ -258,15 +253,7 @@ class PullCamera:
 
     def _up(self) -> None:
         self.counters["connects"] += 1
-        if not self.connected:
-            self.connected = True
-            log.info("anpr_pull_connected camera=%s mode=%s", self.camera.id, self.camera.pull_mode)
-
-    def _lost(self, err: BaseException) -> None:
-        self.counters["errors"] += 1
-        if self.connected or self.counters["errors"] == 1:
-            log.warning("anpr_pull_lost camera=%s error=%s", self.camera.id, err)
-        self.connected = False
+        self._link_up()
 
 
 def _kind(name: str) -> str:

@@ -7,9 +7,10 @@ which survives NAT and lossy site links better than UDP), HTTP MJPEG
 bounded by `stream_timeout_s` (`CAP_PROP_OPEN_TIMEOUT_MSEC` / `CAP_PROP_READ_TIMEOUT_MSEC`,
 OpenCV videoio docs), so a camera that hangs counts as lost instead of stalling the thread.
 
-A lost stream is retried with capped exponential backoff and jitter; it is logged once
-when it goes and once when it comes back. The core never sees any of this: it asks for
-`snapshot_jpeg()` and `clip()`, and reads `health()`.
+A lost stream is retried with capped exponential backoff and full jitter
+(devices/reconnect.py); it is logged once when it goes and once when it comes back.
+The core never sees any of this: it asks for `snapshot_jpeg()` and `clip()`, and reads
+`health()`.
 
     cam = CctvCamera(camera_config, lane_id="L1")
     cam.start()
@@ -23,7 +24,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import random
 import threading
 import time
 import weakref
@@ -31,16 +31,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from edge_agent.config import CameraConfig, LaneConfig
 from edge_agent.devices.cctv.ring import FrameRing, RingFrame, scaled_size
+from edge_agent.devices.reconnect import Backoff, LinkEvents, LinkLost, ReconnectingWorker
 
 log = logging.getLogger(__name__)
 
 # Frames older than this many nominal frame periods (and at least 2 s) are not "now".
 _STALE_PERIODS = 5
+FIRST_BACKOFF_S = 0.5
+LINK_EVENTS = LinkEvents(connected="cctv_stream_connected", lost="cctv_stream_lost", back="cctv_stream_recovered",
+                         failed="cctv_read_loop_failed")
 
 # A reader thread still inside FFmpeg when the interpreter finalises aborts the process;
 # cameras nobody stopped are stopped at exit.
@@ -71,7 +75,7 @@ class ClipRequest:
         return self.frames if self.done.wait(timeout_s) else None
 
 
-class CctvCamera:
+class CctvCamera(ReconnectingWorker):
     """A CCTV stream read by one thread into a ring of recent JPEG frames."""
 
     def __init__(self, camera: CameraConfig, lane_id: str) -> None:
@@ -84,10 +88,13 @@ class CctvCamera:
         self.display_url = redact(camera.url)
         self.is_file = is_file_source(camera.url)
         self.ring = FrameRing(camera.ring_seconds, camera.ring_fps, camera.ring_max_bytes)
-        # counters for health()
+        super().__init__(
+            name=f"cctv-{lane_id}-{camera.id}", log=log, events=LINK_EVENTS,
+            context=f"camera={camera.id} lane={lane_id} url={self.display_url}",
+            backoff=Backoff(base_s=FIRST_BACKOFF_S, cap_s=camera.reconnect_max_s),
+        )
+        # counters for health() (reconnects and losses are the worker's)
         self.frames = 0
-        self.reconnects = 0
-        self.losses = 0
         self.open_failures = 0
         self.replays = 0
         self.ring_encode_failures = 0
@@ -97,36 +104,22 @@ class CctvCamera:
         self._fps_window_frames = 0
         self._latest: Any = None  # the last decoded frame (numpy array), replaced, never mutated
         self._latest_mono = 0.0
-        self._connected = False
-        self._lost_since: float | None = None
         self._nominal_fps = 0.0
         self._clips: list[ClipRequest] = []
         self._clips_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name=f"cctv-{self.lane_id}-{self.camera_id}", daemon=True)
-        self._thread.start()
+    def start(self) -> Self:
         _running.add(self)
+        return super().start()
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Stop reading; clips still collecting complete with the frames they have."""
-        self._stopping.set()
         _running.discard(self)
-        if self._thread is not None:
-            # A read in progress ends within the stream timeout.
-            self._thread.join(timeout_s if timeout_s is not None else self.config.stream_timeout_s + 2.0)
+        # A read in progress ends within the stream timeout.
+        super().stop(timeout_s if timeout_s is not None else self.config.stream_timeout_s + 2.0)
         self._finish_clips(force=True)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     # ------------------------------------------------------------------ what the core uses
 
@@ -137,7 +130,7 @@ class CctvCamera:
             "camera": self.camera_id,
             "lane": self.lane_id,
             "url": self.display_url,
-            "connected": self._connected and self.running,
+            "connected": self.connected,  # cleared by the worker when its thread ends
             "fps": round(self._fps, 2),
             "frames": self.frames,
             "reconnects": self.reconnects,
@@ -149,6 +142,7 @@ class CctvCamera:
             "ring_bytes": self.ring.nbytes,
             "ring_encode_failures": self.ring_encode_failures,
             "clip_callback_failures": self.clip_callback_failures,
+            **super().health(),
         }
 
     def snapshot_jpeg(self, quality: int | None = None) -> bytes | None:
@@ -190,41 +184,6 @@ class CctvCamera:
 
     # ------------------------------------------------------------------ the reader thread
 
-    def _run(self) -> None:
-        backoff_s = 0.5
-        while not self._stopping.is_set():
-            try:
-                capture = self._open()
-            except Exception as err:  # OpenCV raises cv2.error for some bad URLs
-                log.debug("cctv_open_error camera=%s error=%s", self.camera_id, err)
-                capture = None
-            if capture is None:
-                self.open_failures += 1
-                self._mark_lost("cannot open")
-                self._wait(backoff_s * random.uniform(0.8, 1.2))
-                backoff_s = min(backoff_s * 2, self.config.reconnect_max_s)
-                continue
-            try:
-                ended_cleanly = self._read_loop(capture)
-            except Exception:
-                # A bug in here must not end the camera for good: log it and reconnect.
-                log.exception("cctv_read_loop_failed camera=%s lane=%s", self.camera_id, self.lane_id)
-                ended_cleanly = False
-            finally:
-                capture.release()
-            if self._stopping.is_set():
-                break
-            if ended_cleanly:
-                backoff_s = 0.5  # a file reached its end: replay from the start at once
-                continue
-            if self._connected:
-                backoff_s = 0.5  # it worked until now: the first retry is quick again
-            self._mark_lost("stream ended")
-            self._wait(backoff_s * random.uniform(0.8, 1.2))
-            backoff_s = min(backoff_s * 2, self.config.reconnect_max_s)
-        self._connected = False
-        self._finish_clips(force=True)
-
     def _open(self):
         import cv2
 
@@ -237,16 +196,24 @@ class CctvCamera:
                 os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "|".join(filter(None, [options, "rtsp_transport;tcp"]))
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
         source = self.url.removeprefix("file://")
-        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
+        try:
+            capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
+        except cv2.error as err:  # raised for some malformed URLs
+            self.open_failures += 1
+            raise LinkLost(f"cannot open: {err}") from err
         if not capture.isOpened():
             capture.release()
-            return None
+            self.open_failures += 1
+            raise LinkLost("cannot open")
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         self._nominal_fps = fps if 0 < fps < 240 else 0.0
         return capture
 
-    def _read_loop(self, capture) -> bool:
-        """Read until the stream fails (False), a file ends (True) or stop is asked."""
+    def _close(self, capture) -> None:
+        capture.release()
+
+    def _serve(self, capture) -> None:
+        """Read until stop is asked or a file ends (and is replayed at once); raise when the stream fails."""
         first = True
         # A file is decoded as fast as the CPU allows; pace it like the live camera it stands for.
         period_s = 1.0 / (self._nominal_fps or 10.0) if self.is_file else 0.0
@@ -257,10 +224,10 @@ class CctvCamera:
             if not ok or frame is None:
                 if self.is_file and not first:
                     self.replays += 1
-                    return True
-                return False
+                    return
+                raise LinkLost("stream ended")
             if first:
-                self._mark_connected()
+                self._link_up()
                 first = False
             self._on_frame(frame, now)
             self._finish_clips()
@@ -269,7 +236,6 @@ class CctvCamera:
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     self._stopping.wait(delay)
-        return True
 
     def _on_frame(self, frame, now: float) -> None:
         self.frames += 1
@@ -295,7 +261,7 @@ class CctvCamera:
             return
         self.ring.push(RingFrame(now, datetime.now(UTC), buf.tobytes(), size[0], size[1]))
 
-    def _wait(self, seconds: float) -> None:
+    def _idle(self, seconds: float) -> None:
         # Sleep in short steps so clips due while the stream is down still complete on time.
         end = time.monotonic() + seconds
         while not self._stopping.is_set():
@@ -305,22 +271,8 @@ class CctvCamera:
                 return
             self._stopping.wait(min(left, 0.2))
 
-    def _mark_lost(self, reason: str) -> None:
-        if self._lost_since is None:
-            self._lost_since = time.monotonic()
-            self.losses += 1
-            log.warning("cctv_stream_lost camera=%s lane=%s url=%s reason=%s",
-                        self.camera_id, self.lane_id, self.display_url, reason.replace(" ", "_"))
-        self._connected = False
-
-    def _mark_connected(self) -> None:
-        self._connected = True
-        if self._lost_since is not None:
-            down_s = time.monotonic() - self._lost_since
-            self._lost_since = None
-            self.reconnects += 1
-            log.warning("cctv_stream_recovered camera=%s lane=%s url=%s down_s=%.1f",
-                        self.camera_id, self.lane_id, self.display_url, down_s)
+    def _on_stopped(self) -> None:
+        self._finish_clips(force=True)
 
     def _finish_clips(self, force: bool = False) -> None:
         now = time.monotonic()

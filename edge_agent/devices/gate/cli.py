@@ -19,7 +19,8 @@ from typing import Any
 import click
 
 from edge_agent.config import GateConfig
-from edge_agent.devices.gate.pinmap import OUTPUT_KEYS, resolve_pins
+from edge_agent.devices.gate.pinmap import resolve_pins
+from edge_agent.devices.gate.pins import make_pin_factory, open_pins
 from edge_agent.errors import ConfigError, DeviceError
 
 
@@ -27,28 +28,16 @@ class Bench:
     """The lane's pins opened raw, without the controller's logic, for wiring checks."""
 
     def __init__(self, config: GateConfig, factory: Any, echo=click.echo, *, lane: str = "") -> None:
-        from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
-
         self.config = config
         self.pins = resolve_pins(config, lane=lane)
         self.echo = echo
-        self.outputs: dict[str, Any] = {}
-        self.inputs: dict[str, Any] = {}
         self._lock = threading.Lock()
         try:
-            for role, pin in self.pins.items():
-                if role in OUTPUT_KEYS or role.startswith("sign_"):
-                    nc_red = role == "light_red" and config.red_lamp_contact == "nc"
-                    self.outputs[role] = OutputDevice(pin, active_high=config.active_high != nc_red,
-                                                      initial_value=role == "light_red", pin_factory=factory)
-                else:
-                    device = DigitalInputDevice(pin, pull_up=config.input_pull_up, pin_factory=factory)
-                    device.when_activated = self._report(role, True)
-                    device.when_deactivated = self._report(role, False)
-                    self.inputs[role] = device
-        except GPIOZeroError as err:
-            self.close()
-            raise DeviceError(f"cannot open the gate pins ({err}); is the edge-agent service still running?") from err
+            self._devices = open_pins(config, self.pins, factory, on_edge=self._report, lane=lane)
+        except DeviceError as err:
+            raise DeviceError(f"{err}; is the edge-agent service still running?") from err
+        self.outputs: dict[str, Any] = self._devices.outputs
+        self.inputs: dict[str, Any] = self._devices.inputs
 
     def switch(self, role: str, on: bool) -> None:
         self.outputs[role].on() if on else self.outputs[role].off()
@@ -69,15 +58,11 @@ class Bench:
             self.echo(f"  input  {role:<16} {self.pins[role]:<7} {'ACTIVE' if active else 'idle'}")
 
     def close(self) -> None:
-        for device in list(self.outputs.values()) + list(self.inputs.values()):
-            device.close()
+        self._devices.close()
 
-    def _report(self, role: str, active: bool):
-        def callback() -> None:
-            with self._lock:
-                self.echo(f"  input  {role:<16} {self.pins[role]:<7} -> {'ACTIVE' if active else 'idle'}")
-
-        return callback
+    def _report(self, role: str, active: bool) -> None:
+        with self._lock:
+            self.echo(f"  input  {role:<16} {self.pins[role]:<7} -> {'ACTIVE' if active else 'idle'}")
 
 
 @click.group()
@@ -96,8 +81,6 @@ def gpio() -> None:
 def test(config_path: Path | None, lane: str | None, mock: bool, sequence: bool, on_s: float,
          watch_s: float | None) -> None:
     """Switch each output and watch each input of one lane's gate, live."""
-    from edge_agent.devices.gate.controller import make_pin_factory
-
     lane, config = _gate_config(config_path, lane)
     if mock:
         config = config.model_copy(update={"pin_factory": "mock"})
@@ -167,4 +150,5 @@ def _gate_config(config_path: Path | None, lane: str | None) -> tuple[str, GateC
     try:
         return lane, site.lane(lane).gate
     except KeyError:
-        raise click.ClickException(f"no lane {lane!r} in {config_path} (lanes: {[l.id for l in site.lanes]})") from None
+        known = [each.id for each in site.lanes]
+        raise click.ClickException(f"no lane {lane!r} in {config_path} (lanes: {known})") from None

@@ -62,36 +62,14 @@ from typing import Any
 from edge_agent.commands import Alarm, CloseBarrier, OpenBarrier, ShowSign
 from edge_agent.config import GateConfig
 from edge_agent.devices.gate.loops import LOOPS, Debouncer, LoopState, step
-from edge_agent.devices.gate.pinmap import OUTPUT_KEYS, resolve_pins
-from edge_agent.errors import DeviceError
+from edge_agent.devices.gate.pinmap import resolve_pins
+from edge_agent.devices.gate.pins import make_pin_factory, open_pins
 from edge_agent.models import Rejected, VehicleDetected, VehicleLeft
 
 log = logging.getLogger(__name__)
 
 PERMISSION_TOGGLE_S = 0.1  # the watchdog relay's timer must be set well above this
 _TICK_S = 0.05
-
-
-def make_pin_factory(name: str) -> Any:
-    """The gpiozero pin factory named in the configuration, created explicitly."""
-    try:
-        if name == "mock":
-            from gpiozero.pins.mock import MockFactory
-
-            return MockFactory()
-        if name == "lgpio":
-            from gpiozero.pins.lgpio import LGPIOFactory
-
-            return LGPIOFactory()
-        if name == "rpigpio":
-            from gpiozero.pins.rpigpio import RPiGPIOFactory
-
-            return RPiGPIOFactory()
-        from gpiozero.pins.native import NativeFactory
-
-        return NativeFactory()
-    except Exception as err:  # ImportError, no /dev/gpiochip*, not a Pi ...
-        raise DeviceError(f"gpio pin factory {name!r} cannot start: {err}") from err
 
 
 class GateController:
@@ -104,8 +82,6 @@ class GateController:
         pin_factory: Any = None,
         heartbeat: Callable[[], None] | None = None,
     ) -> None:
-        from gpiozero import DigitalInputDevice, GPIOZeroError, OutputDevice
-
         self.lane_id = lane_id
         self.config = config
         self.source = f"gate-{lane_id}"
@@ -117,27 +93,11 @@ class GateController:
         self._lock = threading.RLock()
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self.outputs: dict[str, Any] = {}
-        self.inputs: dict[str, Any] = {}
         self.counters: Counter = Counter()
-        try:
-            for role, pin in self.pins.items():
-                if role in OUTPUT_KEYS or role.startswith("sign_"):
-                    nc_red = role == "light_red" and config.red_lamp_contact == "nc"
-                    # gpiozero's active_high carries both the board's polarity and an NC lamp:
-                    # `.on()` always means "lit" / "energised for action" in this module.
-                    self.outputs[role] = OutputDevice(
-                        pin, active_high=config.active_high != nc_red, initial_value=role == "light_red",
-                        pin_factory=self.factory)
-            for role, pin in self.pins.items():
-                if role not in self.outputs:
-                    device = DigitalInputDevice(pin, pull_up=config.input_pull_up, pin_factory=self.factory)
-                    device.when_activated = self._edge_callback(role, True)
-                    device.when_deactivated = self._edge_callback(role, False)
-                    self.inputs[role] = device
-        except GPIOZeroError as err:
-            self._close_devices()
-            raise DeviceError(f"gate {lane_id}: cannot open pins: {err}") from err
+        # `.on()` always means "lit" / "energised for action" in this module (pins.py).
+        self._pins = open_pins(config, self.pins, self.factory, on_edge=self._on_edge, lane=lane_id)
+        self.outputs: dict[str, Any] = self._pins.outputs
+        self.inputs: dict[str, Any] = self._pins.inputs
 
         from gpiozero.pins.mock import MockFactory
 
@@ -150,7 +110,8 @@ class GateController:
                 active_high=config.active_high, input_active_high=not config.input_pull_up).start()
 
         now = time.monotonic()
-        self._debounce = {role: Debouncer(config.debounce_s, level=bool(dev.value)) for role, dev in self.inputs.items()}
+        self._debounce = {role: Debouncer(config.debounce_s, level=bool(dev.value))
+                          for role, dev in self.inputs.items()}
         occupied = frozenset(name for name in LOOPS if self._level(f"loop_{name}"))
         # A truck already standing on the loops at start is tracked, but starts no crossing.
         self._loops = LoopState(occupied=occupied, present=bool(occupied), furthest=max(
@@ -250,7 +211,7 @@ class GateController:
             self._thread.join(2)
         if self.simulator is not None:
             self.simulator.stop()
-        self._close_devices()
+        self._pins.close()
         if self._own_factory:
             try:
                 self.factory.close()
@@ -431,12 +392,9 @@ class GateController:
 
     # ------------------------------------------------------------------ inputs
 
-    def _edge_callback(self, role: str, raw: bool) -> Callable[[], None]:
-        def callback() -> None:
-            # Runs in gpiozero's (or the mock driver's) thread: only enqueue.
-            self._queue.put(("edge", role, raw, time.monotonic()))
-
-        return callback
+    def _on_edge(self, role: str, raw: bool) -> None:
+        # Runs in gpiozero's (or the mock driver's) thread: only enqueue.
+        self._queue.put(("edge", role, raw, time.monotonic()))
 
     def _on_input(self, role: str, active: bool, now: float) -> None:
         self.counters[f"input_{role}_{'on' if active else 'off'}"] += 1
@@ -634,10 +592,3 @@ class GateController:
         except Exception:  # the core's queue must never take the gate thread down
             self.counters["post_failed"] += 1
             log.exception("gate_post_failed lane=%s event=%s", self.lane_id, getattr(event, "kind", event))
-
-    def _close_devices(self) -> None:
-        for device in list(self.inputs.values()) + list(self.outputs.values()):
-            try:
-                device.close()
-            except Exception:
-                log.exception("gate_device_close_failed lane=%s", self.lane_id)

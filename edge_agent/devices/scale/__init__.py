@@ -1,6 +1,6 @@
 """The lane's weighbridge indicator over RS-232/RS-485, USB adapters or serial servers.
 
-reading.py     what a frame decodes to: Reading, Rejected, Notice; units to kg
+reading.py     what a frame decodes to: WeightFrame, BadFrame, Notice; units to kg
 lines.py       line framing for the text protocols (garbage-tolerant, bounded)
 toledo.py      Mettler Toledo continuous output (11, 12, 17, 18 byte frames)
 mtsics.py      Mettler Toledo MT-SICS, polled (S, SI, SIR, Z, T)
@@ -14,6 +14,6 @@ transport.py   ScaleReader: serial_for_url, polling, reconnect with backoff, eve
 probe.py       which protocol and serial settings a line speaks
 cli.py         `edge-agent scale monitor` and `edge-agent simulate scale`
 
-Every parser is sans-I/O: `feed(bytes) -> list[Reading | Rejected | Notice]`, never raises
+Every parser is sans-I/O: `feed(bytes) -> list[WeightFrame | BadFrame | Notice]`, never raises
 on bad bytes, resynchronises on the next frame start and counts what it threw away.
 """

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from edge_agent.devices.scale.lines import LineParser
-from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
+from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 _FRAME = re.compile(
     rb"(ST|US|OL|LO|HD|QT),(?:(GS|NT|TR|G|N|T),)?([+-][0-9., ]{5,10}?) *([A-Za-z%]{1,3}) *$"
@@ -38,7 +38,7 @@ def _decode(line: bytes) -> Frame:
     m = _FRAME.search(line)
     raw = line + b"\r\n"
     if m is None:
-        return Rejected("not an A&D frame", raw)
+        return BadFrame("not an A&D frame", raw)
     raw = line[m.start():] + b"\r\n"
     head, kind, data, unit_b = m.groups()
     unit = unit_b.decode().lower()
@@ -51,16 +51,16 @@ def _decode(line: bytes) -> Frame:
     value = 0.0
     if not over:
         if figures.count(b".") > 1 or b" " in figures:
-            return Rejected("figures", raw)
+            return BadFrame("figures", raw)
         value = float(figures) * (-1 if data[:1] == b"-" else 1)
     kg = to_kg(value, unit)
     if kg is None:
-        return Rejected("unit " + unit, raw)
-    return Reading(
+        return BadFrame("unit " + unit, raw)
+    return WeightFrame(
         value_kg=kg,
         raw=raw,
         unit=unit,
-        gross=kind not in (b"NT", b"N"),
+        net=kind in (b"NT", b"N"),
         stable=None if head == b"OL" or head == b"LO" else head in (b"ST", b"HD"),
         out_of_range=over,
     )

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import click
 
 from edge_agent.devices.scale.protocols import PROTOCOL_NAMES, spec_for
-from edge_agent.devices.scale.reading import Notice, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Notice, WeightFrame
 
 
 @click.group()
@@ -126,7 +126,7 @@ def _send_command(command: bytes, url, baudrate, bytesize, parity, stopbits, tim
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for frame in parser.feed(port.read(port.in_waiting or 1)):
-                if isinstance(frame, Reading):
+                if isinstance(frame, WeightFrame):
                     continue  # an SIR stream still running from before: not the answer
                 done, message = command_outcome(frame)
                 click.echo(json.dumps({"command": command.decode(), "done": done, "message": message,
@@ -141,10 +141,10 @@ def _send_command(command: bytes, url, baudrate, bytesize, parity, stopbits, tim
 
 def _as_json(frame, protocol: str) -> dict:
     row: dict = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "protocol": protocol}
-    if isinstance(frame, Reading):
-        row.update(kind="reading", value_kg=frame.value_kg, unit=frame.unit, gross=frame.gross,
+    if isinstance(frame, WeightFrame):
+        row.update(kind="reading", value_kg=frame.value_kg, unit=frame.unit, net=frame.net,
                    stable=frame.stable, out_of_range=frame.out_of_range, tare_kg=frame.tare_kg)
-    elif isinstance(frame, Rejected):
+    elif isinstance(frame, BadFrame):
         row.update(kind="rejected", reason=frame.reason)
     elif isinstance(frame, Notice):
         row.update(kind="notice", code=frame.code, error=frame.error)

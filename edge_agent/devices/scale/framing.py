@@ -8,7 +8,7 @@ marker, because that marker may itself have been garbage.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import Frame, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Frame
 
 
 class FixedFrameParser:
@@ -42,7 +42,7 @@ class FixedFrameParser:
                 break
             frame = self.decode(bytes(buf[:self.length]))
             out.append(frame)
-            if isinstance(frame, Rejected):
+            if isinstance(frame, BadFrame):
                 self.rejected += 1
                 del buf[:1]
                 continue

@@ -7,7 +7,7 @@ that never ends is cut at `max_len` so a babbling line cannot grow the buffer.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import Frame, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Frame
 
 
 class LineBuffer:
@@ -64,7 +64,7 @@ class LineParser:
             frame = self.decode_line(line)
             if frame is None:
                 continue
-            if isinstance(frame, Rejected):
+            if isinstance(frame, BadFrame):
                 self.rejected += 1
             else:
                 self.frames += 1

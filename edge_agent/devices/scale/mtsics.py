@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from edge_agent.devices.scale.lines import LineParser
-from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
+from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 REQUEST = b"SI\r\n"
 _WEIGHT = re.compile(rb"(S|T) ([SD]) +(-?[0-9]+(?:\.[0-9]*)?) ([A-Za-z]{1,3})$")
@@ -48,16 +48,16 @@ class MtSics(LineParser):
                 return Notice(f"tare {value.decode()} {unit.decode()}", raw)
             kg = to_kg(float(value), unit.decode())
             if kg is None:
-                return Rejected("unit " + unit.decode(errors="replace"), raw)
-            return Reading(value_kg=kg, raw=raw, unit=unit.decode(), stable=status == b"S")
+                return BadFrame("unit " + unit.decode(errors="replace"), raw)
+            return WeightFrame(value_kg=kg, raw=raw, unit=unit.decode(), stable=status == b"S")
         if m := _STATUS.search(line):
             ident, status = m.groups()
             if ident.startswith(b"S") and status in (b"+", b"-"):
-                return Reading(value_kg=0.0, raw=raw, out_of_range=True)
+                return WeightFrame(value_kg=0.0, raw=raw, out_of_range=True)
             return Notice(f"{ident.decode()} {status.decode()}", raw, error=status != b"A")
         if m := _ERROR.search(line):
             return Notice(m.group(1).decode(), raw, error=True)
-        return Rejected("not an MT-SICS response", raw)
+        return BadFrame("not an MT-SICS response", raw)
 
 
 ZERO, TARE = b"Z\r\n", b"T\r\n"
@@ -84,7 +84,7 @@ def command_outcome(frame: Frame) -> tuple[bool, str]:
             return True, f"tared at {frame.code[5:]}"
         if frame.code in _OUTCOMES:
             return _OUTCOMES[frame.code]
-    if isinstance(frame, Rejected):
+    if isinstance(frame, BadFrame):
         return False, f"unreadable reply: {frame.reason}"
     return False, "the reply was a weight, not an answer to the command"
 

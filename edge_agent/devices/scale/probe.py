@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge_agent.devices.scale.protocols import PROTOCOLS, ProtocolSpec
-from edge_agent.devices.scale.reading import Reading
+from edge_agent.devices.scale.reading import WeightFrame
 
 BAUDRATES = (9600, 4800, 19200, 2400, 1200, 38400, 57600, 115200)
 FRAMINGS = ((8, "N", 1), (7, "E", 1), (7, "O", 1))
@@ -90,7 +90,7 @@ def _score(spec: ProtocolSpec, data: bytes, min_frames: int) -> tuple[int, int, 
     if not data:
         return None
     parser = spec.parser()
-    readings = [f for f in parser.feed(data) if isinstance(f, Reading)]
+    readings = [f for f in parser.feed(data) if isinstance(f, WeightFrame)]
     if len(readings) >= min_frames and len(readings) > parser.rejected:
         return len(readings), parser.rejected, readings[-1].value_kg
     return None

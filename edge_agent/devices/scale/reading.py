@@ -2,8 +2,8 @@
 
 A parser returns one of three values per frame it recognises:
 
-- `Reading`: a weight, always in kg, with the indicator's own flags and the raw bytes;
-- `Rejected`: bytes shaped like a frame that failed a check (checksum, digits, length);
+- `WeightFrame`: a weight, always in kg, with the indicator's own flags and the raw bytes;
+- `BadFrame`: bytes shaped like a frame that failed a check (checksum, digits, length);
 - `Notice`: a well-formed frame without a weight (an acknowledgement, an error code).
 
 `Display` is the other direction: what an indicator shows, for the frame encoders the
@@ -39,13 +39,13 @@ def to_kg(value: float, unit: str) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class WeightFrame:
     """One decoded weight. `stable` is the indicator's own flag, None where it has none."""
 
     value_kg: float
     raw: bytes
     unit: str = "kg"  # as the indicator sent it; value_kg is already converted
-    gross: bool = True
+    net: bool = False  # the indicator showed net (gross minus tare), not gross
     stable: bool | None = None
     out_of_range: bool = False
     tare_kg: float | None = None
@@ -54,7 +54,7 @@ class Reading:
     @property
     def gross_kg(self) -> float | None:
         """The gross mass: the value itself, or net plus the tare the frame carries."""
-        if self.gross:
+        if not self.net:
             return self.value_kg
         if self.tare_kg is not None:
             return round(self.value_kg + self.tare_kg, 3)
@@ -62,8 +62,12 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
-class Rejected:
-    """Bytes shaped like a frame that failed a check; never a weight."""
+class BadFrame:
+    """Bytes shaped like a frame that failed a check; never a weight.
+
+    Only what the bytes say: no source, no time. The transport stamps it, counts it and
+    logs it as the reader's rejection (`ScaleReader.health()["last_reject"]`).
+    """
 
     reason: str
     raw: bytes
@@ -78,7 +82,7 @@ class Notice:
     error: bool = False
 
 
-Frame = Reading | Rejected | Notice
+Frame = WeightFrame | BadFrame | Notice
 
 
 @dataclass(frozen=True, slots=True)

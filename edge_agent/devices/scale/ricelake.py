@@ -18,7 +18,7 @@ The stream has no checksum; every field is checked against its set instead.
 from __future__ import annotations
 
 from edge_agent.devices.scale.framing import FixedFrameParser
-from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
+from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 STX = 0x02
 CR = 0x0D
@@ -47,10 +47,10 @@ class RiceLakeStream(FixedFrameParser):
 def _decode(raw: bytes) -> Frame:
     pol, figures, unit_b, mode, status = raw[1], raw[2:9], raw[9], raw[10], raw[11]
     if raw[12] != CR:
-        return Rejected("no CR where the frame should end", raw)
+        return BadFrame("no CR where the frame should end", raw)
     if pol not in b" -" or not set(figures) <= _FIGURES or unit_b not in _UNITS or mode not in b"GN" \
             or status not in b" IMOZ":
-        return Rejected("field out of its set", raw)
+        return BadFrame("field out of its set", raw)
     if status == ord("I"):
         return Notice("invalid", raw, error=True)
     text = figures.strip()
@@ -58,12 +58,12 @@ def _decode(raw: bytes) -> Frame:
     try:
         value = float(text) if text else 0.0
     except ValueError:
-        return Rejected("figures", raw)
+        return BadFrame("figures", raw)
     if not text and not over:
-        return Rejected("no figures", raw)
+        return BadFrame("no figures", raw)
     unit = _UNITS[unit_b]
-    return Reading(value_kg=to_kg(-value if pol == ord("-") else value, unit) or 0.0, raw=raw, unit=unit,
-                   gross=mode == ord("G"), stable=status != ord("M"), out_of_range=over)
+    return WeightFrame(value_kg=to_kg(-value if pol == ord("-") else value, unit) or 0.0, raw=raw, unit=unit,
+                   net=mode == ord("N"), stable=status != ord("M"), out_of_range=over)
 
 
 def encode(display: Display) -> bytes:

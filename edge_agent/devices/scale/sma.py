@@ -21,7 +21,7 @@ weight; both widths are accepted.
 from __future__ import annotations
 
 from edge_agent.devices.scale.lines import LineParser
-from edge_agent.devices.scale.reading import Display, Frame, Notice, Reading, Rejected, to_kg
+from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 REQUEST = b"\nW\r"
 _STATUS = frozenset(b"ZOUEITe ")
@@ -39,7 +39,7 @@ class SmaScp0499(LineParser):
     def decode_line(self, line: bytes) -> Frame | None:
         start = line.rfind(b"\n")
         if start < 0:
-            return Rejected("no LF before the reply", line + b"\r") if line else None
+            return BadFrame("no LF before the reply", line + b"\r") if line else None
         return _decode(line[start + 1:], line[start:] + b"\r")
 
 
@@ -47,11 +47,11 @@ def _decode(body: bytes, raw: bytes) -> Frame:
     if body == b"?":
         return Notice("?", raw, error=True)
     if len(body) not in (18, 19):
-        return Rejected(f"reply of {len(body)} characters", raw)
+        return BadFrame(f"reply of {len(body)} characters", raw)
     status, mode, motion = body[0], body[2], body[3]  # body[1] is the range
     weight, unit_b = body[5:-3], body[-3:]
     if status not in _STATUS or mode not in b"GTNgtn" or motion not in b"M " or not set(weight) <= _NUMBER:
-        return Rejected("field out of its set", raw)
+        return BadFrame("field out of its set", raw)
     if status in _ERRORS:
         return Notice("error " + chr(status), raw, error=True)
     if mode in b"Tt":
@@ -62,11 +62,11 @@ def _decode(body: bytes, raw: bytes) -> Frame:
     try:
         value = 0.0 if over and not text.strip(b"-") else float(text)
     except ValueError:
-        return Rejected("weight", raw)
+        return BadFrame("weight", raw)
     kg = to_kg(value, unit)
     if kg is None:
-        return Rejected("unit " + unit, raw)
-    return Reading(value_kg=kg, raw=raw, unit=unit, gross=mode in b"Gg",
+        return BadFrame("unit " + unit, raw)
+    return WeightFrame(value_kg=kg, raw=raw, unit=unit, net=mode in b"Nn",
                    stable=motion != ord("M"), out_of_range=over)
 
 

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from statistics import median_low
 
-from edge_agent.devices.scale.reading import Reading
+from edge_agent.devices.scale.reading import WeightFrame
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class StabilityDetector:
         """Forget the readings in progress (the line dropped: a gap is not stillness)."""
         self._window.clear()
 
-    def update(self, reading: Reading, now_s: float) -> list[Captured | Emptied]:
+    def update(self, reading: WeightFrame, now_s: float) -> list[Captured | Emptied]:
         rule = self.rule
         gross = reading.gross_kg
         if reading.out_of_range or gross is None:

@@ -28,7 +28,7 @@ directly by the next STX it stops looking.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import Display, Frame, Reading, Rejected, to_kg
+from edge_agent.devices.scale.reading import BadFrame, Display, Frame, WeightFrame, to_kg
 
 STX = 0x02
 CR = 0x0D
@@ -78,7 +78,7 @@ class ToledoContinuous:
             del buf[:used]
             if result is not None:
                 out.append(result)
-                if isinstance(result, Rejected):
+                if isinstance(result, BadFrame):
                     self.rejected += 1
                 else:
                     self.frames += 1
@@ -92,17 +92,17 @@ class ToledoContinuous:
         if cr < 0:
             if len(buf) < LONG_LEN:
                 return None, 0
-            return Rejected("no CR where the frame should end", bytes(buf[:LONG_LEN])), 1
+            return BadFrame("no CR where the frame should end", bytes(buf[:LONG_LEN])), 1
         length = cr + 1
         if length not in (SHORT_LEN, LONG_LEN):
             # A truncated frame, or an STX inside garbage: drop only this STX, since the
             # CR found may end the next, intact frame.
-            return Rejected(f"frame of {length} bytes", bytes(buf[:length])), 1
+            return BadFrame(f"frame of {length} bytes", bytes(buf[:length])), 1
         body = buf[:length]
         if any((b & 0x7F) < 0x20 for b in body[1:4]):
-            return Rejected("control character in a status word", bytes(body)), 1
+            return BadFrame("control character in a status word", bytes(body)), 1
         if any((b & 0x7F) not in _DIGITS for b in body[4:cr]):
-            return Rejected("non-digit in a weight field", bytes(body)), 1
+            return BadFrame("non-digit in a weight field", bytes(body)), 1
         if self._mode is False:
             return self._decode(bytes(body)), length
         if len(buf) <= length:
@@ -118,7 +118,7 @@ class ToledoContinuous:
         if self._mode:
             # Drop only the STX: if these bytes were garbage, the "checksum" may be the
             # STX of the next, intact frame.
-            return Rejected("bad checksum", bytes(buf[:length + 1])), 1
+            return BadFrame("bad checksum", bytes(buf[:length + 1])), 1
         self._streak_checked = 0
         if following == STX:
             self._streak_plain += 1
@@ -133,14 +133,14 @@ class ToledoContinuous:
         tare = _number(raw[10:16]) * 10.0**exponent if len(raw) >= LONG_LEN else None
         unit = _SWC_UNIT.get(swc & 0x07, "kg" if swb & 0x10 else "lb")
         if swc & 0x07 == 7:
-            return Rejected("custom unit", raw)
+            return BadFrame("custom unit", raw)
         sign = -1.0 if swb & 0x02 else 1.0
         increment = _INCREMENT.get((swa >> 3) & 0x03)
-        return Reading(
+        return WeightFrame(
             value_kg=to_kg(sign * weight, unit) or 0.0,
             raw=raw,
             unit=unit,
-            gross=not swb & 0x01,
+            net=bool(swb & 0x01),
             stable=not swb & 0x08,
             out_of_range=bool(swb & 0x04),
             tare_kg=to_kg(tare, unit) if tare is not None else None,

@@ -25,7 +25,7 @@ Neither frame carries a unit or a stability flag: the unit is the indicator's se
 from __future__ import annotations
 
 from edge_agent.devices.scale.framing import FixedFrameParser
-from edge_agent.devices.scale.reading import Display, Frame, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Display, Frame, WeightFrame
 
 STX = 0x02
 ETX = 0x03
@@ -56,14 +56,14 @@ class Xk3190(FixedFrameParser):
 
 def _decode(raw: bytes) -> Frame:
     if raw[11] != ETX:
-        return Rejected("no ETX where the frame should end", raw)
+        return BadFrame("no ETX where the frame should end", raw)
     sign, digits, decimals = raw[1], raw[2:8], raw[8]
     if sign not in b"+-" or not set(digits) <= _DIGITS or decimals not in b"01234":
-        return Rejected("field out of its set", raw)
+        return BadFrame("field out of its set", raw)
     if raw[9:11] != xor_check(raw[1:9]):
-        return Rejected("bad checksum", raw)
+        return BadFrame("bad checksum", raw)
     value = int(digits) / 10 ** (decimals - 0x30)
-    return Reading(value_kg=round(-value if sign == ord("-") else value, 3), raw=raw)
+    return WeightFrame(value_kg=round(-value if sign == ord("-") else value, 3), raw=raw)
 
 
 class Xk3190Reversed(FixedFrameParser):
@@ -76,9 +76,9 @@ class Xk3190Reversed(FixedFrameParser):
     def decode(self, raw: bytes) -> Frame:
         figures, sign = raw[1:8][::-1], raw[8]
         if sign not in b"0-" or not set(figures) <= _DIGITS | {ord(".")} or figures.count(b".") > 1:
-            return Rejected("field out of its set", raw)
+            return BadFrame("field out of its set", raw)
         value = float(figures)
-        return Reading(value_kg=-value if sign == ord("-") else value, raw=raw)
+        return WeightFrame(value_kg=-value if sign == ord("-") else value, raw=raw)
 
 
 def encode(display: Display) -> bytes:

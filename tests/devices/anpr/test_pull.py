@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 from testkit.waiting import wait_for
 
@@ -5,11 +7,16 @@ from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.hikvision import build_alert_xml
 from edge_agent.devices.anpr.multipart import MultipartError
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
-from edge_agent.devices.anpr.pull import AlertStream
+from edge_agent.devices.anpr.pull import AlertStream, PullCamera
 from edge_agent.models import PlateRole, Rejected
 from edge_agent.simulators.anpr_camera import PolledCameraSimulator
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 50 + b"\xff\xd9"
+LOGGER = "edge_agent.devices.anpr.pull"
+
+
+def messages(caplog, event: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.getMessage().startswith(event + " ")]
 
 
 def part(ctype: str, body: bytes, name: str = "") -> bytes:
@@ -108,3 +115,33 @@ def test_snapshot_camera_reads_locally_once_per_truck(start_listener, polled_cam
     sim.show("SU 733-PR")
     wait_for(lambda: len(sink.posted) == 2, timeout_s=60)
     assert sink.posted[1].text == "SU733PR" and sink.posted[1].camera == "L1-snap"
+
+
+def test_a_camera_that_goes_away_is_logged_once_on_loss_and_once_on_return(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    sim = PolledCameraSimulator(seed=3).start()
+    port = sim.port
+    cam = CameraConfig(id="L1-pull", format="pull", url=sim.stream_url, reconnect_max_s=0.2)
+    accepted: list[str] = []
+
+    def accept(camera, note, **_) -> tuple[int, str]:
+        accepted.append(note.plate)
+        return 200, ""
+
+    puller = PullCamera(cam, accept).start()
+    try:
+        wait_for(lambda: sim.connected_streams() == 1)
+        sim.stop()  # the camera is switched off: its port refuses ...
+        wait_for(lambda: puller.health()["errors"] >= 4)  # ... the lost stream and three failed retries
+        assert puller.health()["connected"] is False and puller.health()["reconnects"] == 0
+        sim = PolledCameraSimulator(seed=3, port=port).start()  # ... until it is back on the same address
+        wait_for(lambda: sim.connected_streams() == 1 and puller.health()["connected"])
+        sim.emit("BG 777-AB")
+        wait_for(lambda: accepted == ["BG 777-AB"])
+        assert puller.health()["reconnects"] == 1 and puller.health()["connects"] == 2
+        assert len(messages(caplog, "anpr_pull_connected")) == 1
+        assert len(messages(caplog, "anpr_pull_lost")) == 1
+        assert len(messages(caplog, "anpr_pull_recovered")) == 1
+    finally:
+        puller.stop()
+        sim.stop()

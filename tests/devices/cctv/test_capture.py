@@ -95,6 +95,24 @@ def test_reconnects_after_the_server_drops_the_stream(sim, cameras, wait_until, 
     assert sim.connections >= 2
 
 
+def test_a_refusing_camera_is_logged_once_on_loss_and_once_on_return(sim, cameras, wait_until, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    cam = cameras(sim.url, reconnect_max_s=0.2)
+    cam.start()
+    wait_until(lambda: cam.frames >= 5)
+    sim.drop(refuse_s=600)  # the camera reboots and answers nothing ...
+    wait_until(lambda: cam.open_failures >= 3)  # ... through several retries
+    assert cam.health()["connected"] is False and cam.reconnects == 0
+    sim.drop(refuse_s=0)  # ... until it is back
+    wait_until(lambda: cam.reconnects == 1)
+    health = cam.health()
+    assert health["connected"] is True and health["losses"] == 1 and health["link_errors"] >= 4
+    assert len(messages(caplog, "cctv_stream_connected")) == 1
+    assert len(messages(caplog, "cctv_stream_lost")) == 1
+    recovered = messages(caplog, "cctv_stream_recovered")
+    assert len(recovered) == 1 and f"camera={cam.camera_id} lane=L1" in recovered[0]
+
+
 def test_an_unreachable_camera_is_logged_once_and_retried(closed_port_url, cameras, wait_until, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     cam = cameras(closed_port_url, reconnect_max_s=0.2)

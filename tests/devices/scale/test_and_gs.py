@@ -7,18 +7,18 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.devices.scale.and_gs import AndStream, encode
-from edge_agent.devices.scale.reading import Display, Notice, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Display, Notice, WeightFrame
 
 
 def test_manual_example_net_stable():
     (r,) = AndStream().feed(b"ST,NT,+0012.34kg\r\n")
-    assert isinstance(r, Reading)
-    assert (r.value_kg, r.gross, r.stable, r.out_of_range) == (12.34, False, True, False)
+    assert isinstance(r, WeightFrame)
+    assert (r.value_kg, r.net, r.stable, r.out_of_range) == (12.34, True, True, False)
 
 
 def test_truck_scale_gross_unstable_cr_only():
     (r,) = AndStream().feed(b"US,GS,+0012340kg\r")
-    assert (r.value_kg, r.gross, r.stable) == (12340.0, True, False)
+    assert (r.value_kg, r.net, r.stable) == (12340.0, False, False)
 
 
 def test_negative_and_decimal_comma():
@@ -55,7 +55,7 @@ def test_garbage_glued_in_front_is_dropped_from_the_frame():
 def test_garbled_frame_rejected():
     parser = AndStream()
     out = parser.feed(b"ST,GS,+00?2340kg\r\nST,GS,+0012340kg\r\n")
-    assert isinstance(out[0], Rejected) and out[1].value_kg == 12340.0 and parser.rejected == 1
+    assert isinstance(out[0], BadFrame) and out[1].value_kg == 12340.0 and parser.rejected == 1
 
 
 def test_encoder_round_trip():

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.devices.scale.protocols import PROTOCOLS
-from edge_agent.devices.scale.reading import Display, Reading
+from edge_agent.devices.scale.reading import Display, WeightFrame
 
 NAMES = sorted(PROTOCOLS)
 
@@ -35,16 +35,16 @@ def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     return pieces
 
 
-def decode(name: str, pieces: list[bytes]) -> list[Reading]:
+def decode(name: str, pieces: list[bytes]) -> list[WeightFrame]:
     parser = PROTOCOLS[name].parser()
     out = []
     for piece in pieces:
         out += parser.feed(piece)
     assert parser.rejected >= 0 and parser.frames >= 0
-    return [f for f in out if isinstance(f, Reading)]
+    return [f for f in out if isinstance(f, WeightFrame)]
 
 
-def assert_recovered(readings: list[Reading], frames: list[bytes]) -> None:
+def assert_recovered(readings: list[WeightFrame], frames: list[bytes]) -> None:
     """Every sent frame appears, in order, among the readings (garbage may add others)."""
     raws = iter(r.raw for r in readings)
     for frame in frames:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.devices.scale.mtsics import REQUEST, MtSics, command_outcome, respond
-from edge_agent.devices.scale.reading import Display, Notice, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Display, Notice, WeightFrame
 
 
 def test_manual_example_stable_weight():
     (r,) = MtSics().feed(b"S S      100.00 g\r\n")
-    assert isinstance(r, Reading)
-    assert (r.value_kg, r.unit, r.stable, r.gross) == (0.1, "g", True, True)
+    assert isinstance(r, WeightFrame)
+    assert (r.value_kg, r.unit, r.stable, r.net) == (0.1, "g", True, False)
 
 
 def test_dynamic_weight_from_si():
@@ -28,7 +28,7 @@ def test_negative_weight():
 @pytest.mark.parametrize("line", [b"S +\r\n", b"S -\r\n"])
 def test_overload_and_underload_are_out_of_range(line):
     (r,) = MtSics().feed(line)
-    assert isinstance(r, Reading) and r.out_of_range
+    assert isinstance(r, WeightFrame) and r.out_of_range
 
 
 @pytest.mark.parametrize(("line", "code", "error"), [
@@ -52,13 +52,13 @@ def test_tare_reply_is_not_a_weighing():
 def test_garbled_line_is_rejected_and_next_line_recovered():
     parser = MtSics()
     out = parser.feed(b"S S   12#40 kg\r\nS S      12340 kg\r\n")
-    assert isinstance(out[0], Rejected) and out[1].value_kg == 12340.0
+    assert isinstance(out[0], BadFrame) and out[1].value_kg == 12340.0
     assert parser.rejected == 1
 
 
 def test_unknown_unit_is_rejected():
     (r,) = MtSics().feed(b"S S      12340 PCS\r\n")
-    assert isinstance(r, Rejected)
+    assert isinstance(r, BadFrame)
 
 
 def test_poll_request_and_device_side():

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.devices.scale.reading import Notice, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Notice, WeightFrame
 from edge_agent.devices.scale.ricelake import RiceLakeStream
 
 
 def test_kilograms_gross_valid_cr_lf():
     parser = RiceLakeStream()
     (r,) = parser.feed(b"\x02   12340KG \r\n")
-    assert isinstance(r, Reading)
-    assert (r.value_kg, r.gross, r.stable, r.out_of_range) == (12340.0, True, True, False)
+    assert isinstance(r, WeightFrame)
+    assert (r.value_kg, r.net, r.stable, r.out_of_range) == (12340.0, False, True, False)
     assert parser.skipped_bytes == 0
 
 
 def test_negative_net_motion_with_decimals():
     (r,) = RiceLakeStream().feed(b"\x02-  12.50KNM\r")
-    assert (r.value_kg, r.gross, r.stable) == (-12.5, False, False)
+    assert (r.value_kg, r.net, r.stable) == (-12.5, True, False)
 
 
 def test_pounds():
@@ -40,4 +40,4 @@ def test_invalid_status_is_a_notice():
 def test_bad_unit_rejected_and_next_frame_recovered():
     parser = RiceLakeStream()
     out = parser.feed(b"\x02   12340XG \r\n\x02   12340KG \r\n")
-    assert isinstance(out[0], Rejected) and out[-1].value_kg == 12340.0
+    assert isinstance(out[0], BadFrame) and out[-1].value_kg == 12340.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.devices.scale.reading import Display, Notice, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Display, Notice, WeightFrame
 from edge_agent.devices.scale.sma import REQUEST, SmaScp0499, respond
 
 
@@ -16,13 +16,13 @@ def test_request_is_lf_w_cr():
 
 def test_gross_stable():
     (r,) = SmaScp0499().feed(b"\n 1G   12340.000kg \r")
-    assert isinstance(r, Reading)
-    assert (r.value_kg, r.gross, r.stable, r.out_of_range) == (12340.0, True, True, False)
+    assert isinstance(r, WeightFrame)
+    assert (r.value_kg, r.net, r.stable, r.out_of_range) == (12340.0, False, True, False)
 
 
 def test_centre_of_zero_net_in_motion():
     (r,) = SmaScp0499().feed(b"\nZ1NM      0.000kg \r")
-    assert (r.value_kg, r.gross, r.stable) == (0.0, False, False)
+    assert (r.value_kg, r.net, r.stable) == (0.0, True, False)
 
 
 def test_pounds_and_negative():
@@ -48,7 +48,7 @@ def test_cardinal_eleven_character_weight():
 def test_wrong_length_rejected_then_recovered():
     parser = SmaScp0499()
     out = parser.feed(b"\n 1G 12340.000kg \r\n 1G   12340.000kg \r")
-    assert isinstance(out[0], Rejected) and out[1].value_kg == 12340.0
+    assert isinstance(out[0], BadFrame) and out[1].value_kg == 12340.0
 
 
 def test_device_side():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from edge_agent.devices.scale.reading import Reading
+from edge_agent.devices.scale.reading import WeightFrame
 from edge_agent.devices.scale.stability import Captured, Emptied, StabilityDetector, StabilityRule
 
 RULE = StabilityRule(division_kg=20, min_weight_kg=1000, zero_band_kg=100, stable_readings=5, stable_window_s=1.0)
@@ -16,12 +16,12 @@ def quantise(kg: float) -> float:
 
 
 def truck(target_kg: float, rng: random.Random, *, flag: bool, settle_noise_kg: float = 8.0,
-          hold_s: float = 4.0) -> list[Reading]:
+          hold_s: float = 4.0) -> list[WeightFrame]:
     """Empty bridge, a bumpy ramp, a decaying swing, a noisy hold, a ramp off, empty."""
-    readings: list[Reading] = []
+    readings: list[WeightFrame] = []
 
     def add(kg: float, moving: bool) -> None:
-        readings.append(Reading(value_kg=quantise(kg), raw=f"{len(readings)}".encode(),
+        readings.append(WeightFrame(value_kg=quantise(kg), raw=f"{len(readings)}".encode(),
                                 stable=(not moving) if flag else None))
 
     for _ in range(10):
@@ -40,7 +40,7 @@ def truck(target_kg: float, rng: random.Random, *, flag: bool, settle_noise_kg: 
     return readings
 
 
-def run(readings: list[Reading], detector: StabilityDetector | None = None, t0: float = 0.0):
+def run(readings: list[WeightFrame], detector: StabilityDetector | None = None, t0: float = 0.0):
     detector = detector or StabilityDetector(RULE)
     return [(i, o) for i, r in enumerate(readings) for o in detector.update(r, t0 + i * DT)]
 
@@ -68,8 +68,8 @@ def test_capture_waits_for_the_window_after_the_ramp():
 
 def test_motion_flag_blocks_capture_even_when_values_are_still():
     detector = StabilityDetector(RULE)
-    zero = [Reading(value_kg=0.0, raw=b"z", stable=True)] * 6
-    still_but_moving = [Reading(value_kg=24000.0, raw=b"m", stable=False)] * 30
+    zero = [WeightFrame(value_kg=0.0, raw=b"z", stable=True)] * 6
+    still_but_moving = [WeightFrame(value_kg=24000.0, raw=b"m", stable=False)] * 30
     assert run(zero + still_but_moving, detector) == []
 
 
@@ -80,7 +80,7 @@ def test_noise_wider_than_a_division_never_captures():
 
 
 def test_no_weighing_without_a_zero_check_first():
-    loaded = [Reading(value_kg=24000.0, raw=b"x", stable=True)] * 40
+    loaded = [WeightFrame(value_kg=24000.0, raw=b"x", stable=True)] * 40
     assert run(loaded) == []
     # Once the truck leaves and the next one comes, weighing works.
     rng = random.Random(2)
@@ -90,35 +90,35 @@ def test_no_weighing_without_a_zero_check_first():
 
 
 def test_out_of_range_negative_below_minimum_and_net_without_tare_never_weigh():
-    zero = [Reading(value_kg=0.0, raw=b"z", stable=True)] * 6
+    zero = [WeightFrame(value_kg=0.0, raw=b"z", stable=True)] * 6
     for bad in (
-        Reading(value_kg=24000.0, raw=b"o", stable=True, out_of_range=True),
-        Reading(value_kg=-2400.0, raw=b"n", stable=True),
-        Reading(value_kg=980.0, raw=b"b", stable=True),
-        Reading(value_kg=24000.0, raw=b"t", stable=True, gross=False),
+        WeightFrame(value_kg=24000.0, raw=b"o", stable=True, out_of_range=True),
+        WeightFrame(value_kg=-2400.0, raw=b"n", stable=True),
+        WeightFrame(value_kg=980.0, raw=b"b", stable=True),
+        WeightFrame(value_kg=24000.0, raw=b"t", stable=True, net=True),
     ):
         assert run(zero + [bad] * 40) == [], bad
 
 
 def test_net_with_tare_weighs_the_gross():
-    zero = [Reading(value_kg=0.0, raw=b"z", stable=True)] * 6
-    net = [Reading(value_kg=22000.0, raw=b"n", stable=True, gross=False, tare_kg=2000.0)] * 12
+    zero = [WeightFrame(value_kg=0.0, raw=b"z", stable=True)] * 6
+    net = [WeightFrame(value_kg=22000.0, raw=b"n", stable=True, net=True, tare_kg=2000.0)] * 12
     ((_, captured),) = run(zero + net)
     assert captured.gross_kg == 24000.0
 
 
 def test_a_single_zero_frame_does_not_empty_the_bridge():
-    zero = [Reading(value_kg=0.0, raw=b"z", stable=True)] * 6
-    load = [Reading(value_kg=24000.0, raw=b"l", stable=True)] * 12
-    glitch = [Reading(value_kg=0.0, raw=b"g", stable=True)]
+    zero = [WeightFrame(value_kg=0.0, raw=b"z", stable=True)] * 6
+    load = [WeightFrame(value_kg=24000.0, raw=b"l", stable=True)] * 12
+    glitch = [WeightFrame(value_kg=0.0, raw=b"g", stable=True)]
     outcomes = run(zero + load + glitch + load)
     assert [type(o) for _, o in outcomes] == [Captured]
 
 
 def test_reset_window_needs_a_fresh_window():
     detector = StabilityDetector(RULE)
-    zero = [Reading(value_kg=0.0, raw=b"z", stable=True)] * 6
-    load = Reading(value_kg=24000.0, raw=b"l", stable=True)
+    zero = [WeightFrame(value_kg=0.0, raw=b"z", stable=True)] * 6
+    load = WeightFrame(value_kg=24000.0, raw=b"l", stable=True)
     run(zero, detector)
     for i in range(4):
         assert detector.update(load, 10 + i * DT) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.devices.scale.reading import Display, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Display, WeightFrame
 from edge_agent.devices.scale.toledo import ToledoContinuous, checksum, encode
 
 # SWA 0x31: bit 5 set, decimal code 001 (x10), increment code 10 (2) -> 20 kg division.
@@ -25,8 +25,8 @@ NET_MOTION = b"\x02\x31\x39\x20" + b"000500" + b"000120" + b"\r" + b"\x1f"
 
 def test_long_frame_with_checksum():
     (r,) = ToledoContinuous().feed(LONG_CHK)
-    assert isinstance(r, Reading)
-    assert (r.value_kg, r.gross, r.stable, r.out_of_range, r.unit) == (12340.0, True, True, False, "kg")
+    assert isinstance(r, WeightFrame)
+    assert (r.value_kg, r.net, r.stable, r.out_of_range, r.unit) == (12340.0, False, True, False, "kg")
     assert r.division_kg == 20.0 and r.tare_kg == 0.0
     assert r.raw == LONG_CHK
 
@@ -50,7 +50,7 @@ def test_frames_without_checksum(frame):
 
 def test_net_motion_and_tare_give_gross():
     (r,) = ToledoContinuous().feed(NET_MOTION)
-    assert (r.value_kg, r.gross, r.stable, r.tare_kg, r.gross_kg) == (5000.0, False, False, 1200.0, 6200.0)
+    assert (r.value_kg, r.net, r.stable, r.tare_kg, r.gross_kg) == (5000.0, True, False, 1200.0, 6200.0)
 
 
 def test_sign_range_and_pounds_from_swb():
@@ -80,7 +80,7 @@ def test_bad_checksum_is_rejected_once_checksums_are_known():
     parser = ToledoContinuous()
     bad = LONG_CHK[:-1] + b"\x27"
     out = parser.feed(LONG_CHK * 2 + bad + LONG_CHK)
-    assert [type(f) for f in out] == [Reading, Reading, Rejected, Reading]
+    assert [type(f) for f in out] == [WeightFrame, WeightFrame, BadFrame, WeightFrame]
     assert out[2].reason == "bad checksum"
     assert parser.rejected == 1
 
@@ -88,22 +88,22 @@ def test_bad_checksum_is_rejected_once_checksums_are_known():
 def test_explicit_checksum_mode_rejects_the_first_bad_frame():
     parser = ToledoContinuous(checksum=True)
     out = parser.feed(LONG_CHK[:-1] + b"\x00" + LONG_CHK)
-    assert [type(f) for f in out] == [Rejected, Reading]
+    assert [type(f) for f in out] == [BadFrame, WeightFrame]
 
 
 def test_truncated_frame_is_rejected_and_the_next_recovered():
     parser = ToledoContinuous()
     truncated = LONG_CHK[:7] + LONG_CHK[10:]
     out = parser.feed(LONG_CHK + truncated + LONG_CHK + LONG_CHK)
-    assert [f.value_kg for f in out if isinstance(f, Reading)] == [12340.0] * 3
+    assert [f.value_kg for f in out if isinstance(f, WeightFrame)] == [12340.0] * 3
     assert parser.rejected >= 1
 
 
 def test_non_digit_weight_is_rejected():
     parser = ToledoContinuous(checksum=False)
     out = parser.feed(b"\x02\x31\x30\x20" + b"00X234" + b"\r" + SHORT_PLAIN + SHORT_PLAIN)
-    assert isinstance(out[0], Rejected) and out[0].reason.startswith("non-digit")
-    assert [f.value_kg for f in out if isinstance(f, Reading)] == [12340.0, 12340.0]
+    assert isinstance(out[0], BadFrame) and out[0].reason.startswith("non-digit")
+    assert [f.value_kg for f in out if isinstance(f, WeightFrame)] == [12340.0, 12340.0]
 
 
 def test_checksum_function_matches_the_vectors():
@@ -114,5 +114,5 @@ def test_encoder_round_trip():
     for display in (Display(24000), Display(-60, motion=True), Display(5000, net=True, tare_kg=1200)):
         (r,) = ToledoContinuous().feed(encode(display))
         assert r.value_kg == display.value_kg and r.stable is not display.motion
-        assert r.gross is not display.net
+        assert r.net is display.net
     assert encode(Display(12340)) == LONG_CHK

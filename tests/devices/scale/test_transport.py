@@ -3,12 +3,20 @@ unplug and reconnect, faults on the line, polled protocols and a dead line."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
+from datetime import datetime
 
 import pytest
 
 from edge_agent.models import ScaleEmptied, WeightReading, WeightStable
+
+LOGGER = "edge_agent.devices.scale.transport"
+
+
+def messages(caplog, event: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.getMessage().startswith(event + " ")]
 
 
 def weigh(sim, events, wait, target_kg: float, count: int) -> WeightStable:
@@ -157,3 +165,23 @@ def test_bad_frames_are_logged_at_a_limited_rate(simulator, reader, wait, caplog
     assert "bad checksum" in last["reason"]
     frame = bytes.fromhex(last["raw"])
     assert len(frame) == 12 and frame[0] == 0x02 and frame[-1] == 0x03, frame
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(simulator, reader, wait, transport, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    sim = simulator("toledo", **({"pty": True} if transport == "pty" else {"tcp_port": 0}))
+    r, _ = reader(sim.url)
+    wait(lambda: r.health()["connected"] and r.health()["frames"] > 5)
+    sim.disconnect(duration_s=600)
+    # The lost link, then at least three reopen attempts that failed while it was away.
+    wait(lambda: r.health()["link_errors"] >= 4)
+    assert r.health()["connected"] is False and r.health()["reconnects"] == 0
+    sim.disconnect(duration_s=0)  # the outage ends now: plugged back in
+    wait(lambda: r.health()["connected"] and r.health()["reconnects"] == 1)
+    assert len(messages(caplog, "scale_connected")) == 1
+    assert len(messages(caplog, "scale_unavailable")) == 1
+    back = messages(caplog, "scale_back")
+    assert len(back) == 1 and f"url={sim.url}" in back[0]
+    health = r.health()
+    assert datetime.fromisoformat(health["since"]).tzinfo is not None and health["last_error"]

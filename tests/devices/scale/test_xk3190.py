@@ -5,7 +5,7 @@ of the same manual; their check characters were computed by hand as the XOR of b
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import Display, Reading, Rejected
+from edge_agent.devices.scale.reading import BadFrame, Display, WeightFrame
 from edge_agent.devices.scale.xk3190 import Xk3190, Xk3190Reversed, encode, encode_reversed, xor_check
 
 POSITIVE = b"\x02+0123400" + b"1F" + b"\x03"  # +012340, 0 decimals: 12340 kg
@@ -15,7 +15,7 @@ NEGATIVE = b"\x02-0001002" + b"1E" + b"\x03"  # -000100, 2 decimals: -1.00 kg
 def test_twelve_byte_frames():
     parser = Xk3190()
     pos, neg = parser.feed(POSITIVE + NEGATIVE)
-    assert isinstance(pos, Reading) and pos.value_kg == 12340.0 and pos.stable is None
+    assert isinstance(pos, WeightFrame) and pos.value_kg == 12340.0 and pos.stable is None
     assert neg.value_kg == -1.0
     assert parser.rejected == 0
 
@@ -23,7 +23,7 @@ def test_twelve_byte_frames():
 def test_bad_xor_rejected():
     parser = Xk3190()
     out = parser.feed(POSITIVE[:9] + b"1E" + b"\x03" + POSITIVE)
-    assert isinstance(out[0], Rejected) and out[0].reason == "bad checksum"
+    assert isinstance(out[0], BadFrame) and out[0].reason == "bad checksum"
     assert out[-1].value_kg == 12340.0 and parser.rejected == 1
 
 
@@ -48,4 +48,4 @@ def test_reversed_stream_without_separators():
 def test_reversed_garbled_rejected():
     parser = Xk3190Reversed()
     out = parser.feed(b"=0432X000=04321000")
-    assert isinstance(out[0], Rejected) and out[-1].value_kg == 12340.0
+    assert isinstance(out[0], BadFrame) and out[-1].value_kg == 12340.0
