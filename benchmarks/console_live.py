@@ -50,13 +50,15 @@ class _NoDevices(Agent):
 def _agent(data_dir: Path) -> Agent:
     from gpiozero.pins.mock import MockFactory
 
+    from edge_agent.simulators.barrier import simulated_barrier
+
     config = AgentConfig(
         site=SiteConfig(id="bench", region="bench", data_dir=data_dir),
-        lanes=[LaneConfig(id="L1", gate=GateConfig(pin_factory="mock", simulated_travel_s=0.01))],
+        lanes=[LaneConfig(id="L1", gate=GateConfig(pin_factory="mock"))],
         policy=PolicyConfig(random_secret="bench-secret-1"),
         rules=RulesConfig(indicator_files=[INDICATORS]),
     )
-    agent = _NoDevices(config, pin_factory=MockFactory(), data_dir=data_dir)
+    agent = _NoDevices(config, pin_factory=MockFactory(), data_dir=data_dir, gate_equipment=simulated_barrier(0.01))
     agent.start()
     record = PreArrival(reference="EX-1", tractor_plate="KS123AB", gross_kg=24000,
                         consignor=Party(name="Tabak Export DOO"), consignee=Party(name="Dukat"),

@@ -35,6 +35,7 @@ from gpiozero.pins.mock import MockFactory
 from edge_agent.commands import CloseBarrier, OpenBarrier
 from edge_agent.config import GateConfig
 from edge_agent.devices.gate.controller import GateController
+from edge_agent.simulators.barrier import simulated_barrier
 
 
 def wait(condition, timeout_s: float = 10.0) -> float:
@@ -48,8 +49,8 @@ def wait(condition, timeout_s: float = 10.0) -> float:
 
 def command_latency(runs: int) -> list[float]:
     factory = MockFactory()
-    gate = GateController("L1", GateConfig(pin_factory="mock", simulated_travel_s=0.0, pulse_s=0.05),
-                          lambda e: None, pin_factory=factory)
+    gate = GateController("L1", GateConfig(pin_factory="mock", pulse_s=0.05),
+                          lambda e: None, pin_factory=factory, equipment=simulated_barrier(0.0))
     pin = factory.pin("GPIO17")
     out = []
     try:
@@ -95,7 +96,8 @@ def command_baseline(runs: int) -> list[float]:
 def edge_latency(runs: int) -> list[float]:
     factory = MockFactory()
     posted: list = []
-    gate = GateController("L1", GateConfig(pin_factory="mock", debounce_s=0.0), posted.append, pin_factory=factory)
+    gate = GateController("L1", GateConfig(pin_factory="mock", debounce_s=0.0), posted.append, pin_factory=factory,
+                          equipment=simulated_barrier())
     pin = factory.pin("GPIO5")
     out = []
     try:
@@ -152,7 +154,7 @@ def mismatch_latency(runs: int) -> list[float]:
         factory = MockFactory()
         posted: list = []
         gate = GateController("L1", GateConfig(pin_factory="mock", feedback_pins={"barrier_open": "GPIO10"}),
-                              posted.append, pin_factory=factory)
+                              posted.append, pin_factory=factory, equipment=simulated_barrier())
         try:
             wait(lambda g=gate: g.state()["barrier"] == "closed")
             gate.simulator.weld("barrier_open")

@@ -41,7 +41,8 @@ AGENT = """
 import sys, time
 from edge_agent.agent import Agent
 from edge_agent.config import load_config
-agent = Agent(load_config(sys.argv[1])).start()
+from edge_agent.simulators.barrier import simulated_barrier
+agent = Agent(load_config(sys.argv[1]), gate_equipment=simulated_barrier()).start()
 print("ready", flush=True)
 sys.stdin.readline()
 agent.stop()

@@ -25,7 +25,7 @@ from edge_agent.core.rules_in_force import RulesAssessor
 from edge_agent.devices.anpr.listener import AnprListener, listen_address
 from edge_agent.devices.cctv.capture import build_cameras
 from edge_agent.devices.cctv.evidence import EvidenceRecorder
-from edge_agent.devices.gate.controller import GateController, make_pin_factory
+from edge_agent.devices.gate.controller import Equipment, GateController, make_pin_factory
 from edge_agent.devices.scale.transport import ScaleReader
 from edge_agent.errors import ConfigError
 from edge_agent.evidence import evidence_root
@@ -48,10 +48,14 @@ BUDGET_CHECK_S = 10.0  # the outbox size is a SUM over the table: not on every t
 class Agent:
     """One site's agent. `start()`, then `stop()`; `run_forever()` adds signal handling."""
 
-    def __init__(self, config: AgentConfig, *, pin_factory: Any = None, data_dir: Path | None = None) -> None:
+    def __init__(self, config: AgentConfig, *, pin_factory: Any = None, data_dir: Path | None = None,
+                 gate_equipment: Equipment | None = None) -> None:
+        """`pin_factory` and `gate_equipment` are for runs without a board: the demo and the
+        tests pass a MockFactory and the simulators' barrier (edge_agent.simulators.barrier)."""
         self.config = config
         self.data_dir = Path(data_dir or config.site.data_dir)
         self.pin_factory = pin_factory
+        self.gate_equipment = gate_equipment
         self.gates: dict[str, Any] = {}
         self.devices: list[Any] = []
         self.sync: Any = None
@@ -162,8 +166,11 @@ class Agent:
         for lane in self.config.lanes:
             source = f"gate-{lane.id}"
             self.watchdog.register(source, max_silence_s=5.0)
+            if lane.gate.pin_factory == "mock" and self.gate_equipment is None:
+                log.warning("gate_mock_pins lane=%s: pin_factory = \"mock\" in the site file; no barrier, light "
+                            "or sign is driven and no limit switch moves", lane.id)
             gate = GateController(lane.id, lane.gate, self._post, pin_factory=self.pin_factory,
-                                  heartbeat=lambda s=source: self.watchdog.beat(s))
+                                  heartbeat=lambda s=source: self.watchdog.beat(s), equipment=self.gate_equipment)
             gate.safe_state()
             self.gates[lane.id] = gate
             self.outputs.add(_GateOutput(lane.id, gate), on_error=gate.safe_state)

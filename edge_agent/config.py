@@ -94,7 +94,9 @@ class GateConfig(Section):
     and docs/wiring.md.
     """
 
-    pin_factory: Literal["native", "lgpio", "rpigpio", "mock"] = "mock"
+    # The board's GPIO library; "mock" drives nothing and must be asked for by name (a dry
+    # run, a demo), so a site file that forgets the key never runs a real lane on mock pins.
+    pin_factory: Literal["native", "lgpio", "rpigpio", "mock"] = "lgpio"
     pinmap: str = "rpi4"  # board: rpi4, rpi5, or a path to a pin map TOML
     hat: str = ""  # relay HAT stacked on the board, e.g. waveshare-rpi-relay
     # outputs (relays)
@@ -130,7 +132,6 @@ class GateConfig(Section):
     feedback_s: float = Field(default=0.3, gt=0)
     alarm_beacon_s: float = Field(default=30.0, gt=0)
     alarm_buzzer_s: float = Field(default=3.0, gt=0)
-    simulated_travel_s: float | None = Field(default=0.3, ge=0)  # mock factory only; None: tests drive limits
 
 
 class TimeoutsConfig(Section):

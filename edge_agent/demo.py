@@ -41,6 +41,7 @@ from edge_agent.devices.anpr.listener import AnprListener
 from edge_agent.lane import Phase
 from edge_agent.models import ControlCompleted, PreArrivalReceived
 from edge_agent.simulators.anpr_camera import AnprCameraSimulator
+from edge_agent.simulators.barrier import simulated_barrier
 from edge_agent.simulators.cctv import CctvSimulator
 from edge_agent.simulators.scale import ScaleSimulator
 from edge_agent.simulators.scenario import TruckPlan, build_scenario
@@ -196,7 +197,8 @@ class DemoRig:
         self.pin_factory = MockFactory()
         if self.console_port is not None:
             self._add_demo_users()
-        self.agent = Agent(self.config, pin_factory=self.pin_factory, data_dir=self.workdir)
+        self.agent = Agent(self.config, pin_factory=self.pin_factory, data_dir=self.workdir,
+                           gate_equipment=simulated_barrier(max(0.02, 3.0 * self.factor)))
         self.agent.start()
         self._start_cameras()
         if self.rau is not None:
@@ -281,7 +283,7 @@ class DemoRig:
                                     clip_after_s=max(1.0, 5 * f))]
                       if cctv_urls else []),
                 ],
-                gate=demo_gate(n, self.factor),
+                gate=demo_gate(n),
                 timeouts=TimeoutsConfig(plate_s=60 * f, weight_s=120 * f, trailer_s=6 * f,
                                         officer_s=900 * f, exit_s=120 * f),
             ))
@@ -398,10 +400,9 @@ _SIGN_PINS = (
 )
 
 
-def demo_gate(n: int, time_factor: float) -> GateConfig:
+def demo_gate(n: int) -> GateConfig:
     pins = _SECOND_LANE_PINS if n else {}
-    return GateConfig(pin_factory="mock", simulated_travel_s=max(0.02, 3.0 * time_factor),
-                      sign_pins=_SIGN_PINS[n], **pins)
+    return GateConfig(pin_factory="mock", sign_pins=_SIGN_PINS[n], **pins)
 
 
 def loop_pin(gate: GateConfig, loop: str) -> str:

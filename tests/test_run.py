@@ -40,6 +40,7 @@ id = "L1-front"
 kind = "anpr"
 [lanes.gate]
 pin_factory = "mock"
+travel_s = 0.5
 [rules]
 indicator_files = ["{REPO / 'firmware_config' / 'indicators' / 'demo.json'}"]
 [sync]
@@ -102,12 +103,16 @@ def test_run_serves_until_sigterm_then_stops_gates_first_and_exits_cleanly(tmp_p
                 health = wait_for(lambda: online(console_port) or child.poll() is not None, 60,
                                   what="the console's /healthz online")
                 assert health is not True and health["status"] == "ok", "the agent exited"
-                # The RAU sees the lane's devices in the site's health event, not only the link's.
+                # The RAU sees the lane's devices in the site's health event, not only the link's:
+                # here the scale's frames, and the gate's fault, since on mock pins nothing
+                # answers the barrier's relays and its closed limit never reports.
                 upstream = wait_for(lambda: next((h for h in health_events if h.get("lanes", {}).get("devices", {})
-                                                  .get("ScaleReader:L1", {}).get("frames_per_s", 0) > 0), None),
-                                    what="a health event with the scale's frame rate")
+                                                  .get("ScaleReader:L1", {}).get("frames_per_s", 0) > 0
+                                                  and h["lanes"]["gates"]["L1"]["barrier"] == "fault"), None),
+                                    what="a health event with the scale's frame rate and the gate's fault")
                 assert upstream["lanes"]["devices"]["ScaleReader:L1"]["up"] is True
-                assert upstream["lanes"]["gates"]["L1"]["barrier"] == "closed"
+                assert upstream["lanes"]["gates"]["L1"]["lights"] == "red"
+                assert "did not report closed" in upstream["lanes"]["gates"]["L1"]["fault"]
                 assert upstream["lanes"]["phases"] == {"L1": "idle"}
                 child.send_signal(signal.SIGTERM)
                 out, err = child.communicate(timeout=60)
@@ -115,6 +120,7 @@ def test_run_serves_until_sigterm_then_stops_gates_first_and_exits_cleanly(tmp_p
         scale.stop()
         broker.stop()
     assert child.returncode == 0, err
+    assert "gate_mock_pins lane=L1" in err  # a dry run says that it drives nothing
     lines = err.splitlines()
     signal_at = next(i for i, line in enumerate(lines) if "agent_signal signal=SIGTERM" in line)
     stopped_at = next(i for i, line in enumerate(lines) if "agent_stopped" in line)
@@ -130,3 +136,16 @@ def test_run_refuses_a_bad_site_file_with_the_key_and_exit_2(tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "lanes[L1].gate" in result.stderr and "GPIO22" in result.stderr
+
+
+def test_run_never_falls_back_to_mock_pins_and_says_how_to_ask_for_them(tmp_path):
+    """A site file that does not name a pin factory gets the board's (lgpio), never the
+    mock one: on a machine without GPIO the agent refuses to start and says why."""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[site]\nid = "x"\nregion = "y"\ndata_dir = "{tmp_path / "data"}"\n[[lanes]]\nid = "L1"\n')
+    result = subprocess.run([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(site)],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "gpio pin factory 'lgpio' cannot start" in result.stderr
+    assert 'pin_factory = "mock"' in result.stderr
+    assert "gate_mock_pins" not in result.stderr

@@ -153,13 +153,14 @@ def test_gate_thread_heartbeat_keeps_the_watchdog_fed(notify):
 
     from edge_agent.config import GateConfig
     from edge_agent.devices.gate.controller import GateController
+    from edge_agent.simulators.barrier import simulated_barrier
 
     path, _ = notify
     watchdog = Watchdog(0.1, path)
     watchdog.register("gate-L1", max_silence_s=0.5)
     factory = MockFactory()
     gate = GateController("L1", GateConfig(pin_factory="mock"), lambda e: None, pin_factory=factory,
-                          heartbeat=lambda: watchdog.beat("gate-L1"))
+                          heartbeat=lambda: watchdog.beat("gate-L1"), equipment=simulated_barrier())
     try:
         time.sleep(0.6)  # longer than max_silence_s: only the gate thread's beats keep it fresh
         assert run_core(watchdog, 0.3) > 0

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +149,14 @@ class SimulatedBarrier:
             pin.drive_high()
         else:
             pin.drive_low()
+
+
+def simulated_barrier(travel_s: float = 0.3) -> Callable[[Any, dict[str, str], Any], SimulatedBarrier]:
+    """The gate controller's `equipment` for runs on mock pins: a started barrier that
+    follows the gate's wiring (pulse or held, active-low relays, pull-up inputs)."""
+
+    def attach(factory: Any, pins: dict[str, str], config: Any) -> SimulatedBarrier:
+        return SimulatedBarrier(factory, pins, travel_s=travel_s, held=config.barrier_mode == "held",
+                                active_high=config.active_high, input_active_high=not config.input_pull_up).start()
+
+    return attach

@@ -22,6 +22,7 @@ from edge_agent.models import (
     VehicleDetected,
     WeightStable,
 )
+from edge_agent.simulators.barrier import simulated_barrier
 from testkit import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,12 @@ SECOND_LANE_PINS = {
 
 
 class LaneBench(Agent):
-    """The agent without device readers: the tests are the devices."""
+    """The agent without device readers: the tests are the devices (the barriers are the
+    simulators', on mock pins)."""
+
+    def __init__(self, config: AgentConfig, **kwargs) -> None:
+        kwargs.setdefault("gate_equipment", simulated_barrier(0.05))
+        super().__init__(config, **kwargs)
 
     def _start_devices(self) -> None:
         pass
@@ -51,8 +57,8 @@ class LaneBench(Agent):
 
 def site_config(data_dir: Path, console: ConsoleConfig | None = None) -> AgentConfig:
     lanes = [
-        LaneConfig(id="L1", gate=GateConfig(pin_factory="mock", simulated_travel_s=0.05)),
-        LaneConfig(id="L2", gate=GateConfig(pin_factory="mock", simulated_travel_s=0.05, **SECOND_LANE_PINS)),
+        LaneConfig(id="L1", gate=GateConfig(pin_factory="mock")),
+        LaneConfig(id="L2", gate=GateConfig(pin_factory="mock", **SECOND_LANE_PINS)),
     ]
     return AgentConfig(
         site=SiteConfig(id="xk-test", region="xk-rs", name="Test BCP", data_dir=data_dir),

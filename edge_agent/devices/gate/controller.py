@@ -36,9 +36,10 @@ in this order; `pin.drive_high()` = occupied with the default pull-down inputs):
 
 Backing out instead: on_scale low, arrival high, arrival low -> VehicleLeft("reverse").
 
-With a MockFactory and `simulated_travel_s` set, a simulated barrier
-(edge_agent/simulators/barrier.py) answers the relay outputs on the limit inputs, so read-backs
-follow the outputs as on a real lane.
+On mock pins nothing moves unless something stands on the far side of the wires: the
+demo and the tests pass `equipment`, the simulators' barrier
+(edge_agent/simulators/barrier.py `simulated_barrier`), which answers the relay outputs
+on the limit inputs, so read-backs follow the outputs as on a real lane.
 
     gate = GateController("L1", GateConfig(pin_factory="mock"), core.post,
                           heartbeat=lambda: watchdog.beat("gate-L1"))
@@ -57,7 +58,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from edge_agent.commands import Alarm, CloseBarrier, OpenBarrier, ShowSign
 from edge_agent.config import GateConfig
@@ -67,6 +68,14 @@ from edge_agent.devices.gate.pins import make_pin_factory, open_pins
 from edge_agent.models import Rejected, VehicleDetected, VehicleLeft
 
 log = logging.getLogger(__name__)
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+# (pin factory, resolved pins by role, the gate's configuration) -> started equipment
+Equipment = Callable[[Any, dict[str, str], GateConfig], Stoppable]
 
 PERMISSION_TOGGLE_S = 0.1  # the watchdog relay's timer must be set well above this
 _TICK_S = 0.05
@@ -81,6 +90,7 @@ class GateController:
         *,
         pin_factory: Any = None,
         heartbeat: Callable[[], None] | None = None,
+        equipment: Equipment | None = None,
     ) -> None:
         self.lane_id = lane_id
         self.config = config
@@ -99,15 +109,9 @@ class GateController:
         self.outputs: dict[str, Any] = self._pins.outputs
         self.inputs: dict[str, Any] = self._pins.inputs
 
-        from gpiozero.pins.mock import MockFactory
-
-        self.simulator = None
-        if config.simulated_travel_s is not None and isinstance(self.factory, MockFactory):
-            from edge_agent.simulators.barrier import SimulatedBarrier
-
-            self.simulator = SimulatedBarrier(
-                self.factory, self.pins, travel_s=config.simulated_travel_s, held=config.barrier_mode == "held",
-                active_high=config.active_high, input_active_high=not config.input_pull_up).start()
+        # What answers on the far side of the wires when there is no real barrier: the
+        # demo's and the tests' simulated boom on mock pins. Production passes nothing.
+        self.simulator = equipment(self.factory, self.pins, config) if equipment is not None else None
 
         now = time.monotonic()
         self._debounce = {role: Debouncer(config.debounce_s, level=bool(dev.value))

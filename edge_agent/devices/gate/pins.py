@@ -46,7 +46,10 @@ def make_pin_factory(name: str) -> Any:
 
         return NativeFactory()
     except Exception as err:  # ImportError, no /dev/gpiochip*, not a Pi ...
-        raise DeviceError(f"gpio pin factory {name!r} cannot start: {err}") from err
+        raise DeviceError(
+            f"gpio pin factory {name!r} cannot start: {err}. On a board, check the GPIO library and the "
+            f"service's access to /dev/gpiochip*; for a dry run without a board, say so in the site file "
+            f"with pin_factory = \"mock\" in each lane's [lanes.gate] (nothing is then driven)") from err
 
 
 def is_output(role: str) -> bool:

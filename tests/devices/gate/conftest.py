@@ -9,6 +9,7 @@ from gpiozero.pins.mock import MockFactory
 
 from edge_agent.config import GateConfig
 from edge_agent.devices.gate.controller import GateController
+from edge_agent.simulators.barrier import simulated_barrier
 
 
 class Events:
@@ -47,9 +48,12 @@ def events():
 def make_gate(factory, events):
     gates: list[GateController] = []
 
-    def make(**overrides) -> GateController:
+    def make(simulated_travel_s: float | None = 0.3, **overrides) -> GateController:
+        """A gate on mock pins; with `simulated_travel_s`, the simulators' barrier answers it
+        (None: the test drives the limit switches itself)."""
         config = GateConfig(pin_factory="mock", **overrides)
-        gate = GateController("L1", config, events, pin_factory=factory)
+        equipment = simulated_barrier(simulated_travel_s) if simulated_travel_s is not None else None
+        gate = GateController("L1", config, events, pin_factory=factory, equipment=equipment)
         gates.append(gate)
         return gate
 

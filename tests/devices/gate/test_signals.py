@@ -19,9 +19,11 @@ from gpiozero.pins.mock import MockFactory
 from edge_agent.commands import OpenBarrier
 from edge_agent.config import GateConfig
 from edge_agent.devices.gate.controller import GateController
+from edge_agent.simulators.barrier import simulated_barrier
 
 factory = MockFactory()
-gate = GateController("L1", GateConfig(pin_factory="mock"), lambda event: None, pin_factory=factory)
+gate = GateController("L1", GateConfig(pin_factory="mock"), lambda event: None, pin_factory=factory,
+                      equipment=simulated_barrier())
 stop = threading.Event()
 
 def on_term(signum, frame):
