@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge_agent.config import ScaleConfig  # noqa: E402
+from edge_agent.devices.scale.frame import Display, WeightFrame  # noqa: E402
 from edge_agent.devices.scale.protocols import PROTOCOLS  # noqa: E402
-from edge_agent.devices.scale.reading import Display, WeightFrame  # noqa: E402
 from edge_agent.devices.scale.transport import ScaleReader  # noqa: E402
 from edge_agent.simulators.scale import ScaleSimulator  # noqa: E402
 

@@ -24,7 +24,7 @@ from edge_agent.core.rau import RauLink
 from edge_agent.core.rules_in_force import RulesAssessor
 from edge_agent.devices.anpr.listener import AnprListener, listen_address
 from edge_agent.devices.cctv.capture import build_cameras
-from edge_agent.devices.cctv.evidence import EvidenceRecorder
+from edge_agent.devices.cctv.recorder import EvidenceRecorder
 from edge_agent.devices.gate.controller import Equipment, GateController, make_pin_factory
 from edge_agent.devices.scale.transport import ScaleReader
 from edge_agent.errors import ConfigError

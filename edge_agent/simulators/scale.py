@@ -29,8 +29,8 @@ import time
 import tty
 from pathlib import Path
 
+from edge_agent.devices.scale.frame import Display
 from edge_agent.devices.scale.protocols import spec_for
-from edge_agent.devices.scale.reading import Display
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from edge_agent.commands import SaveEvidence
-from edge_agent.devices.cctv.evidence import EvidenceRecorder
+from edge_agent.devices.cctv.recorder import EvidenceRecorder
 from edge_agent.evidence.crossing_feed import CrossingEvidenceFeed
 from edge_agent.evidence.manifest import EvidenceStore, manifest_paths
 from edge_agent.evidence.verify import verify_evidence

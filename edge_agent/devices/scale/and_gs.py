@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
+from edge_agent.devices.scale.frame import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 from edge_agent.devices.scale.lines import LineParser
-from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 _FRAME = re.compile(
     rb"(ST|US|OL|LO|HD|QT),(?:(GS|NT|TR|G|N|T),)?([+-][0-9., ]{5,10}?) *([A-Za-z%]{1,3}) *$"

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 
 import click
 
+from edge_agent.devices.scale.frame import BadFrame, Notice, WeightFrame
 from edge_agent.devices.scale.protocols import PROTOCOL_NAMES, spec_for
-from edge_agent.devices.scale.reading import BadFrame, Notice, WeightFrame
 
 
 @click.group()

@@ -7,7 +7,7 @@ that never ends is cut at `max_len` so a babbling line cannot grow the buffer.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import BadFrame, Frame
+from edge_agent.devices.scale.frame import BadFrame, Frame
 
 
 class LineBuffer:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 
+from edge_agent.devices.scale.frame import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 from edge_agent.devices.scale.lines import LineParser
-from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 REQUEST = b"SI\r\n"
 _WEIGHT = re.compile(rb"(S|T) ([SD]) +(-?[0-9]+(?:\.[0-9]*)?) ([A-Za-z]{1,3})$")

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from edge_agent.devices.scale.frame import WeightFrame
 from edge_agent.devices.scale.protocols import PROTOCOLS, ProtocolSpec
-from edge_agent.devices.scale.reading import WeightFrame
 
 BAUDRATES = (9600, 4800, 19200, 2400, 1200, 38400, 57600, 115200)
 FRAMINGS = ((8, "N", 1), (7, "E", 1), (7, "O", 1))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge_agent.devices.scale import and_gs, mtsics, ricelake, sma, toledo, xk3190
-from edge_agent.devices.scale.reading import Display, Frame
+from edge_agent.devices.scale.frame import Display, Frame
 
 
 class Parser(Protocol):

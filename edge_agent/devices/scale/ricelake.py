@@ -17,8 +17,8 @@ The stream has no checksum; every field is checked against its set instead.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.framing import FixedFrameParser
-from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
+from edge_agent.devices.scale.fixed_frames import FixedFrameParser
+from edge_agent.devices.scale.frame import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 STX = 0x02
 CR = 0x0D

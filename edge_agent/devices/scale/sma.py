@@ -20,8 +20,8 @@ weight; both widths are accepted.
 
 from __future__ import annotations
 
+from edge_agent.devices.scale.frame import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 from edge_agent.devices.scale.lines import LineParser
-from edge_agent.devices.scale.reading import BadFrame, Display, Frame, Notice, WeightFrame, to_kg
 
 REQUEST = b"\nW\r"
 _STATUS = frozenset(b"ZOUEITe ")

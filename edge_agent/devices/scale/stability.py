@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from statistics import median_low
 
-from edge_agent.devices.scale.reading import WeightFrame
+from edge_agent.devices.scale.frame import WeightFrame
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ directly by the next STX it stops looking.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import BadFrame, Display, Frame, WeightFrame, to_kg
+from edge_agent.devices.scale.frame import BadFrame, Display, Frame, WeightFrame, to_kg
 
 STX = 0x02
 CR = 0x0D

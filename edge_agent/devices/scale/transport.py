@@ -26,8 +26,8 @@ from typing import Any
 
 from edge_agent.config import ScaleConfig
 from edge_agent.devices.reconnect import Backoff, LinkEvents, LinkLost, ReconnectingWorker
+from edge_agent.devices.scale.frame import BadFrame, Notice, WeightFrame
 from edge_agent.devices.scale.protocols import spec_for
-from edge_agent.devices.scale.reading import BadFrame, Notice, WeightFrame
 from edge_agent.devices.scale.stability import Captured, Emptied, StabilityDetector, StabilityRule
 from edge_agent.models import ScaleEmptied, WeightReading, WeightStable
 

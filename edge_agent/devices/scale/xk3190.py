@@ -24,8 +24,8 @@ Neither frame carries a unit or a stability flag: the unit is the indicator's se
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.framing import FixedFrameParser
-from edge_agent.devices.scale.reading import BadFrame, Display, Frame, WeightFrame
+from edge_agent.devices.scale.fixed_frames import FixedFrameParser
+from edge_agent.devices.scale.frame import BadFrame, Display, Frame, WeightFrame
 
 STX = 0x02
 ETX = 0x03

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.devices.scale.and_gs import AndStream, encode
-from edge_agent.devices.scale.reading import BadFrame, Display, Notice, WeightFrame
+from edge_agent.devices.scale.frame import BadFrame, Display, Notice, WeightFrame
 
 
 def test_manual_example_net_stable():

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge_agent.devices.scale.frame import Display, WeightFrame
 from edge_agent.devices.scale.protocols import PROTOCOLS
-from edge_agent.devices.scale.reading import Display, WeightFrame
 
 NAMES = sorted(PROTOCOLS)
 

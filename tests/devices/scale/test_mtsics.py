@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from edge_agent.devices.scale.frame import BadFrame, Display, Notice, WeightFrame
 from edge_agent.devices.scale.mtsics import REQUEST, MtSics, command_outcome, respond
-from edge_agent.devices.scale.reading import BadFrame, Display, Notice, WeightFrame
 
 
 def test_manual_example_stable_weight():

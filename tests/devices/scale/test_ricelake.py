@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.devices.scale.reading import BadFrame, Notice, WeightFrame
+from edge_agent.devices.scale.frame import BadFrame, Notice, WeightFrame
 from edge_agent.devices.scale.ricelake import RiceLakeStream
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.devices.scale.reading import BadFrame, Display, Notice, WeightFrame
+from edge_agent.devices.scale.frame import BadFrame, Display, Notice, WeightFrame
 from edge_agent.devices.scale.sma import REQUEST, SmaScp0499, respond
 
 

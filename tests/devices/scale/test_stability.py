@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from edge_agent.devices.scale.reading import WeightFrame
+from edge_agent.devices.scale.frame import WeightFrame
 from edge_agent.devices.scale.stability import Captured, Emptied, StabilityDetector, StabilityRule
 
 RULE = StabilityRule(division_kg=20, min_weight_kg=1000, zero_band_kg=100, stable_readings=5, stable_window_s=1.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.devices.scale.reading import BadFrame, Display, WeightFrame
+from edge_agent.devices.scale.frame import BadFrame, Display, WeightFrame
 from edge_agent.devices.scale.toledo import ToledoContinuous, checksum, encode
 
 # SWA 0x31: bit 5 set, decimal code 001 (x10), increment code 10 (2) -> 20 kg division.

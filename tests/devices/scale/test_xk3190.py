@@ -5,7 +5,7 @@ of the same manual; their check characters were computed by hand as the XOR of b
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import BadFrame, Display, WeightFrame
+from edge_agent.devices.scale.frame import BadFrame, Display, WeightFrame
 from edge_agent.devices.scale.xk3190 import Xk3190, Xk3190Reversed, encode, encode_reversed, xor_check
 
 POSITIVE = b"\x02+0123400" + b"1F" + b"\x03"  # +012340, 0 decimals: 12340 kg

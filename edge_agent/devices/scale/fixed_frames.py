@@ -8,7 +8,7 @@ marker, because that marker may itself have been garbage.
 
 from __future__ import annotations
 
-from edge_agent.devices.scale.reading import BadFrame, Frame
+from edge_agent.devices.scale.frame import BadFrame, Frame
 
 
 class FixedFrameParser:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_agent.commands import SaveEvidence
-from edge_agent.devices.cctv.evidence import EvidenceRecorder, write_clip
+from edge_agent.devices.cctv.recorder import EvidenceRecorder, write_clip
 from edge_agent.devices.cctv.ring import RingFrame
 from edge_agent.evidence.manifest import EvidenceStore, manifest_paths
 from edge_agent.evidence.verify import verify_evidence
