@@ -60,7 +60,10 @@ class CameraConfig(Section):
     kind: Literal["anpr", "cctv"] = "anpr"
     role: Literal["tractor", "trailer", "scene"] = "tractor"
     recognition: Literal["camera", "local"] = "camera"
-    format: Literal["hikvision", "generic", "pull"] = "generic"
+    # Who made it (a name in devices/anpr/vendors.py, checked by site.load_site) and how
+    # its reads reach the agent: it pushes them to the lane's listener, or the agent pulls.
+    vendor: str = "generic"
+    mode: Literal["push", "pull"] = "push"
     url: str = ""  # stream or poll address; empty for cameras that push
     username: str = ""  # pull: the agent logs in to the camera; push: the camera logs in to the agent
     password: str = Field(default="", repr=False)
@@ -68,8 +71,8 @@ class CameraConfig(Section):
     push_auth: Literal["none", "basic", "digest"] = "none"  # what the listener demands of this camera
     listen_host: str = ""  # the lane listener's bind address ("" = 127.0.0.1; 0.0.0.0 for real cameras)
     listen_port: int = Field(default=0, ge=0, lt=65536)  # 0 = any free port
-    # ANPR pull (format = "pull"): a Hikvision alert stream, or JPEG snapshots read locally
-    pull_mode: Literal["alert_stream", "snapshot"] = "alert_stream"
+    # ANPR pull (mode = "pull"): the vendor's event stream, or JPEG snapshots read locally
+    pull_mode: str = "alert_stream"  # one of the vendor's streams, or "snapshot" (any camera)
     poll_interval_s: float = Field(default=1.0, gt=0)
     min_confidence: float = Field(default=0.0, ge=0, le=1)  # reads below this are dropped, counted
     # CCTV (kind = "cctv"): a ring of the last ring_seconds at ring_fps, downscaled, JPEG-encoded

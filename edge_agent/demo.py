@@ -274,8 +274,8 @@ class DemoRig:
                 scale=ScaleConfig(url=url, protocol="toledo", division_kg=20, min_weight_kg=1000,
                                   stable_readings=4, stable_window_s=max(0.04, 1.0 * self.factor)),
                 cameras=[
-                    CameraConfig(id=f"{lane}-front", kind="anpr", role="tractor", format="hikvision"),
-                    CameraConfig(id=f"{lane}-rear", kind="anpr", role="trailer", format="generic"),
+                    CameraConfig(id=f"{lane}-front", kind="anpr", role="tractor", vendor="hikvision"),
+                    CameraConfig(id=f"{lane}-rear", kind="anpr", role="trailer", vendor="generic"),
                     # Clips keep at least a second each side: at full speed 5 * f would be shorter
                     # than the gap between ring frames.
                     *([CameraConfig(id=f"{lane}-scene", kind="cctv", role="scene", url=cctv_urls[lane],

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agent.config import AgentConfig, key_path, locate, parse_config, toml_lines
+from edge_agent.devices.anpr.vendors import camera_problems
 from edge_agent.devices.gate.pinmap import check_site
 from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
 from edge_agent.errors import ConfigError
@@ -58,4 +59,4 @@ def _device_problems(config: AgentConfig) -> list[Problem]:
         if lane.scale is not None and lane.scale.protocol not in PROTOCOL_NAMES:
             problems.append((("lanes", i, "scale", "protocol"),
                              f"unknown scale protocol {lane.scale.protocol!r}; known: {', '.join(PROTOCOL_NAMES)}"))
-    return problems
+    return problems + camera_problems(config.lanes)

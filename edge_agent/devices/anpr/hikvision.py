@@ -24,7 +24,11 @@ The fields this parser uses (namespace `http://www.isapi.org/ver20/XMLSchema` or
       UUID                   event id (newer firmware)
 
 Heartbeats and other event types (videoloss, VMD, ...) are `Ignored`, not errors.
-Also used for the alert stream (`pull.py`), which carries the same documents.
+
+The alert stream (`GET /ISAPI/Event/notification/alertStream`, same guide: "Event and
+alarm: alert stream") carries the same documents in one endless multipart/mixed
+response, each followed by its JPEG parts; `AlertStream` turns its bytes into
+notifications, and `pull.PullCamera` feeds it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
 
-from edge_agent.devices.anpr.multipart import MultipartError, Part, split_multipart
+from edge_agent.devices.anpr.multipart import MultipartError, Part, boundary_of, split_multipart
 from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification, is_jpeg
 from edge_agent.models import Rejected
 
@@ -52,6 +56,15 @@ _PICTURE_KINDS = {
 }
 
 Result = PlateNotification | Ignored | Rejected
+
+
+def looks_like_hikvision(content_type: str, body: bytes) -> bool:
+    """A push for no named camera: XML, multipart, or JSON with Hikvision's field names."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind.startswith("multipart/") or kind.endswith("xml") or body.lstrip()[:1] == b"<":
+        return True
+    head = body[:4096]
+    return b"EventNotificationAlert" in head or b'"eventType"' in head
 
 
 def parse_hikvision(body: bytes, content_type: str) -> Result:
@@ -208,8 +221,14 @@ def _datetime(value: Any) -> datetime | None | Rejected:
 
 
 def _picture_kind(name: str) -> str:
+    """scene, plate or vehicle, from a part's or picture's name (the documented names
+    first, then any name that says plate or vehicle)."""
     stem = name.rsplit(".", 1)[0].lower()
-    return _PICTURE_KINDS.get(stem, "scene")
+    if stem in _PICTURE_KINDS:
+        return _PICTURE_KINDS[stem]
+    if "plate" in stem:
+        return "plate"
+    return "vehicle" if "vehicle" in stem else "scene"
 
 
 def _local(tag: str) -> str:
@@ -220,6 +239,106 @@ def _reject(reason: str, raw: bytes | str) -> Rejected:
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
     return Rejected(source=SOURCE, reason=reason, raw=raw)
+
+
+# --------------------------------------------------------------------------- the alert stream (pull)
+
+
+class AlertStream:
+    """Bytes of a Hikvision alert stream in, notifications out.
+
+    The stream never ends, so a part cannot wait for the next boundary to be known
+    complete: each part carries Content-Length (as Hikvision sends it) and is framed by
+    it; a part without one ends at the next boundary. Lost sync (garbage between parts)
+    is skipped up to the next boundary and counted.
+    """
+
+    MAX_HEADER_BYTES = 8192
+    MAX_PART_BYTES = 8 * 1024 * 1024
+
+    def __init__(self, content_type: str) -> None:
+        self._delimiter = b"--" + boundary_of(content_type)
+        self._buffer = bytearray()
+        self._headers: dict[str, str] | None = None
+        self._document: Part | None = None
+        self._images: list[Image] = []
+        self.rejected = 0
+        self.resyncs = 0
+
+    def feed(self, data: bytes) -> list[PlateNotification | Ignored | Rejected]:
+        self._buffer += data
+        out: list[PlateNotification | Ignored | Rejected] = []
+        while True:
+            part = self._next_part()
+            if part is None:
+                break
+            if part.content_type.startswith("image/") or is_jpeg(part.body):
+                if self._document is not None and is_jpeg(part.body):
+                    self._images.append(Image(kind=_picture_kind(part.name), jpeg=part.body, name=part.name))
+                continue
+            out += self.flush()
+            self._document = part
+        return out
+
+    def flush(self) -> list[PlateNotification | Ignored | Rejected]:
+        """The pending event, complete with the images received so far."""
+        if self._document is None:
+            return []
+        document, images = self._document, tuple(self._images)
+        self._document, self._images = None, []
+        encoding = "json" if document.content_type.endswith("json") or document.body.lstrip()[:1] == b"{" else "xml"
+        result = parse_document(document.body, encoding, images)
+        if isinstance(result, Rejected):
+            self.rejected += 1
+        return [result]
+
+    def _next_part(self) -> Part | None:
+        buf = self._buffer
+        if self._headers is None:
+            start = buf.find(self._delimiter)
+            if start < 0:
+                # Keep a tail that may hold the start of a delimiter; drop the rest.
+                keep = len(self._delimiter) + 2
+                if len(buf) > keep:
+                    if buf[:-keep].strip():
+                        self.resyncs += 1
+                    del buf[:-keep]
+                return None
+            if buf[:start].strip():
+                self.resyncs += 1  # bytes between parts that are not a part
+            end = buf.find(b"\r\n\r\n", start)
+            if end < 0:
+                if len(buf) - start > self.MAX_HEADER_BYTES:
+                    self.resyncs += 1
+                    del buf[: start + len(self._delimiter)]
+                return None
+            lines = bytes(buf[start + len(self._delimiter):end]).split(b"\r\n")
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            del buf[: end + 4]
+            self._headers = headers
+        length_text = self._headers.get("content-length", "")
+        if length_text.isdigit() and int(length_text) <= self.MAX_PART_BYTES:
+            length = int(length_text)
+            if len(buf) < length:
+                return None
+            body = bytes(buf[:length])
+            del buf[:length]
+        else:
+            end = buf.find(b"\r\n" + self._delimiter)
+            if end < 0:
+                if len(buf) > self.MAX_PART_BYTES:
+                    self.resyncs += 1
+                    self._headers = None
+                    buf.clear()
+                return None
+            body = bytes(buf[:end])
+            del buf[:end]
+        part = Part(self._headers, body)
+        self._headers = None
+        return part
 
 
 # --------------------------------------------------------------------------- building

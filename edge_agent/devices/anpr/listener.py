@@ -3,9 +3,9 @@
 One listener per lane (stdlib `ThreadingHTTPServer`, a thread per request: cameras
 push a few events a minute, and it costs no extra package). Routes::
 
-    POST /anpr/<camera-id>   one event from that camera, in the camera's configured
-                             format (hikvision: XML, JSON or multipart; generic: JSON)
-    POST /anpr  or  /        the same, the camera named in the payload
+    POST /anpr/<camera-id>   one event from that camera, parsed as its vendor's
+                             (vendors.py: hikvision XML, JSON or multipart; generic JSON)
+    POST /anpr  or  /        the same, the vendor told by the body, the camera named in it
     GET  /health             counters as JSON
 
 Answers: 200 accepted (or a heartbeat ignored), 400 with the reason as text for a
@@ -19,7 +19,7 @@ event_id, kind, jpeg)`, the raw body to `on_payload(lane, camera, event_id,
 content_type, body)`, both optional, for the evidence store; `event_id` is the
 PlateRead's id.
 
-Cameras with `format = "pull"` are polled by `pull.PullCamera` workers started and
+Cameras with `mode = "pull"` are polled by `pull.PullCamera` workers started and
 stopped with the listener; their reads take the same path.
 """
 
@@ -37,10 +37,10 @@ from urllib.parse import urlsplit
 
 from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.auth import Authenticator
-from edge_agent.devices.anpr.generic import parse_generic
-from edge_agent.devices.anpr.hikvision import parse_hikvision
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
+from edge_agent.devices.anpr.pull import PullCamera
 from edge_agent.devices.anpr.recognition import CameraReported, PlateRecognizer, decode_jpeg
+from edge_agent.devices.anpr.vendors import VENDORS, vendor_for
 from edge_agent.errors import ConfigError
 from edge_agent.models import PlateRead, PlateRole, Rejected
 from edge_agent.plates.normal_form import format_countries, normalize_plate
@@ -86,9 +86,6 @@ class AnprListener:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}/"
 
-    def camera_url(self, camera_id: str) -> str:
-        return f"{self.url}anpr/{camera_id}"
-
     def start(self) -> AnprListener:
         handler = type("Handler", (_Handler,), {"listener": self})
         self._server = ThreadingHTTPServer((self.host or "127.0.0.1", self.port), handler)
@@ -97,11 +94,9 @@ class AnprListener:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name=f"anpr-{self.lane_id}", daemon=True)
         self._thread.start()
-        from edge_agent.devices.anpr.pull import PullCamera
-
         for camera in self.cameras.values():
-            if camera.format == "pull":
-                self._pullers.append(PullCamera(camera, self.accept_notification,
+            if camera.mode == "pull":
+                self._pullers.append(PullCamera(camera, self.accept_notification, VENDORS[camera.vendor],
                                                 recognizer=self.local_recognizer).start())
         log.info("anpr_listener_started lane=%s url=%s cameras=%s", self.lane_id, self.url, ",".join(self.cameras))
         return self
@@ -139,10 +134,12 @@ class AnprListener:
         camera = self.cameras.get(camera_id) if camera_id else None
         if camera_id and camera is None:
             return self._count_reject(None, 404, f"unknown camera {camera_id!r}", "unknown_camera")
-        if camera is not None and camera.format == "pull":
+        if camera is not None and camera.mode == "pull":
             return self._count_reject(camera, 404, f"camera {camera_id!r} is polled, not pushing", "unknown_camera")
-        fmt = camera.format if camera is not None else _guess_format(content_type, body)
-        parsed = parse_hikvision(body, content_type) if fmt == "hikvision" else parse_generic(body, content_type)
+        vendor = VENDORS.get(camera.vendor) if camera is not None else vendor_for(content_type, body)
+        if vendor is None:
+            return self._count_reject(camera, 404, f"camera {camera_id!r} has an unknown vendor", "unknown_camera")
+        parsed = vendor.parse_push(body, content_type)
         if isinstance(parsed, Rejected):
             return self._count_reject(camera, 400, parsed.reason)
         if isinstance(parsed, Ignored):
@@ -154,7 +151,7 @@ class AnprListener:
             if camera is None:
                 return self._count_reject(None, 400, "camera not named in the URL (/anpr/<id>) nor in the payload",
                                           "unknown_camera")
-        elif fmt == "generic" and parsed.camera and parsed.camera != camera.id:
+        elif vendor.names_camera and parsed.camera and parsed.camera != camera.id:
             return self._count_reject(camera, 400, f"payload camera {parsed.camera!r} is not {camera.id!r}")
         if parsed.lane and parsed.lane != self.lane_id:
             return self._count_reject(camera, 400, f"payload lane {parsed.lane!r} is not {self.lane_id!r}")
@@ -243,7 +240,7 @@ class AnprListener:
     def _camera_from_payload(self, note: PlateNotification) -> CameraConfig | None:
         if note.camera in self.cameras:
             return self.cameras[note.camera]
-        pushing = [c for c in self.cameras.values() if c.format == note.source_format]
+        pushing = [c for c in self.cameras.values() if c.mode == "push" and c.vendor == note.source_format]
         return pushing[0] if len(pushing) == 1 else None
 
     def _count_reject(self, camera: CameraConfig | None, status: int, reason: str,
@@ -285,14 +282,6 @@ def listen_address(cameras: list[CameraConfig]) -> dict[str, Any]:
     if ports:
         out["port"] = ports.pop()
     return out
-
-
-def _guess_format(content_type: str, body: bytes) -> str:
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind.startswith("multipart/") or kind.endswith("xml") or body.lstrip()[:1] == b"<":
-        return "hikvision"
-    head = body[:4096]
-    return "hikvision" if b"EventNotificationAlert" in head or b'"eventType"' in head else "generic"
 
 
 def _call_safely(fn: Callable[..., Any], *args: Any, what: str) -> None:

@@ -1,13 +1,12 @@
 """Plate cameras the agent fetches from, rather than ones that push.
 
-Two modes (`CameraConfig.pull_mode`):
+Two kinds of mode (`CameraConfig.pull_mode`):
 
-* `alert_stream`: Hikvision's `GET /ISAPI/Event/notification/alertStream` (ISAPI
-  Developer Guide, "Event and alarm: alert stream"): one endless multipart/mixed
-  response; each event is an EventNotificationAlert part (XML or JSON) followed by its
-  JPEG parts. `AlertStream` turns the bytes into notifications (sans-I/O); an event is
-  complete when the next document arrives or the stream goes quiet.
-* `snapshot`: `GET url` returns one JPEG (`/ISAPI/Streaming/channels/101/picture`, or any
+* a vendor's event stream, e.g. `alert_stream`, Hikvision's endless multipart response
+  of event documents and their JPEGs: the vendor's stream parser (vendors.py,
+  `VendorSpec.streams`; hikvision.AlertStream) turns the bytes into notifications; an
+  event is complete when the next one arrives or the stream goes quiet;
+* `snapshot`, any vendor: `GET url` returns one JPEG (`/ISAPI/Streaming/channels/101/picture`, or any
   camera's snapshot URL) every `poll_interval_s`; plates are read by local recognition.
   A plate seen again within `repeat_s` is not reported again.
 
@@ -27,9 +26,9 @@ from http.client import HTTPException
 from typing import Any
 
 from edge_agent.config import CameraConfig
-from edge_agent.devices.anpr.hikvision import parse_document
-from edge_agent.devices.anpr.multipart import MultipartError, Part, boundary_of
-from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification, is_jpeg
+from edge_agent.devices.anpr.multipart import MultipartError
+from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification
+from edge_agent.devices.anpr.vendors import SNAPSHOT, VendorSpec
 from edge_agent.devices.reconnect import Backoff, LinkEvents, LinkLost, ReconnectingWorker
 from edge_agent.models import Rejected
 
@@ -42,110 +41,14 @@ LINK_EVENTS = LinkEvents(connected="anpr_pull_connected", lost="anpr_pull_lost",
                          failed="anpr_pull_failed")
 
 
-class AlertStream:
-    """Bytes of a Hikvision alert stream in, notifications out.
-
-    The stream never ends, so a part cannot wait for the next boundary to be known
-    complete: each part carries Content-Length (as Hikvision sends it) and is framed by
-    it; a part without one ends at the next boundary. Lost sync (garbage between parts)
-    is skipped up to the next boundary and counted.
-    """
-
-    MAX_HEADER_BYTES = 8192
-    MAX_PART_BYTES = 8 * 1024 * 1024
-
-    def __init__(self, content_type: str) -> None:
-        self._delimiter = b"--" + boundary_of(content_type)
-        self._buffer = bytearray()
-        self._headers: dict[str, str] | None = None
-        self._document: Part | None = None
-        self._images: list[Image] = []
-        self.rejected = 0
-        self.resyncs = 0
-
-    def feed(self, data: bytes) -> list[PlateNotification | Ignored | Rejected]:
-        self._buffer += data
-        out: list[PlateNotification | Ignored | Rejected] = []
-        while True:
-            part = self._next_part()
-            if part is None:
-                break
-            if part.content_type.startswith("image/") or is_jpeg(part.body):
-                if self._document is not None and is_jpeg(part.body):
-                    self._images.append(Image(kind=_kind(part.name), jpeg=part.body, name=part.name))
-                continue
-            out += self.flush()
-            self._document = part
-        return out
-
-    def flush(self) -> list[PlateNotification | Ignored | Rejected]:
-        """The pending event, complete with the images received so far."""
-        if self._document is None:
-            return []
-        document, images = self._document, tuple(self._images)
-        self._document, self._images = None, []
-        encoding = "json" if document.content_type.endswith("json") or document.body.lstrip()[:1] == b"{" else "xml"
-        result = parse_document(document.body, encoding, images)
-        if isinstance(result, Rejected):
-            self.rejected += 1
-        return [result]
-
-    def _next_part(self) -> Part | None:
-        buf = self._buffer
-        if self._headers is None:
-            start = buf.find(self._delimiter)
-            if start < 0:
-                # Keep a tail that may hold the start of a delimiter; drop the rest.
-                keep = len(self._delimiter) + 2
-                if len(buf) > keep:
-                    if buf[:-keep].strip():
-                        self.resyncs += 1
-                    del buf[:-keep]
-                return None
-            if buf[:start].strip():
-                self.resyncs += 1  # bytes between parts that are not a part
-            end = buf.find(b"\r\n\r\n", start)
-            if end < 0:
-                if len(buf) - start > self.MAX_HEADER_BYTES:
-                    self.resyncs += 1
-                    del buf[: start + len(self._delimiter)]
-                return None
-            lines = bytes(buf[start + len(self._delimiter):end]).split(b"\r\n")
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            del buf[: end + 4]
-            self._headers = headers
-        length_text = self._headers.get("content-length", "")
-        if length_text.isdigit() and int(length_text) <= self.MAX_PART_BYTES:
-            length = int(length_text)
-            if len(buf) < length:
-                return None
-            body = bytes(buf[:length])
-            del buf[:length]
-        else:
-            end = buf.find(b"\r\n" + self._delimiter)
-            if end < 0:
-                if len(buf) > self.MAX_PART_BYTES:
-                    self.resyncs += 1
-                    self._headers = None
-                    buf.clear()
-                return None
-            body = bytes(buf[:end])
-            del buf[:end]
-        part = Part(self._headers, body)
-        self._headers = None
-        return part
-
-
 class PullCamera(ReconnectingWorker):
     """One polled camera: a thread feeding `accept(camera, notification, ...)`."""
 
     # urllib's URLError is an OSError; a garbled response raises HTTPException or MultipartError.
     transient_errors = (OSError, HTTPException, MultipartError, ValueError)
 
-    def __init__(self, camera: CameraConfig, accept: Accept, *, recognizer: Callable[[], Any] | None = None,
+    def __init__(self, camera: CameraConfig, accept: Accept, vendor: VendorSpec, *,
+                 recognizer: Callable[[], Any] | None = None,
                  repeat_s: float = 60.0, read_timeout_s: float = 0.5, dead_after_s: float = 300.0) -> None:
         super().__init__(
             name=f"anpr-pull-{camera.id}", log=log, events=LINK_EVENTS,
@@ -153,6 +56,7 @@ class PullCamera(ReconnectingWorker):
             backoff=Backoff(base_s=FIRST_BACKOFF_S, cap_s=camera.reconnect_max_s),
         )
         self.camera = camera
+        self.vendor = vendor
         self.accept = accept
         self.recognizer = recognizer
         self.repeat_s = repeat_s
@@ -179,14 +83,15 @@ class PullCamera(ReconnectingWorker):
     # ------------------------------------------------------------------ the link
 
     def _open(self):
-        timeout_s = self.dead_after_s if self.camera.pull_mode == "alert_stream" else max(5.0, self.read_timeout_s)
+        streaming = self.camera.pull_mode != SNAPSHOT
+        timeout_s = self.dead_after_s if streaming else max(5.0, self.read_timeout_s)
         return self._opener.open(self.camera.url, timeout=timeout_s)
 
     def _serve(self, response) -> None:
-        if self.camera.pull_mode == "alert_stream":
-            self._stream(response)
-        else:
+        if self.camera.pull_mode == SNAPSHOT:
             self._snapshot(response)
+        else:
+            self._stream(response)
 
     def _pause_s(self) -> float:
         return self.camera.poll_interval_s  # a snapshot was taken: the next one is due then
@@ -195,7 +100,7 @@ class PullCamera(ReconnectingWorker):
         # The socket timeout only detects a dead connection; quiet periods (which end the
         # pending event) are found with select(), because a read that timed out leaves
         # Python's socket file unusable.
-        stream = AlertStream(response.headers.get("Content-Type", ""))
+        stream = self.vendor.stream_parser(self.camera.pull_mode, response.headers.get("Content-Type", ""))
         self._up()
         quiet_since = time.monotonic()
         while not self._stopping.is_set():
@@ -203,12 +108,12 @@ class PullCamera(ReconnectingWorker):
             if not ready:
                 self._handle(stream.flush())  # quiet: the pending event is complete
                 if time.monotonic() - quiet_since > self.dead_after_s:
-                    raise LinkLost(f"alert stream silent for {self.dead_after_s:.0f} s")
+                    raise LinkLost(f"event stream silent for {self.dead_after_s:.0f} s")
                 continue
             chunk = response.read1(65536)
             if not chunk:
                 self._handle(stream.flush())
-                raise LinkLost("alert stream closed by the camera")
+                raise LinkLost("event stream closed by the camera")
             quiet_since = time.monotonic()
             self._handle(stream.feed(chunk))
 
@@ -254,12 +159,3 @@ class PullCamera(ReconnectingWorker):
     def _up(self) -> None:
         self.counters["connects"] += 1
         self._link_up()
-
-
-def _kind(name: str) -> str:
-    lowered = name.lower()
-    if "plate" in lowered:
-        return "plate"
-    if "vehicle" in lowered:
-        return "vehicle"
-    return "scene"

@@ -27,7 +27,7 @@ def test_normalize_command():
 
 
 def test_simulate_camera_pushes_to_a_listener(start_listener):
-    listener, sink = start_listener([CameraConfig(id="c1", format="generic", role="trailer")])
+    listener, sink = start_listener([CameraConfig(id="c1", vendor="generic", role="trailer")])
     result = CliRunner().invoke(simulate, ["camera", "--url", listener.url, "--format", "generic", "--camera", "c1",
                                                   "--count", "2", "--country", "NMK", "--interval-s", "0",
                                                   "--seed", "3"])

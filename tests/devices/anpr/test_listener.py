@@ -14,8 +14,8 @@ from edge_agent.errors import ConfigError
 from edge_agent.models import PlateRead, PlateRole
 from edge_agent.simulators.anpr_camera import AnprCameraSimulator
 
-FRONT = CameraConfig(id="L1-front", role="tractor", format="hikvision")
-REAR = CameraConfig(id="L1-rear", role="trailer", format="generic")
+FRONT = CameraConfig(id="L1-front", role="tractor", vendor="hikvision")
+REAR = CameraConfig(id="L1-rear", role="trailer", vendor="generic")
 
 
 def raw_post(listener: AnprListener, path: str, body: bytes, content_type: str, headers: dict | None = None):
@@ -70,7 +70,7 @@ def test_camera_named_in_payload_on_shared_path(start_listener):
 
 @pytest.mark.parametrize("auth", ["basic", "digest"])
 def test_authenticated_cameras(start_listener, auth):
-    cam = CameraConfig(id="L1-front", role="tractor", format="hikvision", push_auth=auth, username="hik",
+    cam = CameraConfig(id="L1-front", role="tractor", vendor="hikvision", push_auth=auth, username="hik",
                        password="s3cret")
     listener, sink = start_listener([cam])
     good = AnprCameraSimulator(listener.url, "hikvision", "L1-front", seed=1, username="hik", password="s3cret")
@@ -102,7 +102,7 @@ MALFORMED = [
 
 
 def test_malformed_pushes_get_reason_and_are_counted(start_listener):
-    listener, sink = start_listener([FRONT, REAR, CameraConfig(id="L1-x", format="generic")])
+    listener, sink = start_listener([FRONT, REAR, CameraConfig(id="L1-x", vendor="generic")])
     for path, body, ctype, status, reason in MALFORMED:
         got_status, text = raw_post(listener, path, body, ctype)
         assert (got_status, reason in text) == (status, True), (path, body, text)
@@ -139,7 +139,7 @@ def test_heartbeat_is_answered_and_not_posted(start_listener):
 
 
 def test_low_confidence_reads_are_dropped_and_counted(start_listener):
-    cam = CameraConfig(id="L1-rear", format="generic", role="trailer", min_confidence=0.5)
+    cam = CameraConfig(id="L1-rear", vendor="generic", role="trailer", min_confidence=0.5)
     listener, sink = start_listener([cam])
     assert raw_post(listener, "/anpr/L1-rear", build_generic("AB 123 CD", confidence=0.3), "application/json")[0] == 200
     assert sink.posted == [] and listener.health()["low_confidence"] == 1
@@ -166,7 +166,7 @@ def test_health_over_http(start_listener):
 
 
 def test_local_recognition_camera_reads_the_picture(start_listener, recognizer):
-    cam = CameraConfig(id="L1-video", format="generic", role="tractor", recognition="local")
+    cam = CameraConfig(id="L1-video", vendor="generic", role="tractor", recognition="local")
     listener, sink = start_listener([cam], recognizer=recognizer)
     camera = AnprCameraSimulator(listener.url, "generic", "L1-video", seed=5)
     # The camera's own text is deliberately wrong: the listener must read the image itself.
@@ -186,7 +186,7 @@ def test_stop_frees_the_port():
 
 def test_listen_address_from_cameras():
     a = CameraConfig(id="a", listen_port=8081, listen_host="0.0.0.0")
-    b = CameraConfig(id="b", format="hikvision")
+    b = CameraConfig(id="b", vendor="hikvision")
     assert listen_address([a, b]) == {"host": "0.0.0.0", "port": 8081}
     assert listen_address([b]) == {}
     with pytest.raises(ConfigError):

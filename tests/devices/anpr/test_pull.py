@@ -4,10 +4,11 @@ import pytest
 from testkit.waiting import wait_for
 
 from edge_agent.config import CameraConfig
-from edge_agent.devices.anpr.hikvision import build_alert_xml
+from edge_agent.devices.anpr.hikvision import AlertStream, build_alert_xml
 from edge_agent.devices.anpr.multipart import MultipartError
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
-from edge_agent.devices.anpr.pull import AlertStream, PullCamera
+from edge_agent.devices.anpr.pull import PullCamera
+from edge_agent.devices.anpr.vendors import VENDORS
 from edge_agent.models import PlateRole, Rejected
 from edge_agent.simulators.anpr_camera import PolledCameraSimulator
 
@@ -70,7 +71,7 @@ def polled_camera():
 
 def test_alert_stream_camera_with_digest_and_reconnect(start_listener, polled_camera):
     sim = polled_camera(seed=1, username="admin", password="12345abc")
-    cam = CameraConfig(id="L1-pull", role="trailer", format="pull", pull_mode="alert_stream", url=sim.stream_url,
+    cam = CameraConfig(id="L1-pull", role="trailer", vendor="hikvision", mode="pull", pull_mode="alert_stream", url=sim.stream_url,
                        username="admin", password="12345abc")
     listener, sink = start_listener([cam])
     wait_for(lambda: sim.connected_streams() == 1)
@@ -96,7 +97,7 @@ def test_alert_stream_camera_with_digest_and_reconnect(start_listener, polled_ca
 
 def test_alert_stream_with_wrong_password_posts_nothing(start_listener, polled_camera):
     sim = polled_camera(seed=1, username="admin", password="right")
-    cam = CameraConfig(id="L1-pull", format="pull", url=sim.stream_url, username="admin", password="wrong")
+    cam = CameraConfig(id="L1-pull", vendor="hikvision", mode="pull", url=sim.stream_url, username="admin", password="wrong")
     listener, sink = start_listener([cam])
     wait_for(lambda: listener.health()["pull"][0]["errors"] >= 1)
     assert sim.connected_streams() == 0 and sink.posted == []
@@ -105,7 +106,7 @@ def test_alert_stream_with_wrong_password_posts_nothing(start_listener, polled_c
 
 def test_snapshot_camera_reads_locally_once_per_truck(start_listener, polled_camera, recognizer):
     sim = polled_camera(seed=2)
-    cam = CameraConfig(id="L1-snap", format="pull", pull_mode="snapshot", recognition="local",
+    cam = CameraConfig(id="L1-snap", mode="pull", pull_mode="snapshot", recognition="local",
                        url=sim.snapshot_url, poll_interval_s=0.05)
     sim.show("KG 512-MT")
     listener, sink = start_listener([cam], recognizer=recognizer)
@@ -121,14 +122,14 @@ def test_a_camera_that_goes_away_is_logged_once_on_loss_and_once_on_return(caplo
     caplog.set_level(logging.INFO, logger=LOGGER)
     sim = PolledCameraSimulator(seed=3).start()
     port = sim.port
-    cam = CameraConfig(id="L1-pull", format="pull", url=sim.stream_url, reconnect_max_s=0.2)
+    cam = CameraConfig(id="L1-pull", vendor="hikvision", mode="pull", url=sim.stream_url, reconnect_max_s=0.2)
     accepted: list[str] = []
 
     def accept(camera, note, **_) -> tuple[int, str]:
         accepted.append(note.plate)
         return 200, ""
 
-    puller = PullCamera(cam, accept).start()
+    puller = PullCamera(cam, accept, VENDORS["hikvision"]).start()
     try:
         wait_for(lambda: sim.connected_streams() == 1)
         sim.stop()  # the camera is switched off: its port refuses ...
