@@ -13,7 +13,13 @@ TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromiu
 	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench debs venv clean
+.PHONY: demo test lint bench debs venv clean
+
+# The pure parts, type-checked: the lane, plates, the rules, the scale's protocol parsers,
+# and the store and core that carry their values.
+MYPY_PATHS := edge_agent/lane edge_agent/plates edge_agent/store edge_agent/core \
+	$(filter-out edge_agent/local_rules/cli.py,$(wildcard edge_agent/local_rules/*.py edge_agent/local_rules/ops/*.py)) \
+	$(filter-out edge_agent/devices/scale/cli.py edge_agent/devices/scale/transport.py,$(wildcard edge_agent/devices/scale/*.py))
 
 demo: venv
 	@$(MAKE) --no-print-directory debs DEBS="$(DEMO_DEBS)"
@@ -22,6 +28,10 @@ demo: venv
 test: venv
 	@$(MAKE) --no-print-directory debs DEBS="$(TEST_DEBS)"
 	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy --ignore-missing-imports --follow-imports=silent --check-untyped-defs $(MYPY_PATHS)
 
 bench: venv
 	$(BIN)/python benchmarks/lane_latency.py

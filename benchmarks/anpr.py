@@ -193,7 +193,8 @@ def main() -> None:
         print(f"  both plates read: trucks with no record tied to someone else's {a['strangers_tied']} of "
               f"{a['unknown']} ({100 * a['strangers_tied'] / a['unknown']:.1f} %; without the second-plate check "
               f"{100 * a['strangers_tied_one_read'] / a['unknown']:.1f} %); trucks with a record "
-              f"{100 * a['pairs_correct'] / a['pairs']:.2f} % correct, {100 * a['pairs_wrong'] / a['pairs']:.2f} % wrong")
+              f"{100 * a['pairs_correct'] / a['pairs']:.2f} % correct, "
+              f"{100 * a['pairs_wrong'] / a['pairs']:.2f} % wrong")
     print(f"  match {a['mean_ms']:.3f} ms mean, {a['p99_ms']:.3f} ms p99; linear scan {a['scan_ms']:.1f} ms "
           f"-> index {a['speedup']:.0f}x faster; index built in {a['build_s']:.2f} s")
     if args.skip_recognition:

@@ -42,7 +42,8 @@ def rss_mb() -> float:
 
 def start_simulator(width: int, height: int, fps: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent.simulators.cctv", "--port", "0", "--size", f"{width}x{height}", "--fps", str(fps)],
+        [sys.executable, "-m", "edge_agent.simulators.cctv", "--port", "0", "--size", f"{width}x{height}", "--fps",
+         str(fps)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     line = proc.stdout.readline()
@@ -131,7 +132,8 @@ def main() -> None:
         print(f"{name:<34}{cpu / wall:>20.3f}{frames / wall:>10.1f}{per_frame:>14.1f}")
     ratio = (agent_cpu / agent_frames) / (base_cpu / base_frames) if base_frames and agent_frames else float("nan")
     print(f"ratio agent/baseline (CPU per frame): {ratio:.2f}")
-    print(f"resident memory: {rss_imported:.0f} MB after importing OpenCV and the config; {rss_one:.0f} MB with one camera "
+    print(f"resident memory: {rss_imported:.0f} MB after importing OpenCV and the config; "
+          f"{rss_one:.0f} MB with one camera "
           f"(ring {ring_one / 1e6:.1f} MB); {rss_two:.0f} MB with two (rings {ring_two / 1e6:.1f} MB)")
 
 

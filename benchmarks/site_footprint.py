@@ -145,7 +145,8 @@ def main() -> None:
     print(f"{'':<34}{'ready s':>9}{'RSS MB':>9}{'CPU (cores)':>13}")
     print(f"{'baseline: python + cv2 + numpy':<34}{base['ready_s']:>9.2f}{base['rss_mb']:>9.1f}{base['cpu']:>13.3f}")
     print(f"{'agent: 2 lanes, idle':<34}{agent['ready_s']:>9.2f}{agent['rss_mb']:>9.1f}{agent['cpu']:>13.3f}")
-    print(f"agent/baseline: memory x{agent['rss_mb'] / base['rss_mb']:.2f} (+{agent['rss_mb'] - base['rss_mb']:.1f} MB), "
+    print(f"agent/baseline: memory x{agent['rss_mb'] / base['rss_mb']:.2f} "
+          f"(+{agent['rss_mb'] - base['rss_mb']:.1f} MB), "
           f"start-up x{agent['ready_s'] / base['ready_s']:.2f}")
     print(json.dumps({"baseline": base, "agent": agent}))
 

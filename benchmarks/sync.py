@@ -115,7 +115,7 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], d
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "hub.log", "wb"),
+        stderr=open(workdir / "hub.log", "wb"),  # noqa: SIM115 - the hub writes to it until it stops
     )
     try:
         deadline = time.monotonic() + 30

@@ -95,7 +95,8 @@ class Agent:
 
             self.console = start_console(self, self.config.console)
         self.watchdog.ready(f"{len(self.config.lanes)} lane(s)")
-        log.info("agent_started site=%s lanes=%d data_dir=%s", self.config.site.id, len(self.config.lanes), self.data_dir)
+        log.info("agent_started site=%s lanes=%d data_dir=%s", self.config.site.id, len(self.config.lanes),
+                 self.data_dir)
         return self
 
     def stop(self) -> None:

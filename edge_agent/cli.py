@@ -74,7 +74,8 @@ def check_config(path: Path) -> None:
     """Validate a site file: every error with its key path and line; exit 2 if any."""
     config = _load(path)
     cams = sum(len(lane.cameras) for lane in config.lanes)
-    click.echo(f"{path}: ok: site {config.site.id} ({config.site.region}), {len(config.lanes)} lane(s), {cams} camera(s)")
+    click.echo(f"{path}: ok: site {config.site.id} ({config.site.region}), {len(config.lanes)} lane(s), "
+               f"{cams} camera(s)")
 
 
 @main.command()
@@ -96,7 +97,8 @@ def run(config_path: Path) -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="The site file (gives the data directory).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="The site file (gives the data directory).")
 @click.option("--db", "db_path", type=click.Path(path_type=Path), help="The agent's database, instead of --config.")
 @click.option("--last", default=10, show_default=True, help="How many recent crossings to list.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -149,7 +151,8 @@ def status(config_path: Path | None, db_path: Path | None, last: int, as_json: b
 @click.option("--speed", default="10", show_default=True,
               help="Time scale: 1 is real time, 10 ten times faster, 'max' as fast as possible.")
 @click.option("--seed", default=7, show_default=True, help="Scenario seed, for a reproducible run.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Keep the demo's database here (default: a temp dir).")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Keep the demo's database here (default: a temp dir).")
 @click.option("--quiet", is_flag=True, help="Only the summary, no live view.")
 @click.option("--console", "console_port", type=int, is_flag=False, flag_value=8080, default=None,
               help="Serve the officers' console on 127.0.0.1:PORT (default 8080) with demo users; "

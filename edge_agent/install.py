@@ -85,7 +85,8 @@ def plan(root: Path, *, exec_path: str, start: bool = False, source: Path = REPO
                           content=pinmap.read_bytes(), mode=0o640, group=USER))
     wiring = source / "docs/wiring.md"
     if wiring.is_file():
-        steps.append(Step("wiring notes", "file", path="/usr/share/doc/edge-agent/wiring.md", content=wiring.read_bytes()))
+        steps.append(Step("wiring notes", "file", path="/usr/share/doc/edge-agent/wiring.md",
+                          content=wiring.read_bytes()))
     example = source / "firmware_config/site.example.toml"
     if example.is_file():
         steps.append(Step("example site file (kept if present)", "file", path="/etc/edge-agent/site.toml",
@@ -111,7 +112,8 @@ def apply(steps: list[Step], root: Path, echo=click.echo) -> None:
                 continue
             result = subprocess.run(step.argv, capture_output=True, text=True, check=False)
             if result.returncode != 0:
-                raise click.ClickException(f"{' '.join(step.argv)} failed: {result.stderr.strip() or result.returncode}")
+                raise click.ClickException(
+                    f"{' '.join(step.argv)} failed: {result.stderr.strip() or result.returncode}")
             continue
         target = root / step.path.lstrip("/")
         if step.kind == "dir":

@@ -55,7 +55,8 @@ def imports_of(name: str) -> list[Import]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parents = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parents + ([base] if base else []))
             out += [Import(name, f"{base}.{a.name}", node.lineno, id(node) not in top) for a in node.names]
     return out
 
@@ -267,7 +268,8 @@ def test_only_the_store_speaks_sql_to_the_agents_database():
 @pytest.mark.parametrize(("source", "rule"), [
     ("from edge_agent.store import Store\n", layering_violations),
     ("def f():\n    from edge_agent.devices.scale import transport\n", layering_violations),
-    ("def f():\n    import edge_agent.agent\n", test_lazy_project_imports_are_only_where_a_heavy_optional_part_justifies_them),
+    ("def f():\n    import edge_agent.agent\n",
+     test_lazy_project_imports_are_only_where_a_heavy_optional_part_justifies_them),
     ("ROWS = 'SELECT id FROM crossings WHERE lane = ?'\n", sql_outside_the_store),
 ])
 def test_each_rule_catches_what_it_is_about(monkeypatch, source, rule):

@@ -91,11 +91,10 @@ class PrivateBroker:
         if self.binary is None:
             raise BrokerUnavailable("mosquitto is not installed (Debian: apt-get install mosquitto)")
         self.write_config()
-        log_file = open(self.workdir / "mosquitto.log", "ab")
-        self.process = subprocess.Popen(
-            [self.binary, "-c", str(self.config_path)], stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL
-        )
-        log_file.close()
+        with open(self.workdir / "mosquitto.log", "ab") as log_file:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [self.binary, "-c", str(self.config_path)], stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -3,8 +3,8 @@
 Passwords are hashed with Argon2id (argon2-cffi's PasswordHasher) at the OWASP Password
 Storage Cheat Sheet's minimum (m=19 MiB, t=2, p=1) rather than the library's 64 MiB
 default: the console shares a Raspberry Pi's memory with two lanes of OpenCV. They are
-never stored or logged in clear; older hashes are upgraded at the next login. A session is a random token in an HttpOnly,
-SameSite=Strict cookie; the database keeps only its SHA-256, so a copied console.db
+never stored or logged in clear; older hashes are upgraded at the next login. A session
+is a random token in an HttpOnly, SameSite=Strict cookie; the database keeps only its SHA-256, so a copied console.db
 does not hand out live sessions. Each session has its own CSRF token, which every form
 posts back (synchroniser token pattern, OWASP CSRF Prevention Cheat Sheet).
 """
@@ -144,7 +144,8 @@ class Accounts:
 
     def users(self) -> list[User]:
         with self._lock:
-            rows = self._conn.execute("SELECT username, role, full_name FROM users WHERE disabled = 0 ORDER BY username").fetchall()
+            rows = self._conn.execute(
+                "SELECT username, role, full_name FROM users WHERE disabled = 0 ORDER BY username").fetchall()
         return [User(r[0], Role(r[1]), r[2]) for r in rows]
 
     def authenticate(self, username: str, password: str) -> User | None:

@@ -53,7 +53,8 @@ def render(agent: Any, store: StoreView, console_counters: dict[str, int]) -> st
              if isinstance(h, dict) and (rate := frame_rate(h)) is not None]
     out += family("edge_agent_device_frame_rate_hz", "gauge", "Frames per second each device delivers.", rates)
     out += family("edge_agent_core_events_total", "counter", "Events the core handled, by kind.",
-                  [({"kind": k[len("events_"):]}, v) for k, v in sorted(core.counters.items()) if k.startswith("events_")])
+                  [({"kind": k[len("events_"):]}, v)
+                   for k, v in sorted(core.counters.items()) if k.startswith("events_")])
     out += family("edge_agent_rejected_total", "counter", "Bad inputs turned into rejections.",
                   [({}, core.counters.get("rejected", 0))])
     out += family("edge_agent_console_requests_total", "counter", "Console actions, by action and outcome.",

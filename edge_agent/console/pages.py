@@ -122,7 +122,8 @@ async def guard(request: Request, action: str, details: dict[str, Any] | None = 
         console_of(request).record(None, action, "refused", "not logged in", details)
         return to_login(request)
     if not csrf_ok(session, form.get("csrf")):
-        return refused(request, session, action, "the form's security token is missing or stale; reload the page", 403, details)
+        return refused(request, session, action, "the form's security token is missing or stale; reload the page", 403,
+                       details)
     if not allowed(session.user.role, action):
         return refused(request, session, action,
                         f"a {ROLE_LABELS[session.user.role].lower()} may not do this", 403, details)

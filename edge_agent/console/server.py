@@ -55,7 +55,8 @@ def start_console(agent: Any, config: ConsoleConfig | None = None, startup_timeo
     try:
         sock = socket.create_server((config.host, config.port), family=_family(config.host), reuse_port=False)
     except OSError as err:
-        raise ConsoleError(f"the console could not listen on {config.host}:{config.port}: {err.strerror or err}") from err
+        raise ConsoleError(
+            f"the console could not listen on {config.host}:{config.port}: {err.strerror or err}") from err
     app = create_app(agent, config)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2,
                                            access_log=False))

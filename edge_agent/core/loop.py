@@ -100,7 +100,7 @@ class Core:
         self._last_tick = 0.0
         for handlers in (officers.HANDLERS, profiles.HANDLERS):
             for event_type, handler in handlers.items():
-                self.register(event_type, handler)
+                self.handlers[event_type] = partial(handler, self)
         self._load_pending()
 
     def register(self, event_type: type[E], handler: Callable[[CoreContext, E], list[Command]]) -> None:
@@ -192,7 +192,8 @@ class Core:
             self._reject(Rejected(source="core", reason=f"not an event: {type(item).__name__}", raw=repr(item)[:500]))
             return
         elif isinstance(item, LaneEvent) and item.lane not in self.lanes:
-            self._reject(Rejected(source=item.source or "core", reason=f"unknown lane {item.lane!r}", raw=item.model_dump_json()))
+            self._reject(Rejected(source=item.source or "core", reason=f"unknown lane {item.lane!r}",
+                                  raw=item.model_dump_json()))
             return
         self.counters[f"events_{item.kind}"] += 1
         commands: list = []
@@ -295,7 +296,8 @@ class Core:
             tractor_plate=lane.tractor.text if lane.tractor else "",
             trailer_plate=lane.trailer.text if lane.trailer else "",
             plate_confidence=plate.confidence if plate else 0.0,
-            plate_match=("manual" if plate and plate.source.startswith("manual:") else match.quality) if match else "none",
+            plate_match=(("manual" if plate and plate.source.startswith("manual:") else match.quality)
+                         if match else "none"),
             plate_distance=match.distance if match else 0,
             measured_kg=lane.weight_kg,
         )
@@ -369,7 +371,8 @@ class Core:
             "released_by": lane.released_by,
         }
         self.store.outbox_append("crossing", payload, utcnow())
-        log.info("crossing_ended lane=%s crossing=%s outcome=%s channel=%s", lane.lane_id, lane.crossing_id, ended.outcome, lane.channel or "-")
+        log.info("crossing_ended lane=%s crossing=%s outcome=%s channel=%s", lane.lane_id, lane.crossing_id,
+                 ended.outcome, lane.channel or "-")
 
     # ------------------------------------------------------------------ pre-arrivals
 

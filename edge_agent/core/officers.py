@@ -13,9 +13,9 @@ import json
 import logging
 
 from edge_agent.commands import Command
-from edge_agent.core.context import CoreContext, refuse
+from edge_agent.core.context import CoreContext, Handler, refuse
 from edge_agent.lane import raise_channel, raise_refusal
-from edge_agent.models import ControlActRecorded, RechannelDecided, RechannelRequested
+from edge_agent.models import ControlActRecorded, EventBase, RechannelDecided, RechannelRequested
 from edge_agent.store import iso
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def rechannel_decided(core: CoreContext, event: RechannelDecided) -> list[Comman
     return commands
 
 
-HANDLERS = {
+HANDLERS: dict[type[EventBase], Handler] = {
     ControlActRecorded: control_act,
     RechannelRequested: rechannel_requested,
     RechannelDecided: rechannel_decided,

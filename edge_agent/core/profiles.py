@@ -12,11 +12,11 @@ import json
 import logging
 
 from edge_agent.commands import Command
-from edge_agent.core.context import CoreContext, refuse
+from edge_agent.core.context import CoreContext, Handler, refuse
 from edge_agent.durable import replace_file
 from edge_agent.errors import IndicatorError
 from edge_agent.local_rules.local_set import checked_local_set, local_set_path, read_local_set, updated_local_set
-from edge_agent.models import AuditAnchored, LocalIndicatorSaved
+from edge_agent.models import AuditAnchored, EventBase, LocalIndicatorSaved
 from edge_agent.store import iso
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def audit_anchored(core: CoreContext, event: AuditAnchored) -> list[Command]:
     return []
 
 
-HANDLERS = {
+HANDLERS: dict[type[EventBase], Handler] = {
     LocalIndicatorSaved: local_indicator_saved,
     AuditAnchored: audit_anchored,
 }

@@ -174,7 +174,8 @@ def apply_assessment(lane: LaneState, assessment: Assessment, now: float, policy
         cmds.append(Alarm(lane=lid, crossing_id=cid, reason=f"{len(assessment.hits)} risk hit(s), channel {channel}"))
     if gate == "release":
         lane = replace(lane, phase=Phase.RELEASED, since=now, released_by="rules")
-        cmds += [ShowSign(lane=lid, crossing_id=cid, sign="exit"), OpenBarrier(lane=lid, crossing_id=cid, reason=channel)]
+        cmds += [ShowSign(lane=lid, crossing_id=cid, sign="exit"),
+                 OpenBarrier(lane=lid, crossing_id=cid, reason=channel)]
         return lane, cmds
     lane = replace(lane, phase=Phase.HELD, since=now)
     message = f"{policy.channel(channel).label}: truck {_plate_text(lane)}"
@@ -203,14 +204,11 @@ def _on_plate(lane: LaneState, event: PlateRead | ManualPlate, now: float, timeo
         return lane, cmds  # a camera re-reading a truck already decided changes nothing
     if manual and lane.phase in (Phase.RELEASED, Phase.NOT_LEFT, Phase.REFUSED):
         return lane, cmds
-    source = f"manual:{event.user}" if manual else (event.camera or event.source)
-    plate = Plate(
-        text=event.text,
-        raw=getattr(event, "raw", "") or event.text,
-        confidence=1.0 if manual else event.confidence,
-        source=source,
-        match=lookup(event.text),
-    )
+    if isinstance(event, ManualPlate):
+        source, raw, confidence = f"manual:{event.user}", event.text, 1.0
+    else:
+        source, raw, confidence = event.camera or event.source, event.raw or event.text, event.confidence
+    plate = Plate(text=event.text, raw=raw, confidence=confidence, source=source, match=lookup(event.text))
     role = _role_for(lane, event.role, plate)
     if role is None:
         return lane, cmds  # the same plate again

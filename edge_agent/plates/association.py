@@ -326,5 +326,5 @@ def disagreement(record: PreArrival, matched_role: PlateRole, other_read: str, o
     expected = record.trailer_plate if matched_role is PlateRole.TRACTOR else record.tractor_plate
     if not expected or not other_read or fits(other_read, expected):
         return ""
-    return (f"plate read {other_read} is not the declared {'trailer' if matched_role is PlateRole.TRACTOR else 'tractor'}"
-            f" {expected} of {record.reference}")
+    declared = "trailer" if matched_role is PlateRole.TRACTOR else "tractor"
+    return f"plate read {other_read} is not the declared {declared} {expected} of {record.reference}"

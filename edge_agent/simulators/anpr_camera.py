@@ -273,7 +273,8 @@ class AnprCameraSimulator:
         if username:
             passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
             passwords.add_password(None, self.url, username, password)
-            handlers += [urllib.request.HTTPDigestAuthHandler(passwords), urllib.request.HTTPBasicAuthHandler(passwords)]
+            handlers += [urllib.request.HTTPDigestAuthHandler(passwords),
+                         urllib.request.HTTPBasicAuthHandler(passwords)]
         self._opener = urllib.request.build_opener(*handlers)
 
     def push(self, plate_text: str, *, role: str = "tractor", ocr_errors: int = 0, lane: str = "",

@@ -136,7 +136,8 @@ def _truck(rng: random.Random, number: int, lane: str, plant: str, now: datetime
     measured = round(measured / 20) * 20  # one scale division
     items = [
         Item(hs_code=code, origin=rng.choice(["XK", "AL", "RS", "TR", "CN", "DE"]), description=desc,
-             packages=rng.randint(10, 400), gross_kg=round(declared_kg / len(goods)), value_eur=rng.randint(5_000, 90_000))
+             packages=rng.randint(10, 400), gross_kg=round(declared_kg / len(goods)),
+             value_eur=rng.randint(5_000, 90_000))
         for code, desc in goods
     ]
     record = None

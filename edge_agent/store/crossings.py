@@ -29,7 +29,7 @@ class Crossings(Database):
         self.conn.execute("UPDATE crossings SET channel = ? WHERE id = ?", [channel, crossing_id])
 
     def record_assessment(self, assessment: Assessment) -> None:
-        self.db["assessments"].insert(
+        self.db.table("assessments").insert(
             {
                 "id": assessment.id,
                 "crossing_id": assessment.crossing_id,
@@ -45,7 +45,7 @@ class Crossings(Database):
                 "body": assessment.model_dump_json(),
             }
         )
-        self.db["hits"].insert_all(
+        self.db.table("hits").insert_all(
             {
                 "assessment_id": assessment.id,
                 "crossing_id": assessment.crossing_id,
@@ -59,7 +59,7 @@ class Crossings(Database):
 
     def record_control_act(self, row: dict[str, Any]) -> None:
         """One control act: id, crossing_id, lane, result, user, at, body (JSON)."""
-        self.db["control_acts"].insert(row)
+        self.db.table("control_acts").insert(row)
 
     # ------------------------------------------------------------------ reads
 

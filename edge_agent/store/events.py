@@ -20,7 +20,7 @@ COUNTED_TABLES = ("events", "crossings", "assessments", "hits", "rejections", "o
 
 class Events(Database):
     def record_event(self, event: Any) -> None:
-        self.db["events"].insert(
+        self.db.table("events").insert(
             {
                 "id": event.id,
                 "kind": event.kind,
@@ -32,7 +32,7 @@ class Events(Database):
         )
 
     def record_rejection(self, rejected: Rejected) -> None:
-        self.db["rejections"].insert(
+        self.db.table("rejections").insert(
             {
                 "id": new_id(),
                 "source": rejected.source,
@@ -43,7 +43,7 @@ class Events(Database):
         )
 
     def record_command(self, command: Any, at: datetime) -> None:
-        self.db["commands"].insert(
+        self.db.table("commands").insert(
             {
                 "id": new_id(),
                 "lane": command.lane,

@@ -21,7 +21,7 @@ class PreArrivals(Database):
                 return "duplicate"
             if status != "pending":
                 return "outdated"  # the truck has already arrived: the lane holds what it saw
-        self.db["prearrivals"].upsert(
+        self.db.table("prearrivals").upsert(
             {
                 "reference": record.reference,
                 "version": record.version,

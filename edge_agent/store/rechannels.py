@@ -13,7 +13,7 @@ class Rechannels(Database):
 
     def save_rechannel(self, row: dict[str, Any]) -> None:
         """Insert or update one re-channel request (the console's two-approval workflow)."""
-        self.db["rechannels"].upsert(row, pk="id")
+        self.db.table("rechannels").upsert(row, pk="id")
 
     def rechannel(self, request_id: str) -> dict[str, Any] | None:
         rows = self._dicts("SELECT * FROM rechannels WHERE id = ?", [request_id])

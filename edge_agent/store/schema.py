@@ -14,14 +14,14 @@ import sqlite_utils
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
-    db["events"].create(
+    db.table("events").create(
         {"id": str, "kind": str, "lane": str, "at": str, "source": str, "body": str}, pk="id"
     )
-    db["events"].create_index(["lane", "at"])
-    db["rejections"].create(
+    db.table("events").create_index(["lane", "at"])
+    db.table("rejections").create(
         {"id": str, "source": str, "reason": str, "raw": str, "at": str}, pk="id"
     )
-    db["prearrivals"].create(
+    db.table("prearrivals").create(
         {
             "reference": str,
             "version": int,
@@ -35,8 +35,8 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="reference",
     )
-    db["prearrivals"].create_index(["status"])
-    db["crossings"].create(
+    db.table("prearrivals").create_index(["status"])
+    db.table("crossings").create(
         {
             "id": str,
             "lane": str,
@@ -53,8 +53,8 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["crossings"].create_index(["lane", "started_at"])
-    db["assessments"].create(
+    db.table("crossings").create_index(["lane", "started_at"])
+    db.table("assessments").create(
         {
             "id": str,
             "crossing_id": str,
@@ -71,8 +71,8 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["assessments"].create_index(["crossing_id"])
-    db["hits"].create(
+    db.table("assessments").create_index(["crossing_id"])
+    db.table("hits").create(
         {
             "assessment_id": str,
             "crossing_id": str,
@@ -82,12 +82,12 @@ def _migration_1(db: sqlite_utils.Database) -> None:
             "at": str,
         }
     )
-    db["hits"].create_index(["indicator_id"])
-    db["commands"].create(
+    db.table("hits").create_index(["indicator_id"])
+    db.table("commands").create(
         {"id": str, "lane": str, "crossing_id": str, "kind": str, "body": str, "at": str}, pk="id"
     )
-    db["commands"].create_index(["crossing_id"])
-    db["control_acts"].create(
+    db.table("commands").create_index(["crossing_id"])
+    db.table("control_acts").create(
         {"id": str, "crossing_id": str, "lane": str, "result": str, "user": str, "at": str, "body": str},
         pk="id",
     )
@@ -105,13 +105,13 @@ def _migration_1(db: sqlite_utils.Database) -> None:
             attempts INTEGER NOT NULL DEFAULT 0
         )"""
     )
-    db["outbox"].create_index(["priority", "seq"])
+    db.table("outbox").create_index(["priority", "seq"])
 
 
 def _migration_2_rechannels(db: sqlite_utils.Database) -> None:
     # Re-channel requests wait for two approvals (head of office, local risk analyst),
     # possibly across a restart, so they live in the database and not in lane memory.
-    db["rechannels"].create(
+    db.table("rechannels").create(
         {
             "id": str,
             "crossing_id": str,
@@ -131,14 +131,14 @@ def _migration_2_rechannels(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["rechannels"].create_index(["status"])
+    db.table("rechannels").create_index(["status"])
 
 
 
 def _migration_3_rau_raises(db: sqlite_utils.Database) -> None:
     # A channel the RAU raised for a declaration or a plate outlives a restart: the truck
     # it names may arrive days later.
-    db["rau_raises"].create(
+    db.table("rau_raises").create(
         {"key": str, "channel": str, "reason": str, "command_id": str, "at": str},
         pk="key",
     )

@@ -22,7 +22,8 @@ def _events(agent, kind):
 
     reader = Store.reader(agent.data_dir / "agent.db")
     try:
-        return [json.loads(r["body"]) for r in reader.db.query("SELECT body FROM events WHERE kind = ? ORDER BY id", [kind])]
+        return [json.loads(r["body"]) for r in reader.db.query("SELECT body FROM events WHERE kind = ? ORDER BY id",
+                                                               [kind])]
     finally:
         reader.close()
 
@@ -158,7 +159,8 @@ def test_an_officer_releases_a_held_truck_and_the_barrier_opens(client, agent, a
     snap = drive_in(agent, "L1", tobacco_record(), "KS123AB", 24100)
     assert snap["phase"] == "held"
     csrf = login(client, "olga")
-    r = client.post("/lanes/L1/release", data={"csrf": csrf, "crossing_id": snap["crossing"], "reason": "seal intact, known carrier"})
+    r = client.post("/lanes/L1/release",
+                    data={"csrf": csrf, "crossing_id": snap["crossing"], "reason": "seal intact, known carrier"})
     assert r.status_code == 303
     wait_for(lambda: agent.gates["L1"].state()["barrier"] == "open", "barrier open")
     assert agent.core.snapshot()["L1"]["phase"] == "released"
@@ -356,9 +358,11 @@ def test_the_analyst_adds_a_local_indicator_and_the_next_truck_is_assessed_with_
 
 def test_a_bad_indicator_is_refused_next_to_its_field(client, agent, app):
     csrf = login(client, "lara")
-    r = client.post("/profiles", data={"csrf": csrf, **FRUIT, "when": '{"field": "nonsense.field", "op": "eq", "value": 1}'})
+    r = client.post("/profiles",
+                    data={"csrf": csrf, **FRUIT, "when": '{"field": "nonsense.field", "op": "eq", "value": 1}'})
     assert r.status_code == 400 and 'data-error="when"' in r.text
-    r = client.post("/profiles", data={"csrf": csrf, **FRUIT, "id": "bad id!", "when": "{not json", "channel": "purple"})
+    r = client.post("/profiles",
+                    data={"csrf": csrf, **FRUIT, "id": "bad id!", "when": "{not json", "channel": "purple"})
     assert r.status_code == 400
     for field in ("id", "when", "channel"):
         assert f'data-error="{field}"' in r.text

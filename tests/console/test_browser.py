@@ -49,7 +49,8 @@ def _outbox(agent, stream: str) -> list[dict]:
 
     reader = Store.reader(agent.data_dir / "agent.db")
     try:
-        return [json.loads(r["payload"]) for r in reader.db.query("SELECT payload FROM outbox WHERE stream = ?", [stream])]
+        return [json.loads(r["payload"]) for r in reader.db.query("SELECT payload FROM outbox WHERE stream = ?",
+                                                                  [stream])]
     finally:
         reader.close()
 

@@ -103,12 +103,14 @@ def plain_record(reference: str = "EX-24-0002", plate: str = "BG555XY", gross_kg
     )
 
 
-def drive_in(agent, lane: str, record: PreArrival | None, plate: str, measured_kg: float, *, timeout_s: float = 20.0) -> dict:
+def drive_in(agent, lane: str, record: PreArrival | None, plate: str, measured_kg: float, *,
+             timeout_s: float = 20.0) -> dict:
     """Post what the lane's devices would for one truck; wait for the decision."""
     if record is not None:
         agent.post(PreArrivalReceived(record=record, source="seed-feed"))
     agent.post(VehicleDetected(lane=lane, source="loop"))
-    agent.post(PlateRead(lane=lane, text=plate, raw=plate, confidence=0.93, role=PlateRole.TRACTOR, camera=f"{lane}-front"))
+    agent.post(PlateRead(lane=lane, text=plate, raw=plate, confidence=0.93, role=PlateRole.TRACTOR,
+                         camera=f"{lane}-front"))
     agent.post(WeightStable(lane=lane, gross_kg=measured_kg, source="scale"))
     return wait_for(lambda: (s := agent.core.snapshot()[lane])["decided"] and s, f"decision in {lane}", timeout_s)
 

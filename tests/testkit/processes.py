@@ -20,7 +20,7 @@ class Proc:
 
     def __init__(self, args: list[str], log_path: Path, **kwargs) -> None:
         self.log_path = log_path
-        self.log = open(log_path, "ab")
+        self.log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it until it is reaped
         self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, **kwargs)
 
     def alive(self) -> bool:

@@ -53,7 +53,8 @@ async def overview_live(request: Request) -> Response:
         return PlainTextResponse("log in first", status_code=401)
     console = console_of(request)
     template = console.templates.get_template("_cards.html")
-    return _stream(request, lambda: template.render(cards=_cards(request), health=health_view(console.agent, console.backlog())))
+    return _stream(request,
+                   lambda: template.render(cards=_cards(request), health=health_view(console.agent, console.backlog())))
 
 
 def _lane_context(request: Request, lane: str, errors: dict[str, dict[str, str]] | None = None,

@@ -23,7 +23,8 @@ from edge_agent.console.pages import (
 log = logging.getLogger(__name__)
 
 async def login_page(request: Request) -> Response:
-    return render_page(request, "login.html", {"errors": {}, "username": "", "next": request.query_params.get("next", "/")})
+    return render_page(request, "login.html",
+                       {"errors": {}, "username": "", "next": request.query_params.get("next", "/")})
 
 
 async def login_submit(request: Request) -> Response:

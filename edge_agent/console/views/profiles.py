@@ -65,7 +65,8 @@ async def profiles_page(request: Request, form: forms.Form | None = None, status
                 "instructions": found.get("instructions", ""), "priority": str(found.get("priority", 0))})
     return render_page(request, "profiles.html", {
         "local": local, "in_force": _rules_in_force(console),
-        "set_version": getattr(rules, "version", ""), "channels": [c.code for c in console.agent.config.policy.channels],
+        "set_version": getattr(rules, "version", ""),
+        "channels": [c.code for c in console.agent.config.policy.channels],
         "form": form or forms.Form(), "done": request.query_params.get("done", "")}, status_code=status_code)
 
 
@@ -78,7 +79,8 @@ async def profiles_save(request: Request) -> Response:
     form = forms.indicator_form(data, console.agent.config.policy)
     details = {k: v for k, v in form.values.items() if k != "reason"}
     if not form.ok:
-        console.record(session, "profiles_edit", "rejected", "; ".join(f"{k}: {v}" for k, v in form.errors.items()), details)
+        console.record(session, "profiles_edit", "rejected", "; ".join(f"{k}: {v}" for k, v in form.errors.items()),
+                       details)
         return await profiles_page(request, form=form, status_code=400)
     console.agent.post(LocalIndicatorSaved(indicator=forms.indicator_json(form.values), user=session.user.username,
                                            reason=form.values["reason"], source="console"))

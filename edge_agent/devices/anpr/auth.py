@@ -70,13 +70,15 @@ class Authenticator:
         user, sep, given = decoded.partition(":")
         if not sep:
             return "malformed basic credentials"
-        ok = hmac.compare_digest(user.encode(), username.encode()) & hmac.compare_digest(given.encode(), password.encode())
+        ok = (hmac.compare_digest(user.encode(), username.encode())
+              & hmac.compare_digest(given.encode(), password.encode()))
         return "" if ok else "wrong username or password"
 
     # ------------------------------------------------------------------ digest
 
     def _check_digest(self, rest: str, username: str, password: str, method: str, uri: str) -> str:
-        params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _PARAM.finditer(rest)}
+        params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+                  for m in _PARAM.finditer(rest)}
         for key in ("username", "realm", "nonce", "uri", "response"):
             if key not in params:
                 return f"digest without {key}"

@@ -121,7 +121,8 @@ def load_pinmap(board: str, hat: str = "", dirs: tuple[Path, ...] = PINMAP_DIRS)
     for name, spec in data.get("pins", {}).items():
         pins[name] = PinInfo(name=name, header=spec.get("header"), modes=frozenset(spec.get("modes", ["in", "out"])),
                              pull=spec.get("pull", ""), note=spec.get("note", ""))
-    pinmap = PinMap(name=data.get("name", board), title=data.get("title", ""), factories=tuple(data.get("factories", ())),
+    pinmap = PinMap(name=data.get("name", board), title=data.get("title", ""),
+                    factories=tuple(data.get("factories", ())),
                     gpiochip=data.get("gpiochip", ""), pins=pins, reserved=dict(data.get("reserved", {})))
     if hat_data is None:
         return pinmap
@@ -233,7 +234,8 @@ def _wanted(config: GateConfig, pinmap: PinMap) -> dict[str, tuple[str, str | No
         entries = [e for e in entries if e[0] != "barrier_close"]
     entries += [(f"sign_{sign}", f"sign_pins.{sign}", pin) for sign, pin in config.sign_pins.items()]
     entries += [(role, key, getattr(config, key)) for role, key in INPUT_KEYS.items()]
-    entries += [(f"feedback_{out_role}", f"feedback_pins.{out_role}", pin) for out_role, pin in config.feedback_pins.items()]
+    entries += [(f"feedback_{out_role}", f"feedback_pins.{out_role}", pin)
+                for out_role, pin in config.feedback_pins.items()]
     for role, key, raw in entries:
         out[role] = (key, pinmap.canonical(raw) if raw else None, raw)
     return out

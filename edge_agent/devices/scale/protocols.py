@@ -17,9 +17,15 @@ from edge_agent.devices.scale.frame import Display, Frame
 
 class Parser(Protocol):
     name: str
-    frames: int
-    rejected: int
-    skipped_bytes: int
+
+    @property
+    def frames(self) -> int: ...
+
+    @property
+    def rejected(self) -> int: ...
+
+    @property
+    def skipped_bytes(self) -> int: ...
 
     def feed(self, data: bytes) -> list[Frame]: ...
 

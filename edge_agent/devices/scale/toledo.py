@@ -40,7 +40,7 @@ _DIGITS = frozenset(b"0123456789 ")
 _LOCK_AFTER = 2
 
 
-def checksum(data: bytes) -> int:
+def checksum(data: bytes | bytearray) -> int:
     """Two's complement of the 7-bit sum of `data` (STX through CR)."""
     return -sum(b & 0x7F for b in data) & 0x7F
 

@@ -103,7 +103,8 @@ def test_malformed_bodies_are_rejected_with_reason(body, ctype, reason):
 
 @pytest.mark.parametrize("level, reason", [("abc", "not a number"), ("140", "outside 0..100")])
 def test_bad_confidence(level, reason):
-    body = alert().replace(b"<confidenceLevel>91</confidenceLevel>", f"<confidenceLevel>{level}</confidenceLevel>".encode())
+    body = alert().replace(b"<confidenceLevel>91</confidenceLevel>",
+                           f"<confidenceLevel>{level}</confidenceLevel>".encode())
     result = parse_hikvision(body, "application/xml")
     assert isinstance(result, Rejected) and reason in result.reason
 

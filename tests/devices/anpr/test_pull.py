@@ -71,8 +71,8 @@ def polled_camera():
 
 def test_alert_stream_camera_with_digest_and_reconnect(start_listener, polled_camera):
     sim = polled_camera(seed=1, username="admin", password="12345abc")
-    cam = CameraConfig(id="L1-pull", role="trailer", vendor="hikvision", mode="pull", pull_mode="alert_stream", url=sim.stream_url,
-                       username="admin", password="12345abc")
+    cam = CameraConfig(id="L1-pull", role="trailer", vendor="hikvision", mode="pull", pull_mode="alert_stream",
+                       url=sim.stream_url, username="admin", password="12345abc")
     listener, sink = start_listener([cam])
     wait_for(lambda: sim.connected_streams() == 1)
     sim.emit("NS 4821-KT", confidence_pct=88)
@@ -97,7 +97,8 @@ def test_alert_stream_camera_with_digest_and_reconnect(start_listener, polled_ca
 
 def test_alert_stream_with_wrong_password_posts_nothing(start_listener, polled_camera):
     sim = polled_camera(seed=1, username="admin", password="right")
-    cam = CameraConfig(id="L1-pull", vendor="hikvision", mode="pull", url=sim.stream_url, username="admin", password="wrong")
+    cam = CameraConfig(id="L1-pull", vendor="hikvision", mode="pull", url=sim.stream_url, username="admin",
+                       password="wrong")
     listener, sink = start_listener([cam])
     wait_for(lambda: listener.health()["pull"][0]["errors"] >= 1)
     assert sim.connected_streams() == 0 and sink.posted == []

@@ -19,7 +19,8 @@ def test_camera_reported_passes_the_camera_read_through():
     (cand,) = CameraReported("bg 123-aa", 0.7).recognize(None)
     assert (cand.text, cand.raw, cand.confidence, cand.countries) == ("BG123AA", "bg 123-aa", 0.7, ("AL", "SRB", "NMK"))
     # No figure from the camera: a known shape is trusted a little more than a foreign one.
-    assert CameraReported("BG 123-AA").recognize(None)[0].confidence > CameraReported("WA 12345").recognize(None)[0].confidence
+    known, foreign = CameraReported("BG 123-AA").recognize(None)[0], CameraReported("WA 12345").recognize(None)[0]
+    assert known.confidence > foreign.confidence
     assert CameraReported("8G 123-AA").recognize(None)[0].alternatives == ("BG123AA",)
     assert CameraReported(" - ").recognize(None) == []
 

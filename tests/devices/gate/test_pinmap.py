@@ -48,7 +48,8 @@ def test_unknown_board_lists_known_ones():
 
 def test_reserved_and_unknown_pins():
     found = problems(loop_exit_pin="GPIO1", beacon_pin="GPIO31", buzzer_pin="pin seven")
-    assert "lanes[L1].gate.loop_exit_pin: GPIO1 is reserved: ID_SC: the HAT identification EEPROM (header pin 28)" in found
+    assert ("lanes[L1].gate.loop_exit_pin: GPIO1 is reserved: ID_SC: the HAT identification EEPROM (header pin 28)"
+            in found)
     assert "lanes[L1].gate.beacon_pin: GPIO31 is not on the rpi4 header" in found
     assert any(p.startswith("lanes[L1].gate.buzzer_pin: 'pin seven' is not a pin name") for p in found)
 
@@ -84,7 +85,8 @@ def test_output_on_an_input_only_pin(tmp_path):
 
 
 def test_pulse_mode_needs_a_close_output_held_mode_does_not():
-    assert problems(barrier_close_pin="") == ["lanes[L1].gate.barrier_close_pin: required when barrier_mode = \"pulse\""]
+    assert problems(barrier_close_pin="") == [
+        "lanes[L1].gate.barrier_close_pin: required when barrier_mode = \"pulse\""]
     assert "barrier_close" not in resolve_pins(GateConfig(barrier_mode="held", barrier_close_pin=""))
 
 
