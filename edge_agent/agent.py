@@ -36,7 +36,6 @@ from edge_agent.models import WeightStable
 from edge_agent.outputs import OutputBus
 from edge_agent.site import site_problems
 from edge_agent.store import Store
-from edge_agent.sync.client import SyncClient
 from edge_agent.sync.outbox import enforce_budget
 from edge_agent.watchdog import Watchdog
 
@@ -206,6 +205,8 @@ class Agent:
     def _start_sync(self) -> None:
         if not self.config.sync.enabled:
             return
+        from edge_agent.sync.client import SyncClient  # paho-mqtt only for sites with a link
+
         self.sync = SyncClient(self.config.site, self.config.sync, self.data_dir / "agent.db", self._post,
                                site_health=self.site_health)
         self.sync.start()

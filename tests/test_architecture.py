@@ -219,6 +219,7 @@ def test_no_package_cycles():
 # A project import inside a function hides a dependency; each one left must say why.
 LAZY_ALLOWED = {
     ("edge_agent.agent", "edge_agent.console"): "the console's web stack loads only when the console is enabled",
+    ("edge_agent.agent", "edge_agent.sync.client"): "paho-mqtt loads only for a site with a link to the RAU",
     ("edge_agent.console", "edge_agent.console.server"): "the same: uvicorn and Starlette only when served",
     ("edge_agent.console.server", "edge_agent.console.app"): "the same",
     ("edge_agent.devices.anpr.listener", "edge_agent.devices.anpr.recognition"): "onnxruntime, for local reading only",
