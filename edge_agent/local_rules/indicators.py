@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge_agent.errors import IndicatorError
 from edge_agent.local_rules.fields import Facts
+from edge_agent.local_rules.index import Index
 from edge_agent.local_rules.normalize import normalize_code
 from edge_agent.local_rules.operators import ConditionError, Node, compile_condition
 from edge_agent.local_rules.selectivity import ListSpec, SelectivityList
@@ -98,7 +99,7 @@ class IndicatorSpec(_Spec):
 
 
 class SetHeader(_Spec):
-    format: Literal["bcp-indicators/1"] = FORMAT
+    format: Literal["bcp-indicators/1"] = "bcp-indicators/1"
     version: str = Field(min_length=1, max_length=80)
     issued_at: datetime | None = None
     expires_at: datetime | None = None
@@ -173,7 +174,7 @@ class IndicatorSet:
     issued_at: datetime | None = None
     expires_at: datetime | None = None
     rejected: tuple[tuple[str, str], ...] = ()
-    _index: Any = field(default=None, repr=False)
+    _index: Index | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __len__(self) -> int:
@@ -188,13 +189,11 @@ class IndicatorSet:
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
 
-    def index(self) -> Any:
+    def index(self) -> Index:
         """The matching index (index.Index), built once; call early to keep it off the lane's path."""
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    from edge_agent.local_rules.index import Index
-
                     self._index = Index(self.indicators)
         return self._index
 
@@ -313,7 +312,7 @@ def _build(data: dict, label: str, channels: set[str] | None) -> IndicatorSet:
     if isinstance(raw_indicators, (dict, str, bytes)):
         raise IndicatorError([("(set)", "'indicators' must be an array")], label)
     for position, raw in enumerate(raw_indicators):
-        ident = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{position}"
+        ident = str(raw["id"]) if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{position}"
         try:
             indicator = compile_indicator(raw, lists, channels)
         except (ValidationError, ConditionError) as err:

@@ -119,7 +119,7 @@ def _drop_legal_forms(words: list[str]) -> list[str]:
 
 
 def name_tokens(normalized: str) -> frozenset[str]:
-    """The words a fuzzy name match must share at least one of (see operators.Fuzzy)."""
+    """The words a fuzzy name match must share at least one of (see ops/fuzzy.py)."""
     return frozenset(normalized.split())
 
 

@@ -84,7 +84,7 @@ def decide(
     if stale:
         codes.append(policy.stale_channel)
     channel = strongest(codes, policy)
-    if has_record and channel == policy.default_channel and randomly_selected(reference, policy):
-        if policy.random_channel != policy.default_channel:
-            return policy.random_channel, True
+    if (has_record and channel == policy.default_channel and randomly_selected(reference, policy)
+            and policy.random_channel != policy.default_channel):
+        return policy.random_channel, True
     return channel, False
