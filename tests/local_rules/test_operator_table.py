@@ -15,7 +15,6 @@ from edge_agent.local_rules.ops.base import Leaf, Operator, strings
 from edge_agent.local_rules.selectivity import SelectivityList
 from edge_agent.models import Party
 
-
 # ---- what a new operator's module would hold -------------------------------------------------
 
 class EndsWith(Leaf):
