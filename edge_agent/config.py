@@ -304,13 +304,16 @@ class AgentConfig(Section):
 
 
 def load_config(path: str | Path) -> AgentConfig:
-    """Read and validate a site file, or raise ConfigError listing every problem."""
-    path = Path(path)
+    """Read and validate a site file against the schema, or raise ConfigError listing
+    every problem (site.load_site also checks it against the device tables)."""
+    return parse_config(read_site_file(path), str(path))
+
+
+def read_site_file(path: str | Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([f"cannot read: {err.strerror}"], str(path)) from err
-    return parse_config(text, str(path))
 
 
 def parse_config(text: str, source: str = "<config>") -> AgentConfig:

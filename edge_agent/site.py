@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_agent.config import AgentConfig, key_path, locate, parse_config, toml_lines
+from edge_agent.config import AgentConfig, key_path, locate, parse_config, read_site_file, toml_lines
 from edge_agent.devices.anpr.vendors import camera_problems
 from edge_agent.devices.gate.pinmap import check_site
 from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
@@ -26,11 +26,7 @@ Problem = tuple[tuple, str]  # (key path as the config's errors spell it, what i
 
 def load_site(path: str | Path) -> AgentConfig:
     """Read and validate a site file, or raise ConfigError listing every problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([f"cannot read: {err.strerror}"], str(path)) from err
+    text = read_site_file(path)
     config = parse_config(text, str(path))
     problems = located_problems(config, text)
     if problems:
