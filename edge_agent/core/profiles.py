@@ -28,7 +28,8 @@ def local_indicator_saved(core: CoreContext, event: LocalIndicatorSaved) -> list
     path = local_set_path(data_dir)
     try:
         doc, raw = updated_local_set(read_local_set(path), event.indicator, config.site.id, event.user, event.at)
-        checked_local_set(doc, path, config.rules.indicator_files, data_dir, [c.code for c in config.policy.channels])
+        checked_local_set(doc, path, config.rules.indicator_files, data_dir, [c.code for c in config.policy.channels],
+                          in_force=core.assessor.rules)
     except (IndicatorError, OSError, ValueError) as err:
         return refuse(core, event, str(err))
     path.parent.mkdir(parents=True, exist_ok=True)

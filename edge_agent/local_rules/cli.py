@@ -185,9 +185,12 @@ def add_local_command(config_path, indicator_path, indicator_id, title, when_jso
     local_path = local_set_path(data_dir)
     now = datetime.now(UTC)
     doc, raw = updated_local_set(read_local_set(local_path), raw, config.site.id, raw.get("author", ""), now)
+    from edge_agent.core.rules_in_force import rules_in_force
+
     try:
         checked_local_set(doc, local_path, config.rules.indicator_files, data_dir,
-                          [c.code for c in config.policy.channels])
+                          [c.code for c in config.policy.channels],
+                          in_force=rules_in_force(config, data_dir, index=False))  # the RAU's bundles too
     except IndicatorError as err:
         raise click.ClickException("refused:\n" + _problems(err)) from err
     folder = local_path.parent

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = "bcp-indicators/1"
 Level = Literal["central", "regional", "local"]
+# Higher levels first: the RAU's central profiles, a regional desk's, the site's own.
+LEVEL_RANK = {"central": 0, "regional": 1, "local": 2}
 LEVELS = ("central", "regional", "local")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -207,11 +209,18 @@ class IndicatorSet:
 
     @classmethod
     def merge(cls, *sets: IndicatorSet) -> IndicatorSet:
-        """Central + regional + local in one. The same id twice: the higher version wins,
-        equal versions are an error; a list name twice must hold the same entries."""
+        """Central + regional + local in one; a list name twice must hold the same entries.
+
+        Levels rank (`LEVEL_RANK`): an id held at a higher level keeps its indicator, and a
+        lower level's indicator with that id is left out and named in `rejected` ("shadowed"),
+        so a local set can add indicators but never disable, replace or weaken a central or
+        regional one, and never make the RAU's set fail to load. Within one level the higher
+        version wins, and the same version twice is an error.
+        """
         by_id: dict[str, Indicator] = {}
         lists: dict[str, SelectivityList] = {}
         problems: list[tuple[str, str]] = []
+        shadowed: list[tuple[str, str]] = []
         for s in sets:
             for name, lst in s.lists.items():
                 other = lists.get(name)
@@ -220,7 +229,15 @@ class IndicatorSet:
                 lists.setdefault(name, lst)
             for ind in s.indicators:
                 prev = by_id.get(ind.id)
-                if prev is None or ind.version > prev.version:
+                if prev is None:
+                    by_id[ind.id] = ind
+                elif LEVEL_RANK[ind.level] != LEVEL_RANK[prev.level]:
+                    high, low = (ind, prev) if LEVEL_RANK[ind.level] < LEVEL_RANK[prev.level] else (prev, ind)
+                    by_id[ind.id] = high
+                    shadowed.append((low.id, f"{low.level} version {low.version} left out: the id belongs to the "
+                                             f"{high.level} indicator (version {high.version})"))
+                    log.warning("indicator_shadowed id=%s level=%s kept=%s", low.id, low.level, high.level)
+                elif ind.version > prev.version:
                     by_id[ind.id] = ind
                 elif ind.version == prev.version and prev is not ind:
                     problems.append((ind.id, f"version {ind.version} defined in two sets"))
@@ -234,7 +251,7 @@ class IndicatorSet:
             lists=lists,
             issued_at=max(issued) if issued else None,
             expires_at=min(expiries) if expiries else None,
-            rejected=tuple(p for s in sets for p in s.rejected),
+            rejected=tuple(p for s in sets for p in s.rejected) + tuple(shadowed),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.errors import IndicatorError
 from edge_agent.local_rules.indicators import FORMAT, IndicatorSet, load_indicator_set, site_indicator_files
 
 LOCAL_FILE = "local.json"
@@ -43,8 +44,19 @@ def updated_local_set(doc: dict[str, Any], indicator: dict[str, Any], site: str,
 
 
 def checked_local_set(doc: dict[str, Any], path: Path, indicator_files: list[Path], data_dir: Path,
-                      channels: list[str]) -> IndicatorSet:
-    """The local set loaded and merged with the site's other sets; IndicatorError if it cannot run."""
+                      channels: list[str], in_force: IndicatorSet | None = None) -> IndicatorSet:
+    """The local set loaded and merged with the site's other sets; IndicatorError if it
+    cannot run, or if one of its ids belongs to a central or regional indicator (in the
+    site's files or in `in_force`, the set the agent runs with, the RAU's bundles included):
+    a local indicator may add, never replace, and the clash is said now, not when the
+    next bundle arrives."""
     local = load_indicator_set(doc, channels=channels)
-    others = [p for p in site_indicator_files(indicator_files, data_dir) if p != path]
-    return IndicatorSet.merge(*(load_indicator_set(p) for p in others), local)
+    others = [load_indicator_set(p) for p in site_indicator_files(indicator_files, data_dir) if p != path]
+    higher = {i.id: i for s in (*others, *([in_force] if in_force is not None else [])) for i in s.indicators
+              if i.level != "local"}
+    clashes = [(i.id, f"the id belongs to the {higher[i.id].level} indicator {i.id} (version "
+                      f"{higher[i.id].version}); a local indicator cannot replace it: choose another id")
+               for i in local.indicators if i.id in higher]
+    if clashes:
+        raise IndicatorError(clashes, str(path))
+    return IndicatorSet.merge(*others, local)

@@ -138,3 +138,39 @@ def test_show_round_trip_gives_an_equivalent_set():
     rules = load_indicator_set(b.DEMO_SET)
     again = load_indicator_set(rules.to_json())
     assert [i.to_json() for i in again.indicators] == [i.to_json() for i in rules.indicators]
+
+
+def test_levels_rank_a_local_indicator_never_replaces_a_central_one():
+    """A local C-WEIGHT-10 version 2 marked inactive turned an overweight truck green when
+    the higher version won whatever its level. The central one now stays in force."""
+    demo = json.loads(b.DEMO_SET.read_text())
+    central = {**demo, "indicators": [i for i in demo["indicators"] if i["id"] == "C-WEIGHT-10"]}
+    central_weight = central["indicators"][0]
+    local = {"version": "local-1", "indicators": [
+        {**central_weight, "level": "local", "version": 2, "status": "inactive"},
+        {**central_weight, "id": "L-EXTRA", "level": "local"}]}
+    merged = IndicatorSet.merge(load_indicator_set(central), load_indicator_set(local))
+    kept = merged.get("C-WEIGHT-10")
+    assert (kept.level, kept.version, kept.status) == ("central", central_weight.get("version", 1), "active")
+    assert merged.get("L-EXTRA") is not None  # adding is what a local set may do
+    assert [r for r in merged.rejected if r[0] == "C-WEIGHT-10"] == [
+        ("C-WEIGHT-10", "local version 2 left out: the id belongs to the central indicator (version 1)")]
+    # The order the sets come in does not matter, nor does the same version at two levels.
+    again = IndicatorSet.merge(load_indicator_set({**local, "indicators": [{**central_weight, "level": "local"}]}),
+                               load_indicator_set(central))
+    assert again.get("C-WEIGHT-10").level == "central"
+    overweight = b.make_record(gross_kg=20000.0)
+    verdict = assess(overweight, b.make_seen(measured_kg=25000.0), merged, b.quiet_policy(), now=b.NOW)
+    assert verdict.channel == "red" and "C-WEIGHT-10" in [h.indicator_id for h in verdict.hits]
+
+
+def test_a_local_indicator_may_not_take_a_central_id_and_is_told_when_it_is_written(tmp_path):
+    from edge_agent.local_rules.local_set import checked_local_set, updated_local_set
+
+    central = tmp_path / "central.json"
+    central.write_text(json.dumps({"version": "c-1", "indicators": [GOOD]}))
+    doc, _ = updated_local_set({"indicators": []}, {**GOOD, "level": "local"}, "bcp-test", "lara", b.NOW)
+    with pytest.raises(IndicatorError, match="G-1: the id belongs to the central indicator G-1 .* choose another id"):
+        checked_local_set(doc, tmp_path / "local.json", [central], tmp_path, ["red", "yellow", "green"])
+    doc, _ = updated_local_set({"indicators": []}, {**GOOD, "id": "L-1", "level": "local"}, "bcp-test", "lara", b.NOW)
+    assert checked_local_set(doc, tmp_path / "local.json", [central], tmp_path, ["red", "yellow", "green"]).get("L-1")
