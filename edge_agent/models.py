@@ -95,6 +95,7 @@ class Hit(Record):
     title: str = ""
     instructions: str = ""
     matched: dict[str, Any] = Field(default_factory=dict)
+    notify: list[str] = Field(default_factory=list)  # who the RAU alerts, as the indicator names them
 
 
 class Observations(Record):

@@ -99,5 +99,5 @@ def _hit(indicator: Indicator, channel: str, facts: dict, memo: dict) -> Hit:
     # validation keeps a truck with many hits inside the millisecond budget.
     return Hit.model_construct(
         indicator_id=indicator.id, version=indicator.version, level=indicator.level, channel=channel,
-        title=indicator.title, instructions=indicator.instructions, matched=matched,
+        title=indicator.title, instructions=indicator.instructions, matched=matched, notify=list(indicator.notify),
     )

@@ -111,6 +111,8 @@ def test_an_overweight_truck_is_held_with_a_hit_queued_for_the_rau(core):
     assert [h["indicator_id"] for h in hits] == ["C-WEIGHT-10"]
     stream = [r["stream"] for r in core.store.db.query("SELECT stream FROM outbox")]
     assert stream == ["hit"]
+    (queued,) = core.store.outbox_payloads("hit")
+    assert queued["indicator_id"] == "C-WEIGHT-10" and queued["notify"] == ["rau-duty"]  # the RAU alerts them
     assert not any(isinstance(c, OpenBarrier) for c in _dispatched(core))
 
 
