@@ -55,7 +55,7 @@ def _agent(data_dir: Path) -> Agent:
     config = AgentConfig(
         site=SiteConfig(id="bench", region="bench", data_dir=data_dir),
         lanes=[LaneConfig(id="L1", gate=GateConfig(pin_factory="mock"))],
-        policy=PolicyConfig(random_secret="bench-secret-1"),
+        policy=PolicyConfig(random_secret="console-bench-secret-1"),
         rules=RulesConfig(indicator_files=[INDICATORS]),
     )
     agent = _NoDevices(config, pin_factory=MockFactory(), data_dir=data_dir, gate_equipment=simulated_barrier(0.01))

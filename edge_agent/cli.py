@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from edge_agent import __version__
-from edge_agent.config import AgentConfig
+from edge_agent.config import AgentConfig, load_config
 from edge_agent.errors import AgentError, ConfigError, StoreError
 from edge_agent.lazy_commands import LazyGroup
 
@@ -56,11 +56,13 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def _load(path: Path) -> AgentConfig:
+def _load(path: Path, *, to_run: bool = True) -> AgentConfig:
+    """The site file, checked against what running it needs (`to_run`), or its schema only
+    (commands that only read what the agent wrote)."""
     from edge_agent.site import load_site
 
     try:
-        return load_site(path)
+        return load_site(path) if to_run else load_config(path)
     except ConfigError as err:
         click.echo(f"{err.source}: configuration refused ({len(err.problems)} problem(s)):", err=True)
         for problem in err.problems:
@@ -109,7 +111,7 @@ def status(config_path: Path | None, db_path: Path | None, last: int, as_json: b
     if db_path is None:
         if config_path is None:
             raise click.UsageError("give --config SITE.toml or --db PATH")
-        db_path = _load(config_path).site.data_dir / "agent.db"
+        db_path = _load(config_path, to_run=False).site.data_dir / "agent.db"
     try:
         store = Store.reader(db_path)
     except StoreError as err:

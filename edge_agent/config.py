@@ -192,7 +192,13 @@ class PolicyConfig(Section):
     no_prearrival_channel: Identifier = "yellow"
     random_channel: Identifier = "yellow"
     random_share_pct: float = Field(default=5.0, ge=0, le=100)
-    random_secret: str = Field(default="change-me", min_length=8, repr=False)
+    # The key of the random selection's hash: without a secret of the site's own, anyone
+    # who reads the code can tell which declarations are drawn. site.load_site refuses a
+    # missing, short or published one; `edge-agent install` writes a fresh one.
+    random_secret: str = Field(default="", repr=False)
+    random_secret_version: int = Field(default=1, ge=1)  # raise it with each new secret
+    # Earlier secrets by version: a past draw can be re-run (`assess --replay`) after a rotation.
+    retired_random_secrets: dict[int, str] = Field(default_factory=dict, repr=False)
     stale_channel: Identifier = "yellow"
     seizure_criminal_threshold_eur: float = Field(default=5000.0, ge=0)
     # A truck declared empty that weighs more than this is "declared empty but loaded".
@@ -212,6 +218,12 @@ class PolicyConfig(Section):
         if unknown:
             raise ValueError(f"expected_share_pct names unknown channels {unknown}")
         return self
+
+    def secret_of_version(self, version: int) -> str | None:
+        """The random-selection secret that was in force as `version`, None if not kept."""
+        if version == self.random_secret_version:
+            return self.random_secret
+        return self.retired_random_secrets.get(version)
 
     def channel(self, code: str) -> ChannelConfig:
         for c in self.channels:

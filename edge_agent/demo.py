@@ -10,6 +10,7 @@ the officers' actions are posted as the downlink and the console would post them
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
@@ -290,7 +291,7 @@ class DemoRig:
         return AgentConfig(
             site=SiteConfig(id=SITE_ID, region="xk-rs", name="Merdare (demo)", data_dir=self.workdir),
             lanes=lanes,
-            policy=PolicyConfig(random_secret="demo-secret-not-for-production"),
+            policy=PolicyConfig(random_secret=demo_secret(self.seed)),
             rules=RulesConfig(indicator_files=[DEMO_INDICATORS]),
             console=ConsoleConfig(enabled=self.console_port is not None, port=self.console_port or 0),
         )
@@ -398,6 +399,12 @@ _SIGN_PINS = (
     {"exit": "GPIO26", "documents": "GPIO18", "inspection": "GPIO14"},
     {"exit": "GPIO2", "documents": "GPIO3", "inspection": "GPIO15"},
 )
+
+
+def demo_secret(seed: int) -> str:
+    """The demo's own random-selection secret: the same draws for the same seed, and no
+    constant a real site could copy (sites get theirs from `edge-agent install`)."""
+    return hashlib.sha256(f"edge-agent demo {seed}".encode()).hexdigest()
 
 
 def demo_gate(n: int) -> GateConfig:

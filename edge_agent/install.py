@@ -22,6 +22,8 @@ tests run it. The plan is a list of values (`plan()`); `apply()` carries it out.
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -89,8 +91,9 @@ def plan(root: Path, *, exec_path: str, start: bool = False, source: Path = REPO
                           content=wiring.read_bytes()))
     example = source / "firmware_config/site.example.toml"
     if example.is_file():
-        steps.append(Step("example site file (kept if present)", "file", path="/etc/edge-agent/site.toml",
-                          content=example.read_bytes(), mode=0o640, group=USER, keep_existing=True))
+        steps.append(Step("example site file with a fresh random-selection secret (kept if present)", "file",
+                          path="/etc/edge-agent/site.toml", content=with_fresh_secret(example.read_bytes()),
+                          mode=0o640, group=USER, keep_existing=True))
     systemctl = ("systemctl", f"--root={root}") if chroot else ("systemctl",)
     if not chroot:
         steps.append(Step("reload systemd", "run", argv=("systemctl", "daemon-reload")))
@@ -190,3 +193,13 @@ def _chown(target: Path, owner: str, group: str, root: Path) -> None:
     gid = _ids(root / "etc/group").get(group)
     if uid is not None and gid is not None and os.geteuid() == 0:
         os.chown(target, uid, gid)
+
+
+def with_fresh_secret(site_file: bytes) -> bytes:
+    """The example site file with a random-selection secret of its own (site.load_site
+    refuses the example's empty one)."""
+    line = f'random_secret = "{secrets.token_hex(32)}"   # written by edge-agent install: keep it secret'
+    text, count = re.subn(r'(?m)^random_secret = "[^"]*".*$', lambda _: line, site_file.decode("utf-8"), count=1)
+    if count != 1:
+        raise click.ClickException("the example site file has no random_secret line to fill in")
+    return text.encode("utf-8")

@@ -125,6 +125,7 @@ class Assessment(Record):
     deviation_pct: float | None = None
     instructions: list[str] = Field(default_factory=list)
     indicator_set: str = ""  # version label of the set that decided
+    random_secret_version: int = 1  # the random-selection secret the draws used
     offline: bool = False
     at: datetime = Field(default_factory=utcnow)
 

@@ -4,8 +4,9 @@ The configuration model (config.py) checks every key's type and range, and nothi
 else: it does not know which scale protocols, camera vendors or board pin maps exist,
 because those tables belong to the devices, and a configuration that imported the
 devices would make every device depend on itself. Here the site is checked against
-those tables, and across sections (pins two lanes share), with each problem named by
-its key path and, when the file is at hand, its line.
+those tables, across sections (pins two lanes share), and for what a schema cannot
+judge (a random-selection secret that is missing or published), with each problem
+named by its key path and, when the file is at hand, its line.
 
     config = load_site(path)            # ConfigError listing every problem, or the site
     problems = site_problems(config)    # the same checks on a model built in code
@@ -49,8 +50,33 @@ def located_problems(config: AgentConfig, text: str) -> list[str]:
     return out
 
 
-def _device_problems(config: AgentConfig) -> list[Problem]:
+# Secrets printed in this project's files: a site that kept one draws predictably.
+PUBLISHED_SECRETS = frozenset({"change-me", "site-secret-change-me"})
+MIN_SECRET_CHARS = 16
+
+
+def secret_problems(config: AgentConfig) -> list[Problem]:
+    """A random-selection secret that is missing, short or published, and retired versions."""
+    policy = config.policy
     problems: list[Problem] = []
+    why = ("without a secret of the site's own, the random selection is predictable to anyone who reads "
+           "the code; set one, e.g. from `openssl rand -hex 32` (edge-agent install writes one)")
+    if not policy.random_secret:
+        problems.append((("policy", "random_secret"), f"missing: {why}"))
+    elif policy.random_secret in PUBLISHED_SECRETS:
+        problems.append((("policy", "random_secret"), f"the example's published value: {why}"))
+    elif len(policy.random_secret) < MIN_SECRET_CHARS:
+        problems.append((("policy", "random_secret"), f"shorter than {MIN_SECRET_CHARS} characters: {why}"))
+    for version in sorted(policy.retired_random_secrets):
+        if version >= policy.random_secret_version:
+            problems.append((("policy", "retired_random_secrets"),
+                             f"version {version} is not older than random_secret_version "
+                             f"{policy.random_secret_version}"))
+    return problems
+
+
+def _device_problems(config: AgentConfig) -> list[Problem]:
+    problems: list[Problem] = secret_problems(config)
     for i, lane in enumerate(config.lanes):
         if lane.scale is not None and lane.scale.protocol not in PROTOCOL_NAMES:
             problems.append((("lanes", i, "scale", "protocol"),

@@ -8,14 +8,20 @@ import stat
 import pytest
 from click.testing import CliRunner
 
+from edge_agent.config import parse_config
 from edge_agent.install import install
+from edge_agent.site import secret_problems
 
 
 @pytest.fixture
 def image(tmp_path):
+    return tmp_image(tmp_path / "image")
+
+
+def tmp_image(root):
     """A minimal Debian tree: account files and /etc/debian_version."""
-    etc = tmp_path / "etc"
-    etc.mkdir()
+    etc = root / "etc"
+    etc.mkdir(parents=True)
     (etc / "debian_version").write_text("12.7\n")
     (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     (etc / "group").write_text("root:x:0:\ndialout:x:20:\nvideo:x:44:\n")
@@ -23,7 +29,7 @@ def image(tmp_path):
     (etc / "gshadow").write_text("root:*::\ndialout:*::\nvideo:*::\n")
     for name in ("shadow", "gshadow"):
         (etc / name).chmod(0o600)
-    return tmp_path
+    return root
 
 
 def run(*args):
@@ -62,6 +68,13 @@ def test_install_into_an_image(image):
     uid = int(next(line for line in passwd.splitlines() if line.startswith("edge-agent:")).split(":")[2])
     assert state.stat().st_uid == uid
     assert stat.S_IMODE((image / "etc/edge-agent").stat().st_mode) == 0o750
+    # The example site file, with a random-selection secret of this site's own.
+    site = image / "etc/edge-agent/site.toml"
+    secret = parse_config(site.read_text(), str(site)).policy.random_secret
+    assert len(secret) == 64 and int(secret, 16) and secret_problems(parse_config(site.read_text())) == []
+    other = tmp_image(image.parent / "other")
+    assert run("--root", str(other)).exit_code == 0
+    assert parse_config((other / "etc/edge-agent/site.toml").read_text()).policy.random_secret != secret
 
 
 def test_second_install_keeps_the_site_file_and_the_user(image):

@@ -12,6 +12,8 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from testkit.processes import reaped
 from testkit.waiting import wait_for
 
@@ -41,6 +43,8 @@ kind = "anpr"
 [lanes.gate]
 pin_factory = "mock"
 travel_s = 0.5
+[policy]
+random_secret = "run-test-secret-0123456789"
 [rules]
 indicator_files = ["{REPO / 'firmware_config' / 'indicators' / 'demo.json'}"]
 [sync]
@@ -142,10 +146,29 @@ def test_run_never_falls_back_to_mock_pins_and_says_how_to_ask_for_them(tmp_path
     """A site file that does not name a pin factory gets the board's (lgpio), never the
     mock one: on a machine without GPIO the agent refuses to start and says why."""
     site = tmp_path / "site.toml"
-    site.write_text(f'[site]\nid = "x"\nregion = "y"\ndata_dir = "{tmp_path / "data"}"\n[[lanes]]\nid = "L1"\n')
+    site.write_text(f'[site]\nid = "x"\nregion = "y"\ndata_dir = "{tmp_path / "data"}"\n'
+                    '[policy]\nrandom_secret = "run-test-secret-0123456789"\n[[lanes]]\nid = "L1"\n')
     result = subprocess.run([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(site)],
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 3, result.stderr
     assert "gpio pin factory 'lgpio' cannot start" in result.stderr
     assert 'pin_factory = "mock"' in result.stderr
     assert "gate_mock_pins" not in result.stderr
+
+
+@pytest.mark.parametrize(("secret", "why"), [
+    (None, "missing"), ('"site-secret-change-me"', "the example's published value"),
+    ('"short-secret"', "shorter than 16 characters"),
+])
+def test_run_and_check_config_refuse_a_missing_or_published_random_secret(tmp_path, secret, why):
+    """Without a secret of its own a site's random selection is predictable from the code."""
+    policy = f"[policy]\nrandom_secret = {secret}\n" if secret else ""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[site]\nid = "x"\nregion = "y"\ndata_dir = "{tmp_path / "data"}"\n{policy}'
+                    '[[lanes]]\nid = "L1"\n[lanes.gate]\npin_factory = "mock"\n')
+    for command in (["check-config", str(site)], ["run", "--config", str(site)]):
+        result = subprocess.run([sys.executable, "-m", "edge_agent.cli", *command], cwd=REPO, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert f"policy.random_secret: {why}" in result.stderr and "openssl rand" in result.stderr
+    assert not (tmp_path / "data" / "agent.db").exists()  # refused before anything started

@@ -314,6 +314,7 @@ class Core:
             deviation_pct=verdict.deviation_pct,
             instructions=list(verdict.instructions),
             indicator_set=getattr(verdict, "indicator_set", "") or getattr(self.assessor, "label", ""),
+            random_secret_version=getattr(verdict, "random_secret_version", self.config.policy.random_secret_version),
             offline=not self.online(),
             at=now,
         )

@@ -30,6 +30,7 @@ class Verdict:
     instructions: list[str] = field(default_factory=list)
     stale: bool = False
     indicator_set: str = ""
+    random_secret_version: int = 1  # which secret the draws used (PolicyConfig.secret_of_version)
 
     def to_json(self) -> dict:
         return {
@@ -39,6 +40,7 @@ class Verdict:
             "deviation_pct": self.deviation_pct,
             "stale": self.stale,
             "indicator_set": self.indicator_set,
+            "random_secret_version": self.random_secret_version,
             "instructions": list(self.instructions),
             "hits": [h.model_dump(mode="json") for h in self.hits],
         }
@@ -82,7 +84,7 @@ def assess(
     return Verdict(
         channel=channel, hits=hits, random_selected=random_selected,
         deviation_kg=dev_kg, deviation_pct=dev_pct, instructions=instructions,
-        stale=stale, indicator_set=rules.version,
+        stale=stale, indicator_set=rules.version, random_secret_version=policy.random_secret_version,
     )
 
 

@@ -63,7 +63,7 @@ def site_config(data_dir: Path, console: ConsoleConfig | None = None) -> AgentCo
     return AgentConfig(
         site=SiteConfig(id="xk-test", region="xk-rs", name="Test BCP", data_dir=data_dir),
         lanes=lanes,
-        policy=PolicyConfig(random_secret="test-secret-123", random_share_pct=0.0),
+        policy=PolicyConfig(random_secret="console-test-secret-0123", random_share_pct=0.0),
         rules=RulesConfig(indicator_files=[DEMO_INDICATORS]),
         # The tests serve the console themselves (create_app or start_console): enabled, the
         # agent would serve a second one on the same audit log.
