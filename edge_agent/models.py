@@ -250,14 +250,16 @@ class IndicatorBundleReceived(EventBase):
 
 
 class RauCommand(EventBase):
-    """An instruction from the RAU: raise a channel, resend, ping."""
+    """An instruction from the RAU: raise a channel (until the truck's crossing ends or
+    `expires_at`), withdraw a raise, resend, ping."""
 
     kind: Literal["rau_command"] = "rau_command"
-    command: Literal["raise_channel", "resend", "ping"]
+    command: Literal["raise_channel", "withdraw_raise", "resend", "ping"]
     reference: str = ""
     plate: str = ""
     channel: str = ""
     reason: str = ""
+    expires_at: datetime | None = None  # raise_channel: the raise ends then, if no truck came
     since: str = ""  # resend: outbox events at or after this id
 
 

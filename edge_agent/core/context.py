@@ -51,6 +51,8 @@ class CoreContext(Protocol):
     counters: Counter[str]
     assessor: Assessor
     clock: Callable[[], float]  # monotonic seconds, as the lane state machine counts them
+    crossing_ended_hooks: list[Callable[[LaneState, str], None]]  # (the lane as it was, outcome)
+    tick_hooks: list[Callable[[datetime], None]]  # (UTC now), inside each tick's transaction
 
     def post(self, item: Any, source: str = "") -> None: ...
 

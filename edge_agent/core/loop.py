@@ -96,6 +96,9 @@ class Core:
         self.live_weight: dict[str, WeightReading] = {}
         self.counters: Counter[str] = Counter()
         self.handlers: dict[type, Callable[[Any], list[Command]]] = {}
+        # Called inside the transaction of the event that ended a crossing, and of each tick.
+        self.crossing_ended_hooks: list[Callable[[LaneState, str], None]] = []
+        self.tick_hooks: list[Callable[[datetime], None]] = []
         self._stop = threading.Event()
         self._last_tick = 0.0
         for handlers in (officers.HANDLERS, profiles.HANDLERS):
@@ -203,7 +206,10 @@ class Core:
                     self.store.record_event(item)
                 commands = self._apply(item)
             else:
-                self._expire_prearrivals(utcnow())
+                now = utcnow()
+                self._expire_prearrivals(now)
+                for hook in self.tick_hooks:
+                    hook(now)
                 for lane_id in self.lanes:
                     commands += self._step_lane(lane_id, item)
             for command in commands:
@@ -372,6 +378,8 @@ class Core:
             "released_by": lane.released_by,
         }
         self.store.outbox_append("crossing", payload, utcnow())
+        for hook in self.crossing_ended_hooks:
+            hook(lane, ended.outcome)
         log.info("crossing_ended lane=%s crossing=%s outcome=%s channel=%s", lane.lane_id, lane.crossing_id,
                  ended.outcome, lane.channel or "-")
 

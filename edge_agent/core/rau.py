@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,16 @@ from edge_agent.core.rules_in_force import rules_in_force, trust_dir
 from edge_agent.errors import IndicatorError
 from edge_agent.lane import LaneState, raise_channel
 from edge_agent.local_rules import rescreen
-from edge_agent.models import IndicatorBundleReceived, IndicatorSetPrepared, Observations, PreArrival, RauCommand
+from edge_agent.models import (
+    IndicatorBundleReceived,
+    IndicatorSetPrepared,
+    Observations,
+    PreArrival,
+    RauCommand,
+    utcnow,
+)
 from edge_agent.plates.normal_form import normalize_plate
+from edge_agent.store import RauRaise
 from edge_agent.sync.bundles import Accepted, BundleRejected, active_set, slot_for_topic, verify_bundle
 from edge_agent.sync.trust import TrustStore
 
@@ -58,7 +67,7 @@ class RauLink:
         self.config = config
         self.data_dir = Path(data_dir)
         self.refetch = refetch
-        self.raises: dict[str, tuple[str, str]] = {}
+        self.raises: dict[str, RauRaise] = {}
         self._preparing: _Preparation | None = None
         self._waiting: deque[IndicatorBundleReceived] = deque()
 
@@ -66,6 +75,8 @@ class RauLink:
         self.core.register(IndicatorBundleReceived, lambda core, event: self.bundle(event))
         self.core.register(RauCommand, lambda core, event: self.command(event))
         self.core.register(IndicatorSetPrepared, lambda core, event: self.prepared(event))
+        self.core.crossing_ended_hooks.append(self.crossing_ended)
+        self.core.tick_hooks.append(self.expire_raises)
         self.raises.update(self.core.store.rau_raises())
 
     # ------------------------------------------------------------------ bundles
@@ -174,6 +185,8 @@ class RauLink:
     # ------------------------------------------------------------------ commands
 
     def command(self, event: RauCommand) -> list:
+        if event.command == "withdraw_raise":
+            return self._withdraw(event)
         if event.command != "raise_channel":
             return []  # resend and ping are the sync client's; the event is stored all the same
         policy = self.config.policy
@@ -184,12 +197,14 @@ class RauLink:
             log.warning("rau_raise_refused id=%s reason=%s", event.id,
                         "unknown channel" if event.channel not in codes else "no reference or plate")
             return []
+        found = RauRaise(event.channel, event.reason, event.id, event.expires_at)
         for key in keys:
-            self.raises[key] = (event.channel, event.reason)
-            self.core.store.save_rau_raise(key, event.channel, event.reason, event.id, event.at.isoformat())
+            self.raises[key] = found
+            self.core.store.save_rau_raise(key, found, event.at)
         self.core.store.outbox_append("rau_raise", {
             "site": self.config.site.id, "command": event.id, "reference": event.reference,
-            "plate": event.plate, "channel": event.channel}, event.at)
+            "plate": event.plate, "channel": event.channel,
+            "expires_at": event.expires_at.isoformat() if event.expires_at else None}, event.at)
         log.info("rau_raise_recorded reference=%s plate=%s channel=%s", event.reference or "-",
                  event.plate or "-", event.channel)
         return self._raise_in_lane(keys, event)
@@ -210,15 +225,53 @@ class RauLink:
         return commands
 
     def floor(self, record: PreArrival | None, seen: Observations) -> tuple[str, str] | None:
-        """The strictest channel the RAU raised for this truck's declaration or plates."""
+        """The strictest channel the RAU raised, and not yet expired, for this truck's
+        declaration or plates: (channel, reason)."""
         keys = raise_keys(record.reference if record else "", seen.tractor_plate)
         keys |= raise_keys("", seen.trailer_plate)
-        found = [self.raises[k] for k in keys if k in self.raises]
+        found = [self.raises[k] for k in keys if k in self.raises and not self.raises[k].expired(seen.at)]
         if not found:
             return None
         policy = self.config.policy
-        return min(found, key=lambda r: policy.channel(r[0]).precedence if r[0] in
-                   {c.code for c in policy.channels} else 1_000)
+        codes = {c.code for c in policy.channels}
+        strictest = min(found, key=lambda r: policy.channel(r.channel).precedence if r.channel in codes else 1_000)
+        return strictest.channel, strictest.reason
+
+    # ------------------------------------------------------------------ how a raise ends
+
+    def crossing_ended(self, lane: LaneState, outcome: str) -> None:
+        """A raise is for one truck: it ends with the crossing that carried its reference or plate."""
+        if lane.assessment is None:
+            return  # the truck never reached a decision: the raise still waits for it
+        self._end(sorted(lane_keys(lane) & set(self.raises)), f"crossing {lane.crossing_id} {outcome}")
+
+    def expire_raises(self, now: datetime) -> None:
+        self._end(sorted(k for k, r in self.raises.items() if r.expired(now)), "expired")
+
+    def _withdraw(self, event: RauCommand) -> list:
+        keys = raise_keys(event.reference, event.plate)
+        if not keys & set(self.raises):
+            self.core.counters["rau_withdraw_unknown"] += 1
+            log.warning("rau_withdraw_unknown id=%s reference=%s plate=%s", event.id, event.reference or "-",
+                        event.plate or "-")
+            return []
+        # A truck already in the lane keeps its channel: a channel is never lowered.
+        self._end(sorted(keys & set(self.raises)), f"withdrawn by the RAU: {event.reason}" if event.reason
+                  else "withdrawn by the RAU")
+        return []
+
+    def _end(self, keys: list[str], why: str) -> None:
+        if not keys:
+            return
+        core = self.core
+        ended = {k: self.raises.pop(k) for k in keys}
+        core.store.delete_rau_raises(keys)
+        for command_id in sorted({r.command_id for r in ended.values()}):
+            core.store.outbox_append("rau_raise_ended", {
+                "site": self.config.site.id, "command": command_id,
+                "keys": [k for k, r in ended.items() if r.command_id == command_id], "reason": why}, utcnow())
+        core.counters["rau_raises_ended"] += len(keys)
+        log.info("rau_raise_ended keys=%s reason=%s", ",".join(keys), why)
 
 
 def raise_keys(reference: str, plate: str) -> set[str]:

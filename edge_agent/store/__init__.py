@@ -24,6 +24,7 @@ Other databases have their own owners: the console's users, sessions and audit l
 
 from edge_agent.store.database import iso
 from edge_agent.store.outbox import CUSTOMS_STREAMS, STREAM_PRIORITY, OutboxRow
+from edge_agent.store.rechannels import RauRaise
 from edge_agent.store.schema import MIGRATIONS
 from edge_agent.store.store import Store
 from edge_agent.store.view import StoreView
@@ -33,6 +34,7 @@ __all__ = [
     "MIGRATIONS",
     "STREAM_PRIORITY",
     "OutboxRow",
+    "RauRaise",
     "Store",
     "StoreView",
     "iso",

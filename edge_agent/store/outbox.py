@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # the security reports (a rejected bundle, the audit log's anchors) the RAU must see.
 CUSTOMS_STREAMS = frozenset({
     "crossing", "weighing", "plate", "hit", "control_act", "local_indicator", "rechannel",
-    "bundle_rejected", "indicators_applied", "prescreen_hit", "rau_raise", "audit_anchor",
+    "bundle_rejected", "indicators_applied", "prescreen_hit", "rau_raise", "rau_raise_ended", "audit_anchor",
 })
 STREAM_PRIORITY = {"hit": 0, "prescreen_hit": 0, "control_act": 1, "rechannel": 1, "bundle_rejected": 1,
                    "crossing": 2, "weighing": 3, "plate": 3}

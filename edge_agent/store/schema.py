@@ -144,8 +144,14 @@ def _migration_3_rau_raises(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_4_rau_raise_expiry(db: sqlite_utils.Database) -> None:
+    # A raise ends with its crossing or at the expiry the RAU gave it ("" = none given).
+    db.execute("ALTER TABLE rau_raises ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2_rechannels,
     _migration_3_rau_raises,
+    _migration_4_rau_raise_expiry,
 ]

@@ -5,7 +5,7 @@ post; it never raises. Payload formats are in docs/sync.md:
 
 - ``down/ack``        ``{"ids": ["01J...", ...]}``          -> AcksReceived
 - ``down/prearrival`` a PreArrival JSON object                -> PreArrivalReceived
-- ``down/command``    ``{"command": "raise_channel" | "resend" | "ping", ...}`` -> RauCommand
+- ``down/command``    ``{"command": "raise_channel" | "withdraw_raise" | "resend" | "ping", ...}`` -> RauCommand
 - indicator topics    the signed bundle bytes, verified later -> IndicatorBundleReceived
 """
 
@@ -41,6 +41,7 @@ class CommandMessage(BaseModel):
     plate: str = Field(default="", max_length=20)
     channel: str = Field(default="", max_length=40)
     reason: str = Field(default="", max_length=500)
+    expires_at: datetime | None = None
     since: str = Field(default="", max_length=26)
 
 

@@ -26,6 +26,7 @@ from edge_agent.models import (
     PreArrivalReceived,
     RauCommand,
     VehicleDetected,
+    Tick,
     VehicleLeft,
     WeightStable,
 )
@@ -283,6 +284,39 @@ def test_a_raise_to_an_unknown_channel_or_for_nothing_is_refused(site):
     assert site.core.counters["rau_raise_refused"] == 2
     assert site.outbox("rau_raise") == []
     assert site.store.db.execute("SELECT count(*) FROM rau_raises").fetchone()[0] == 0
+
+
+def test_a_raise_ends_with_the_crossing_it_raised_and_the_next_truck_is_free(site):
+    site.post(RauCommand(command="raise_channel", plate="01 640-AB", channel="orange", reason="tip-off"))
+    lane = site.cross("01640AB")
+    assert lane.channel == "orange"
+    site.post(VehicleLeft(lane="L1"))  # held at the scanner, then gone
+    assert site.store.rau_raises() == {} and site.link.raises == {}
+    (ended,) = site.outbox("rau_raise_ended")
+    assert ended["keys"] == ["plate:01640AB"] and ended["reason"] == f"crossing {lane.crossing_id} left_unreleased"
+    assert site.cross("01640AB").channel == "yellow"  # no record: documents, the raise is over
+
+
+def test_a_raise_ends_at_its_expiry_even_if_no_truck_came(site):
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    site.post(RauCommand(command="raise_channel", plate="01650AB", channel="red", reason="until noon",
+                         expires_at=past),
+              PreArrivalReceived(record=record("XK26EX650", "01 650-AB")))
+    assert site.cross("01650AB").channel == "green"  # expired: no floor, even before a tick
+    site.post(Tick())
+    assert site.store.rau_raises() == {}
+    assert [e["reason"] for e in site.outbox("rau_raise_ended")] == ["expired"]
+
+
+def test_an_analyst_can_withdraw_a_raise(site):
+    site.post(RauCommand(command="raise_channel", reference="XK26EX660", channel="red", reason="doubt"),
+              RauCommand(command="withdraw_raise", reference="XK26EX660", reason="documents checked at exit"),
+              RauCommand(command="withdraw_raise", reference="XK26EX999"),
+              PreArrivalReceived(record=record("XK26EX660", "01 660-AB")))
+    assert site.store.rau_raises() == {}
+    assert [e["reason"] for e in site.outbox("rau_raise_ended")] == ["withdrawn by the RAU: documents checked at exit"]
+    assert site.core.counters["rau_withdraw_unknown"] == 1
+    assert site.cross("01660AB").channel == "green"
 
 
 def test_the_trust_directory_defaults_to_the_data_directory(tmp_path):
