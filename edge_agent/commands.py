@@ -7,7 +7,7 @@ so there is no separate "set lights" command to get out of order.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,14 +60,6 @@ class SaveEvidence(Command):
     kind: Literal["save_evidence"] = "save_evidence"
     moment: Literal["arrival", "weighed", "decision", "release", "end"]
     hit: bool = False
-
-
-class Publish(Command):
-    """Queue an event for the RAU; the outbox row is written with the event itself."""
-
-    kind: Literal["publish"] = "publish"
-    stream: Literal["crossing", "weighing", "plate", "hit", "control_act", "health", "rejection", "local_indicator"]
-    payload: dict[str, Any]
 
 
 GATE_COMMANDS = (OpenBarrier, CloseBarrier, ShowSign, Alarm)

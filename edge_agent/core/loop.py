@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from edge_agent.commands import Command, Publish
+from edge_agent.commands import Command
 from edge_agent.config import AgentConfig
 from edge_agent.core import officers, profiles
 from edge_agent.core.context import Assessor, CoreContext, E
@@ -213,10 +213,10 @@ class Core:
                 for lane_id in self.lanes:
                     commands += self._step_lane(lane_id, item)
             for command in commands:
-                if isinstance(command, Command) and not isinstance(command, Publish):
+                if isinstance(command, Command):
                     self.store.record_command(command, utcnow())
         for command in commands:
-            if isinstance(command, Command) and not isinstance(command, Publish):
+            if isinstance(command, Command):
                 self.outputs.dispatch(command)
 
     def _apply(self, item: Any) -> list:

@@ -21,12 +21,14 @@ log = logging.getLogger(__name__)
 
 # Streams that are never evicted from the outbox: what a customs decision rests on, and
 # the security reports (a rejected bundle, the audit log's anchors) the RAU must see.
+# Every stream the agent sends today is one; any other is class "other", evicted oldest
+# first past the budget (sync/outbox.py).
 CUSTOMS_STREAMS = frozenset({
-    "crossing", "weighing", "plate", "hit", "control_act", "local_indicator", "rechannel",
-    "bundle_rejected", "indicators_applied", "prescreen_hit", "rau_raise", "rau_raise_ended", "audit_anchor",
+    "crossing", "hit", "control_act", "local_indicator", "rechannel", "bundle_rejected", "indicators_applied",
+    "prescreen_hit", "rau_raise", "rau_raise_ended", "audit_anchor",
 })
 STREAM_PRIORITY = {"hit": 0, "prescreen_hit": 0, "control_act": 1, "rechannel": 1, "bundle_rejected": 1,
-                   "crossing": 2, "weighing": 3, "plate": 3}
+                   "crossing": 2}
 _CHUNK = 500  # ids per IN (...) clause, well under SQLite's bound-parameter limit
 
 

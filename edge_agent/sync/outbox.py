@@ -148,7 +148,7 @@ def budget_decision(
 ) -> BudgetDecision:
     """Which rows to evict to get under the budget, and whether to raise the alarm.
 
-    Only class 'other' (bulky media, telemetry) is ever evicted, oldest first
+    Only class 'other' (streams not in CUSTOMS_STREAMS) is ever evicted, oldest first
     (`oldest_other` is (id, bytes) in sequence order). Customs rows are never dropped:
     when they alone reach `alarm_pct` of the budget the alarm is on and the outbox grows
     past the budget rather than lose a crossing, a hit or a control act.

@@ -25,7 +25,7 @@ from edge_agent.models import AcksReceived
 from edge_agent.store import Store
 from edge_agent.sync.client import SyncClient
 
-STREAMS = ("crossing", "plate", "hit", "weighing", "media")
+STREAMS = ("crossing", "hit", "control_act", "rechannel", "media")
 
 
 def main() -> int:

@@ -114,12 +114,12 @@ def test_reader_orders_by_sequence_and_bounds(tmp_path):
     store = Store.open(tmp_path / "agent.db")
     now = datetime.now(UTC)
     with store.transaction():
-        ids = [store.outbox_append(s, {}, now) for s in ("plate", "hit", "crossing", "hit")]
+        ids = [store.outbox_append(s, {}, now) for s in ("control_act", "hit", "crossing", "hit")]
     reader = Store.reader(tmp_path / "agent.db")
     assert [r.id for r in reader.outbox_after(0)] == ids
     assert [r.id for r in reader.outbox_after(1, upto=3)] == ids[1:3]
     assert reader.outbox_max_seq() == 4 and reader.outbox_count() == 4
     assert {r.id for r in reader.outbox_by_ids([ids[3], "nope"])} == {ids[3]}
-    assert [r.priority for r in reader.outbox_after(0)] == [3, 0, 2, 0]
+    assert [r.priority for r in reader.outbox_after(0)] == [1, 0, 2, 0]
     reader.close()
     store.close()
