@@ -40,7 +40,7 @@ from edge_agent.console.auth import Accounts
 from edge_agent.demo_rau import DemoRau, broker_installed
 from edge_agent.devices.anpr.listener import AnprListener
 from edge_agent.lane import Phase
-from edge_agent.models import ControlCompleted, PreArrivalReceived
+from edge_agent.models import ControlActRecorded, ControlCompleted, PreArrivalReceived
 from edge_agent.simulators.anpr_camera import AnprCameraSimulator
 from edge_agent.simulators.barrier import simulated_barrier
 from edge_agent.simulators.cctv import CctvSimulator
@@ -340,6 +340,8 @@ class DemoRig:
         crossing = snap["crossing"]
         if self._snap(lane)["phase"] in (Phase.HELD.value, Phase.OFFICER_ABSENT.value):
             time.sleep(self.scaled(CONTROL_S))
+            # As the officer does on the console: the control act first, then the release.
+            self.agent.post(control_act(plan, lane, crossing, snap["channel"]))
             self.agent.post(ControlCompleted(lane=lane, user="officer.demo", reason="control done", source="console"))
         self._wait(lambda: gate.state()["barrier"] == "open", f"barrier open for truck {plan.number}")
         self.scales[lane].drive_off(ramp_s=self.scaled(DRIVE_OFF_S))
@@ -399,6 +401,21 @@ _SIGN_PINS = (
     {"exit": "GPIO26", "documents": "GPIO18", "inspection": "GPIO14"},
     {"exit": "GPIO2", "documents": "GPIO3", "inspection": "GPIO15"},
 )
+
+
+# What the demo's officer finds: the planted cases that smuggle something are positive.
+_FINDINGS = {"overweight": "load heavier than declared: undeclared goods",
+             "tobacco": "cigarettes without excise stamps",
+             "empty_loaded": "declared empty, carrying goods"}
+_CONTROL_TYPES = {"yellow": "documents", "orange": "scanner"}
+
+
+def control_act(plan: TruckPlan, lane: str, crossing: str, channel: str) -> ControlActRecorded:
+    found = _FINDINGS.get(plan.plant, "")
+    return ControlActRecorded(
+        lane=lane, crossing_id=crossing, control_type=_CONTROL_TYPES.get(channel, "physical"),
+        result="positive" if found else "negative", findings=found or "nothing found", user="officer.demo",
+        reason="demo control", source="console")
 
 
 def demo_secret(seed: int) -> str:

@@ -219,12 +219,15 @@ class ManualRelease(LaneEvent):
 
 
 class ControlCompleted(LaneEvent):
-    """The officer finished the documents check, inspection or scan and releases."""
+    """The officer finished the documents check, inspection or scan and releases (or
+    refuses entry). Releasing a held truck needs its control act recorded first, or
+    `no_control_reason`: why no control was performed."""
 
     kind: Literal["control_completed"] = "control_completed"
     user: str = Field(min_length=1)
     outcome: Literal["release", "refuse"] = "release"
     reason: str = ""
+    no_control_reason: str = Field(default="", max_length=1000)
 
 
 class PreArrivalReceived(EventBase):

@@ -34,6 +34,7 @@ from edge_agent.core.context import Assessor, CoreContext, E
 from edge_agent.lane import (
     DECIDED,
     CrossingEnded,
+    EventRefused,
     LaneState,
     RequestAssessment,
     apply_assessment,
@@ -256,6 +257,10 @@ class Core:
             elif isinstance(command, CrossingEnded):
                 # The state machine has already reset the lane; the crossing is `before`'s.
                 self._end_crossing(before, command)
+            elif isinstance(command, EventRefused):
+                self.counters[f"refused_{command.event_kind}"] += 1
+                log.warning("event_refused kind=%s lane=%s crossing=%s reason=%s", command.event_kind, lane_id,
+                            command.crossing_id, command.reason)
             else:
                 out.append(command)
         self.lanes[lane_id] = lane
@@ -376,6 +381,8 @@ class Core:
             "hits": [h.indicator_id for h in assessment.hits] if assessment else [],
             "random_selected": bool(assessment and assessment.random_selected),
             "released_by": lane.released_by,
+            "control_act": lane.control_act,
+            "no_control_reason": lane.no_control_reason,
         }
         self.store.outbox_append("crossing", payload, utcnow())
         for hook in self.crossing_ended_hooks:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 from edge_agent.commands import Command
 from edge_agent.core.context import CoreContext, Handler, refuse
@@ -39,6 +40,9 @@ def control_act(core: CoreContext, event: ControlActRecorded) -> list[Command]:
         "user": event.user, "at": iso(event.at), "body": json.dumps(body, ensure_ascii=False),
     })
     core.store.outbox_append("control_act", {**body, "site": core.config.site.id}, event.at)
+    lane = core.lanes.get(event.lane)
+    if lane is not None and lane.crossing_id == event.crossing_id:
+        core.lanes[event.lane] = replace(lane, control_act=event.id)  # the truck may now be released
     core.counters[f"control_acts_{event.result}"] += 1
     log.info("control_act_recorded lane=%s crossing=%s result=%s classification=%s user=%s",
              event.lane, event.crossing_id, event.result, classification, event.user)

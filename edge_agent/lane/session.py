@@ -91,6 +91,8 @@ class LaneState:
     assessment: Assessment | None = None
     channel: str = ""
     released_by: str = ""
+    control_act: str = ""  # the control act recorded for this crossing (its id)
+    no_control_reason: str = ""  # or why the officer released it without a control
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -111,6 +113,17 @@ class RequestAssessment:
 
 
 @dataclass(frozen=True)
+class EventRefused:
+    """Marker: the lane did not act on an event, and why (the core logs and counts it)."""
+
+    lane: str
+    crossing_id: str
+    event_kind: str
+    reason: str
+    kind: str = "event_refused"
+
+
+@dataclass(frozen=True)
 class CrossingEnded:
     """Marker command: the crossing is over; the core closes its record."""
 
@@ -120,7 +133,7 @@ class CrossingEnded:
     kind: str = "crossing_ended"
 
 
-LaneCommand = Command | RequestAssessment | CrossingEnded
+LaneCommand = Command | RequestAssessment | CrossingEnded | EventRefused
 Transition = tuple[LaneState, list[LaneCommand]]
 
 
@@ -317,7 +330,11 @@ def _on_manual_release(lane: LaneState, event: ManualRelease, now: float) -> Tra
     if lane.phase is Phase.IDLE or lane.phase is Phase.RELEASED:
         return lane, []
     lid, cid = lane.lane_id, lane.crossing_id
+    held = lane.phase in (Phase.HELD, Phase.OFFICER_ABSENT)
     lane = replace(lane, phase=Phase.RELEASED, since=now, released_by=f"{event.user}: {event.reason}")
+    if held and not lane.control_act:
+        # A manual release of a held truck is the explicit "no control performed", with its reason.
+        lane = replace(lane, no_control_reason=event.reason)
     return lane, [
         ShowSign(lane=lid, crossing_id=cid, sign="exit"),
         OpenBarrier(lane=lid, crossing_id=cid, reason=f"manual release by {event.user}: {event.reason}"),
@@ -332,7 +349,12 @@ def _on_control(lane: LaneState, event: ControlCompleted, now: float) -> Transit
     if event.outcome == "refuse":
         lane = replace(lane, phase=Phase.REFUSED, since=now)
         return lane, [ShowSign(lane=lid, crossing_id=cid, sign="back")]
-    lane = replace(lane, phase=Phase.RELEASED, since=now, released_by=f"{event.user}: control completed")
+    if not lane.control_act and not event.no_control_reason.strip():
+        why = "record the control act first, or say why no control was performed"
+        return lane, [EventRefused(lane=lid, crossing_id=cid, event_kind=event.kind, reason=why),
+                      NotifyOfficer(lane=lid, crossing_id=cid, message=f"Not released: {why}")]
+    lane = replace(lane, phase=Phase.RELEASED, since=now, released_by=f"{event.user}: control completed",
+                   no_control_reason="" if lane.control_act else event.no_control_reason.strip())
     return lane, [
         ShowSign(lane=lid, crossing_id=cid, sign="exit"),
         OpenBarrier(lane=lid, crossing_id=cid, reason=f"control completed by {event.user}"),

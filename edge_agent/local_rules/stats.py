@@ -23,7 +23,7 @@ class IndicatorStats:
     hits: int  # crossings the indicator hit
     controls: int  # of those, crossings with a completed control act
     positives: int  # of those, crossings where a control found something
-    hit_rate: float | None  # positives / hits
+    hit_rate: float | None  # positives per control; None (unknown) while no control was recorded
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,9 +66,8 @@ def indicator_stats(
     for indicator, hit_crossings in crossings.items():
         controlled = [c for c in hit_crossings if c in outcome]
         positives = sum(1 for c in controlled if outcome[c])
-        n = len(hit_crossings)
-        rate = positives / n if n else None
-        out.append(IndicatorStats(indicator, levels[indicator], n, len(controlled), positives, rate))
+        rate = positives / len(controlled) if controlled else None
+        out.append(IndicatorStats(indicator, levels[indicator], len(hit_crossings), len(controlled), positives, rate))
     out.sort(key=lambda s: (-s.hits, s.indicator_id))
     return out
 

@@ -16,6 +16,8 @@ from edge_agent.lane import Phase
 from edge_agent.local_rules import load_indicator_set
 from edge_agent.models import (
     AcksReceived,
+    ControlActRecorded,
+    ControlCompleted,
     Party,
     PlateRead,
     PreArrival,
@@ -130,6 +132,24 @@ def test_an_expired_record_never_matches_and_is_marked_expired_on_the_next_tick(
     assert core.store.pending_prearrival_count() == 1  # the expired one is marked; the other waits
     assert "XK26EX100" not in core.plate_index and "XK26EX200" in core.plate_index
     assert core.counters["prearrival_expired"] == 1
+
+
+def test_a_held_truck_is_released_only_after_its_control_act_or_an_explicit_reason(core):
+    core.post(PreArrivalReceived(record=truck(gross_kg=20000)))
+    lane = cross(core, weight=26000)
+    assert lane.phase is Phase.HELD
+    core.post(ControlCompleted(lane="L1", user="olga", reason="done"))
+    core.drain()
+    assert core.lanes["L1"].phase is Phase.HELD and core.counters["refused_control_completed"] == 1
+    act = ControlActRecorded(lane="L1", crossing_id=lane.crossing_id, control_type="physical", result="positive",
+                             findings="undeclared pallets", user="olga")
+    core.post(act)
+    core.post(ControlCompleted(lane="L1", user="olga", reason="done"))
+    core.post(VehicleLeft(lane="L1"))
+    core.drain()
+    (crossing,) = core.store.outbox_payloads("crossing")
+    assert crossing["control_act"] == act.id and crossing["no_control_reason"] == ""
+    assert crossing["outcome"] == "cleared"
 
 
 def test_a_misread_plate_is_still_tied_to_its_record(core):

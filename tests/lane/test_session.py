@@ -1,9 +1,12 @@
 """The lane state machine, driven with plain values: no threads, clocks or devices."""
 
+from dataclasses import replace
+
 from edge_agent.commands import Alarm, CloseBarrier, NotifyOfficer, OpenBarrier, SaveEvidence, ShowSign
 from edge_agent.config import PolicyConfig, TimeoutsConfig
 from edge_agent.lane import (
     CrossingEnded,
+    EventRefused,
     LaneState,
     Phase,
     RequestAssessment,
@@ -91,9 +94,23 @@ def test_red_truck_is_held_until_the_officer_completes_the_control():
     # A camera re-reading the truck while it waits changes nothing.
     same, none = step(lane, PlateRead(lane="L1", text="XX999XX"), 4, T, lookup)
     assert same == lane and none == []
-    lane, cmds = step(lane, ControlCompleted(lane="L1", user="officer1"), 100, T, lookup)
-    assert lane.phase is Phase.RELEASED
+    # Completing the control releases only once its control act is recorded ...
+    held = lane
+    lane, cmds = step(held, ControlCompleted(lane="L1", user="officer1"), 100, T, lookup)
+    assert lane.phase is Phase.HELD and not any(isinstance(c, OpenBarrier) for c in cmds)
+    assert [c.reason for c in cmds if isinstance(c, EventRefused)] == [
+        "record the control act first, or say why no control was performed"]
+    lane, cmds = step(replace(held, control_act="ACT-1"), ControlCompleted(lane="L1", user="officer1"), 100, T,
+                      lookup)
+    assert lane.phase is Phase.RELEASED and lane.control_act == "ACT-1" and lane.no_control_reason == ""
     assert any(isinstance(c, OpenBarrier) for c in cmds)
+    # ... or with the officer's reason for performing none, which the crossing carries.
+    lane, cmds = step(held, ControlCompleted(lane="L1", user="officer1", no_control_reason="inspection bay closed"),
+                      100, T, lookup)
+    assert lane.phase is Phase.RELEASED and lane.no_control_reason == "inspection bay closed"
+    # A manual release of a held truck is that explicit reason.
+    lane, _ = step(held, ManualRelease(lane="L1", user="head1", reason="diplomatic convoy"), 100, T, lookup)
+    assert lane.phase is Phase.RELEASED and lane.no_control_reason == "diplomatic convoy"
 
 
 def test_weight_before_plate_and_plate_before_loop_still_make_one_crossing():

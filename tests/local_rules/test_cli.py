@@ -158,7 +158,7 @@ def test_stats_reads_the_store_read_only(tmp_path, site):
     code, out = run(indicators, ["stats", "--config", site, "--json"])
     stats = json.loads(out)["indicators"]  # no control act yet
     assert stats == [{"indicator_id": "C-WEIGHT-10", "level": "central", "hits": 2, "controls": 0,
-                      "positives": 0, "hit_rate": 0.0}]
+                      "positives": 0, "hit_rate": None}]  # no control recorded: unknown, not 0 %
 
     db = sqlite_utils.Database(db_path)
     db["control_acts"].insert({"id": "k1", "crossing_id": "c2", "lane": "L1", "result": "positive", "user": "u",
@@ -169,5 +169,5 @@ def test_stats_reads_the_store_read_only(tmp_path, site):
     code, out = run(indicators, ["stats", "--config", site])
     assert code == 0
     line = next(line for line in out.splitlines() if line.startswith("C-WEIGHT-10"))
-    assert line.split()[2:] == ["2", "1", "1", "50.0%"]
+    assert line.split()[2:] == ["2", "1", "1", "100.0%"]  # one positive per one control
     assert "red" in out and "100.0%" in out

@@ -25,11 +25,13 @@ def test_hits_controls_positives_and_hit_rate():
     stats = {s.indicator_id: s for s in indicator_stats(hits, acts)}
     weight = stats["C-WEIGHT-10"]
     assert (weight.hits, weight.controls, weight.positives) == (4, 3, 2)
-    assert weight.hit_rate == 0.5
+    assert weight.hit_rate == 2 / 3  # positives per control, not per hit
     tobacco = stats["L-TOBACCO-24"]
     assert (tobacco.level, tobacco.hits, tobacco.controls, tobacco.positives, tobacco.hit_rate) == (
         "local", 1, 1, 0, 0.0)
     assert [s.indicator_id for s in indicator_stats(hits, acts)] == ["C-WEIGHT-10", "L-TOBACCO-24"]
+    (unchecked,) = indicator_stats(hits[:1], [])
+    assert (unchecked.hits, unchecked.controls, unchecked.hit_rate) == (1, 0, None)  # unknown, not 0 %
     assert indicator_stats([], []) == []
 
 
