@@ -72,6 +72,7 @@ class User:
     username: str
     role: Role
     full_name: str = ""
+    disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,11 +143,25 @@ class Accounts:
         log.info("console_user_saved user=%s role=%s", username, role)
         return User(username, Role(role), full_name)
 
-    def users(self) -> list[User]:
+    def users(self, *, include_disabled: bool = False) -> list[User]:
+        where = "" if include_disabled else "WHERE disabled = 0 "
         with self._lock:
             rows = self._conn.execute(
-                "SELECT username, role, full_name FROM users WHERE disabled = 0 ORDER BY username").fetchall()
-        return [User(r[0], Role(r[1]), r[2]) for r in rows]
+                f"SELECT username, role, full_name, disabled FROM users {where}ORDER BY username").fetchall()
+        return [User(r[0], Role(r[1]), r[2], bool(r[3])) for r in rows]
+
+    def set_disabled(self, username: str, disabled: bool) -> int:
+        """Disable (or enable) a user; disabling ends their sessions. Returns the sessions ended.
+
+        Raises ValueError for an unknown user."""
+        with self._lock, self._conn:
+            if self._conn.execute("UPDATE users SET disabled = ? WHERE username = ?",
+                                  [int(disabled), username]).rowcount == 0:
+                raise ValueError(f"no user {username!r}")
+            ended = self._conn.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount \
+                if disabled else 0
+        log.info("console_user_%s user=%s sessions_ended=%d", "disabled" if disabled else "enabled", username, ended)
+        return ended
 
     def authenticate(self, username: str, password: str) -> User | None:
         with self._lock:

@@ -88,15 +88,58 @@ def adduser(config_path, db_path, role, full_name, password_stdin, replace, user
 @_config_option
 @_db_option
 def users(config_path, db_path) -> None:
-    """List the console's users and roles."""
+    """List the console's users and roles (disabled ones marked)."""
     from edge_agent.console.auth import Accounts
 
     accounts = Accounts(_db_file(config_path, db_path))
     try:
-        for user in accounts.users():
-            click.echo(f"{user.username:<20} {user.role.value:<20} {user.full_name}")
+        for user in accounts.users(include_disabled=True):
+            mark = "  (disabled)" if user.disabled else ""
+            click.echo(f"{user.username:<20} {user.role.value:<20} {user.full_name}{mark}")
     finally:
         accounts.close()
+
+
+@console.command("disable")
+@_config_option
+@_db_option
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.argument("username")
+def disable(config_path, db_path, reason, username) -> None:
+    """Disable a user: no more logins, and their open sessions end at once."""
+    _set_disabled(_db_file(config_path, db_path), username, True, reason)
+
+
+@console.command("enable")
+@_config_option
+@_db_option
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.argument("username")
+def enable(config_path, db_path, reason, username) -> None:
+    """Enable a disabled user again (they log in anew)."""
+    _set_disabled(_db_file(config_path, db_path), username, False, reason)
+
+
+def _set_disabled(path: Path, username: str, disabled: bool, reason: str) -> None:
+    from edge_agent.console.audit import AuditLog
+    from edge_agent.console.auth import Accounts
+
+    accounts = Accounts(path)
+    try:
+        ended = accounts.set_disabled(username, disabled)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        accounts.close()
+    audit = AuditLog(path)
+    try:
+        audit.append("(cli)", "technician", "user_disabled" if disabled else "user_enabled", "done", reason,
+                     {"username": username, "sessions_ended": ended})
+    finally:
+        audit.close()
+    give_to_directory_owner(path)
+    state = f"disabled, {ended} session(s) ended" if disabled else "enabled"
+    click.echo(f"user {username} {state}")
 
 
 @console.command("serve")

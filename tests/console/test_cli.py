@@ -56,3 +56,31 @@ def test_audit_verify_finds_a_removed_entry(tmp_path):
     conn.close()
     bad = CliRunner().invoke(audit, ["verify", "--db", str(db)])
     assert bad.exit_code == 1 and "missing" in bad.output
+
+
+def test_a_disabled_user_is_logged_out_at_once_and_cannot_log_in_until_enabled(client, app, agent):
+    """A user who leaves the service (or lost a badge) is disabled: the open session in
+    the booth ends at the next request, not at the end of the shift."""
+    from testkit.console_rig import PASSWORD, login
+
+    db = agent.data_dir / "console.db"
+    login(client, "olga")
+    assert client.get("/lanes/L1").status_code == 200
+    result = CliRunner().invoke(console, ["disable", "--db", str(db), "--reason", "left the service", "olga"])
+    assert result.exit_code == 0, result.output
+    assert "disabled, 1 session(s) ended" in result.output
+    assert client.get("/lanes/L1").status_code == 303  # back to the login page
+    r = client.post("/login", data={"username": "olga", "password": PASSWORD, "next": "/"})
+    assert r.status_code != 303  # refused like a wrong password
+    listed = CliRunner().invoke(console, ["users", "--db", str(db)])
+    assert "olga" in listed.output and "(disabled)" in listed.output
+    enabled = CliRunner().invoke(console, ["enable", "--db", str(db), "--reason", "back from leave", "olga"])
+    assert enabled.exit_code == 0, enabled.output
+    login(client, "olga")
+    assert client.get("/lanes/L1").status_code == 200
+    log = AuditLog(db)
+    rows = [(e.action, e.reason) for e in reversed(log.entries()) if e.action.startswith("user_")]
+    log.close()
+    assert rows == [("user_disabled", "left the service"), ("user_enabled", "back from leave")]
+    unknown = CliRunner().invoke(console, ["disable", "--db", str(db), "--reason", "x", "nobody"])
+    assert unknown.exit_code != 0 and "no user 'nobody'" in unknown.output
