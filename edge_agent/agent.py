@@ -187,6 +187,7 @@ class Agent:
         self.outputs.add(self.evidence)
         for cameras in self.cctv.values():
             for camera in cameras:
+                self._watch(camera)
                 camera.start()
 
     def _start_devices(self) -> None:
@@ -200,6 +201,7 @@ class Agent:
                     on_payload=self.evidence.anpr_payload, on_image=self.evidence.anpr_image,
                 ))
         for device in self.devices:
+            self._watch(device)
             device.start()
 
     def _start_sync(self) -> None:
@@ -209,7 +211,14 @@ class Agent:
 
         self.sync = SyncClient(self.config.site, self.config.sync, self.data_dir / "agent.db", self._post,
                                site_health=self.site_health)
+        self._watch(self.sync)
         self.sync.start()
+
+    def _watch(self, part: Any) -> None:
+        """The service watchdog hears from every thread of a device or link, or withholds its pings."""
+        for name, max_silence_s in part.watched().items():
+            self.watchdog.register(name, max_silence_s=max_silence_s)
+        part.heartbeat = self.watchdog.beat
 
     def _refetch(self, topic: str) -> None:
         if self.sync is not None:

@@ -159,8 +159,9 @@ class DemoRig:
     """The agent plus one set of simulators per lane."""
 
     def __init__(self, workdir: Path, time_factor: float, seed: int, console_port: int | None = None,
-                 *, online: bool = False) -> None:
+                 *, online: bool = False, officer_wait_s: float = 0.0) -> None:
         self.workdir = workdir
+        self.officer_wait_s = officer_wait_s
         self.console_port = console_port
         self.rau: Any = None
         if online:
@@ -341,7 +342,16 @@ class DemoRig:
         if self._snap(lane)["phase"] in (Phase.HELD.value, Phase.OFFICER_ABSENT.value):
             time.sleep(self.scaled(CONTROL_S))
             # As the officer does on the console: the control act first, then the release.
-            self.agent.post(control_act(plan, lane, crossing, snap["channel"]))
+            # With `officer_wait_s` the rig leaves the act to a person on the demo's console
+            # for that long, and records its own only if none came.
+            def recorded() -> bool:
+                return any(act["crossing_id"] == crossing for act in self.store.control_acts_of_lane(lane, 20))
+
+            with contextlib.suppress(TimeoutError):
+                if self.officer_wait_s:
+                    self._wait(recorded, "the officer's control act", timeout_s=self.officer_wait_s)
+            if not recorded():
+                self.agent.post(control_act(plan, lane, crossing, snap["channel"]))
             self.agent.post(ControlCompleted(lane=lane, user="officer.demo", reason="control done", source="console"))
         self._wait(lambda: gate.state()["barrier"] == "open", f"barrier open for truck {plan.number}")
         self.scales[lane].drive_off(ramp_s=self.scaled(DRIVE_OFF_S))

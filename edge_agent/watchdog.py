@@ -61,6 +61,12 @@ class Watchdog:
     def enabled(self) -> bool:
         return self.address is not None
 
+    @property
+    def sources(self) -> dict[str, float]:
+        """The registered threads and the longest silence each is allowed."""
+        with self._lock:
+            return dict(self._limits)
+
     def register(self, source: str, max_silence_s: float) -> None:
         """A device thread the watchdog vouches for; it counts as fresh from now."""
         with self._lock:
@@ -113,9 +119,15 @@ class Watchdog:
             return False
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Non-blocking: a notify socket nobody reads fills up (ten datagrams on Linux),
+                # and the core loop, which pings, must never wait for systemd.
+                self._sock = socket.socket(socket.AF_UNIX,
+                                           socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             self._sock.sendto(message.encode("utf-8"), self.address)
             return True
+        except BlockingIOError:
+            log.warning("watchdog_notify_dropped reason=the notify socket is full")
+            return False
         except OSError as err:
             # systemd gone or the socket replaced: log, and never take the core loop down.
             log.warning("watchdog_notify_failed error=%s", err)

@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from testkit.processes import reaped
 from testkit.waiting import wait_for
 

@@ -142,6 +142,14 @@ def test_interval_from_watchdog_usec():
     assert watchdog.interval_s == 20.0 and not watchdog.enabled
 
 
+def test_a_notify_socket_nobody_reads_never_blocks_the_core_loop(notify, caplog):
+    path, _ = notify  # bound, never read: the kernel queues a few datagrams, then refuses more
+    watchdog = Watchdog(0.002, path)
+    sent = run_core(watchdog, 0.5)  # would hang at the queue's limit with a blocking socket
+    assert sent >= 1 and "watchdog_notify_dropped" in caplog.text  # the loop ran on; what did not fit, dropped
+    watchdog.close()
+
+
 def test_socket_gone_is_logged_not_raised(tmp_path, caplog):
     watchdog = Watchdog(0.01, str(tmp_path / "nobody-listens"))
     assert watchdog.tick() is False
@@ -170,3 +178,84 @@ def test_gate_thread_heartbeat_keeps_the_watchdog_fed(notify):
     time.sleep(0.6)  # the gate thread is gone: no more beats
     assert run_core(watchdog, 0.3) == 0
     watchdog.close()
+
+
+def test_a_scale_reader_stuck_in_a_call_stops_the_pings_and_resumes_them(notify):
+    """The production reader on a real TCP line: its thread beats at every turn; stuck in
+    a call (here the callback it hands readings to) it stops, and so do the pings."""
+    from testkit.waiting import wait_for
+
+    from edge_agent.config import ScaleConfig
+    from edge_agent.devices.scale.transport import ScaleReader
+    from edge_agent.simulators.scale import ScaleSimulator
+
+    path, received = notify
+    watchdog = Watchdog(0.1, path)
+    sim = ScaleSimulator("toledo", tcp_port=0, frame_interval_s=0.02)
+    sim.start()
+    stuck, released, readings = threading.Event(), threading.Event(), []
+
+    def post(event) -> None:
+        readings.append(event)
+        if stuck.is_set():
+            released.wait(30)  # a callback that does not come back: the reader's thread hangs here
+
+    reader = ScaleReader("L1", ScaleConfig(url=sim.url, protocol="toledo"), post)
+    reader.max_silence_s = 0.5
+    for name, limit in reader.watched().items():
+        watchdog.register(name, max_silence_s=limit)
+    reader.heartbeat = watchdog.beat
+    reader.start()
+    try:
+        wait_for(lambda: len(readings) > 3, 10, what="readings from the simulator")
+        assert run_core(watchdog, 0.3) > 0
+        stuck.set()
+        wait_for(lambda: (watchdog.tick() or True) and watchdog.stalled == ["scale-L1"], 10, what="the stall noticed")
+        received()
+        assert run_core(watchdog, 0.3) == 0 and "WATCHDOG=1" not in received()
+        stuck.clear()
+        released.set()
+        before = watchdog.pings
+        wait_for(lambda: watchdog.tick() and watchdog.pings > before, 10, what="pings again")
+        assert watchdog.stalled == [] and "WATCHDOG=1" in received()
+    finally:
+        released.set()
+        reader.stop()
+        sim.stop()
+        watchdog.close()
+
+
+def test_the_agent_has_the_watchdog_hear_from_every_device_thread(tmp_path):
+    """Scales, plate cameras (the listener and each pulled camera), CCTV and the link."""
+    from gpiozero.pins.mock import MockFactory
+
+    from edge_agent.agent import Agent
+    from edge_agent.config import (
+        AgentConfig,
+        CameraConfig,
+        GateConfig,
+        LaneConfig,
+        PolicyConfig,
+        ScaleConfig,
+        SiteConfig,
+        SyncConfig,
+    )
+
+    config = AgentConfig(
+        site=SiteConfig(id="xk-dog", region="xk-rs", data_dir=tmp_path),
+        lanes=[LaneConfig(id="L1", scale=ScaleConfig(url="socket://127.0.0.1:9", protocol="toledo"),
+                          cameras=[CameraConfig(id="L1-front", vendor="hikvision"),
+                                   CameraConfig(id="L1-pull", vendor="hikvision", mode="pull",
+                                                url="http://127.0.0.1:9/alertStream"),
+                                   CameraConfig(id="L1-scene", kind="cctv", role="scene",
+                                                url="http://127.0.0.1:9/stream.mjpg")],
+                          gate=GateConfig(pin_factory="mock"))],
+        policy=PolicyConfig(random_secret="watchdog-test-secret-01"),
+        sync=SyncConfig(enabled=True, broker_port=9),
+    )
+    agent = Agent(config, pin_factory=MockFactory()).start()
+    try:
+        assert set(agent.watchdog.sources) == {"gate-L1", "scale-L1", "anpr-L1", "anpr-pull-L1-pull",
+                                               "cctv-L1-L1-scene", "sync-xk-dog"}
+    finally:
+        agent.stop()

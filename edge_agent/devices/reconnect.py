@@ -40,6 +40,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -118,6 +119,9 @@ class ReconnectingWorker:
     """
 
     transient_errors: tuple[type[BaseException], ...] = (OSError,)
+    # Longest a live thread goes without `_progress()`: its loops call it at every turn and
+    # while it waits to retry, so only a thread stuck in a call (a driver, a callback) misses it.
+    max_silence_s: float = 30.0
 
     def __init__(self, *, name: str, log: logging.Logger, events: LinkEvents, context: str,
                  backoff: Backoff) -> None:
@@ -137,6 +141,8 @@ class ReconnectingWorker:
         self._up_at: float | None = None  # monotonic time this cycle's link came up
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # Set by the agent to the service watchdog's beat: called with the thread's name.
+        self.heartbeat: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -159,6 +165,10 @@ class ReconnectingWorker:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def watched(self) -> dict[str, float]:
+        """The threads the service watchdog should hear from: name -> longest silence (s)."""
+        return {self.thread_name: self.max_silence_s}
 
     def health(self) -> dict[str, Any]:
         """The link figures every device reports; devices add their own around them."""
@@ -189,7 +199,18 @@ class ReconnectingWorker:
 
     def _idle(self, seconds: float) -> None:
         """Wait between tries; returns early on stop. A device may do small chores meanwhile."""
-        self._stopping.wait(seconds)
+        end = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            self._progress()  # waiting to retry is progress: the thread is not stuck
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._stopping.wait(min(left, 1.0))
+
+    def _progress(self) -> None:
+        """The thread is alive and turning (for the service watchdog); cheap, call often."""
+        if self.heartbeat is not None:
+            self.heartbeat(self.thread_name)
 
     def _on_stopped(self) -> None:
         """Runs in the thread as it ends."""
@@ -207,6 +228,7 @@ class ReconnectingWorker:
             self._on_stopped()
 
     def _cycle(self) -> None:
+        self._progress()
         self._up_at = None
         try:
             link = self._open()

@@ -138,7 +138,8 @@ def _compile_leaf(leaf: dict, lists: dict[str, SelectivityList]) -> Leaf:
     if spec.lists == "required" or (spec.lists == "optional" and "list" in leaf):
         if "value" in leaf:
             raise ConditionError(f"{op} takes either 'list' or 'value', not both")
-        lst = lists.get(leaf.get("list"))  # type: ignore[arg-type]
+        name_of_list = leaf.get("list")
+        lst = lists.get(name_of_list) if isinstance(name_of_list, str) else None
         if lst is None:
             raise ConditionError(f"unknown selectivity list {leaf.get('list')!r}")
     else:

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 ACKED_MEMORY_S = 120.0  # how long an acknowledged id is kept from resending while the core deletes it
 LIVE_BATCH = 1000
+SENDER_SILENCE_S = 60.0  # one cycle reads the outbox and publishes a batch; far less than this
 STATE_EXPIRY_S = 7 * 24 * 3600  # MQTT 5: the broker keeps this site's subscriptions and queue through long outages
 
 
@@ -88,6 +89,8 @@ class SyncClient:
         self._next_purge = 0.0
         self._next_count = 0.0
         self._mqtt: Any = None
+        # Set by the agent to the service watchdog's beat: called with the thread's name.
+        self.heartbeat: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -126,7 +129,7 @@ class SyncClient:
             connect_kwargs = {"clean_start": False, "properties": props}
         client.connect_async(self.sync.broker_host, self.sync.broker_port, self.sync.keepalive_s, **connect_kwargs)
         client.loop_start()
-        self._thread = threading.Thread(target=self._run, name=f"sync-{self.site.id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         log.info("sync_started site=%s broker=%s:%d", self.site.id, self.sync.broker_host, self.sync.broker_port)
 
@@ -215,8 +218,18 @@ class SyncClient:
 
     # ------------------------------------------------------------------ the sender thread
 
+    def watched(self) -> dict[str, float]:
+        """The sender thread, for the service watchdog: it turns at least every poll interval."""
+        return {self.thread_name: SENDER_SILENCE_S}
+
+    @property
+    def thread_name(self) -> str:
+        return f"sync-{self.site.id}"
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat(self.thread_name)
             try:
                 self._cycle()
             except StoreError as err:

@@ -112,8 +112,9 @@ def demo(tmp_path):
     from edge_agent.console import start_console
     from edge_agent.demo import DemoRig
 
-    # 0.5: a held truck waits 4 s for its control before the rig completes it.
-    demo_rig = DemoRig(tmp_path, time_factor=0.5, seed=7)
+    # 0.5: a held truck waits 4 s before the rig completes its control, and the rig leaves the
+    # control act to the officer on the page (recording its own only after a minute without).
+    demo_rig = DemoRig(tmp_path, time_factor=0.5, seed=7, officer_wait_s=60)
     demo_rig.start()
     handle = None
     try:

@@ -25,8 +25,8 @@ from edge_agent.models import (
     PreArrival,
     PreArrivalReceived,
     RauCommand,
-    VehicleDetected,
     Tick,
+    VehicleDetected,
     VehicleLeft,
     WeightStable,
 )

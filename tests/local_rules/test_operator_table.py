@@ -89,3 +89,10 @@ def test_without_its_line_the_operator_is_unknown():
 
     with pytest.raises(IndicatorError, match="unknown operator 'suffix'"):
         load_indicator_set(b.one_indicator_set({"field": "consignee.name", "op": "suffix", "value": "x"}))
+
+
+def test_a_list_named_by_something_else_than_a_string_is_refused_not_a_crash():
+    from edge_agent.errors import IndicatorError
+
+    with pytest.raises(IndicatorError, match=r"unknown selectivity list \['watch'\]"):
+        load_indicator_set(b.one_indicator_set({"field": "consignee.name", "op": "in_list", "list": ["watch"]}))

@@ -48,6 +48,7 @@ from edge_agent.plates.normal_form import format_countries, normalize_plate
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+SERVER_SILENCE_S = 10.0  # the server thread turns every 0.2 s; requests run on their own threads
 ImageSink = Callable[[str, str, str, str, bytes], None]
 PayloadSink = Callable[[str, str, str, str, bytes], None]
 
@@ -77,7 +78,11 @@ class AnprListener:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._pullers: list[Any] = []
+        self._pullers = [PullCamera(camera, self.accept_notification, VENDORS[camera.vendor],
+                                    recognizer=self.local_recognizer)
+                         for camera in self.cameras.values() if camera.mode == "pull"]
+        # Set by the agent to the service watchdog's beat: called with a thread's name.
+        self.heartbeat: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -86,25 +91,35 @@ class AnprListener:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}/"
 
+    @property
+    def thread_name(self) -> str:
+        return f"anpr-{self.lane_id}"
+
+    def watched(self) -> dict[str, float]:
+        """The threads the service watchdog should hear from: the server's and each puller's."""
+        out = {self.thread_name: SERVER_SILENCE_S}
+        for puller in self._pullers:
+            out.update(puller.watched())
+        return out
+
     def start(self) -> AnprListener:
         handler = type("Handler", (_Handler,), {"listener": self})
-        self._server = ThreadingHTTPServer((self.host or "127.0.0.1", self.port), handler)
+        self._server = _Server((self.host or "127.0.0.1", self.port), handler)
+        self._server.on_turn = lambda: self.heartbeat(self.thread_name) if self.heartbeat else None
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name=f"anpr-{self.lane_id}", daemon=True)
+                                        name=self.thread_name, daemon=True)
         self._thread.start()
-        for camera in self.cameras.values():
-            if camera.mode == "pull":
-                self._pullers.append(PullCamera(camera, self.accept_notification, VENDORS[camera.vendor],
-                                                recognizer=self.local_recognizer).start())
+        for puller in self._pullers:
+            puller.heartbeat = self.heartbeat
+            puller.start()
         log.info("anpr_listener_started lane=%s url=%s cameras=%s", self.lane_id, self.url, ",".join(self.cameras))
         return self
 
     def stop(self) -> None:
         for puller in self._pullers:
             puller.stop()
-        self._pullers.clear()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -282,6 +297,15 @@ def listen_address(cameras: list[CameraConfig]) -> dict[str, Any]:
     if ports:
         out["port"] = ports.pop()
     return out
+
+
+class _Server(ThreadingHTTPServer):
+    on_turn: Callable[[], None] | None = None
+
+    def service_actions(self) -> None:
+        # Called by serve_forever at every turn of its loop (poll_interval): the thread is alive.
+        if self.on_turn is not None:
+            self.on_turn()
 
 
 def _call_safely(fn: Callable[..., Any], *args: Any, what: str) -> None:

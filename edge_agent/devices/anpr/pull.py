@@ -75,6 +75,11 @@ class PullCamera(ReconnectingWorker):
     def stop(self, timeout_s: float | None = None) -> None:
         super().stop(timeout_s if timeout_s is not None else 5 + self.read_timeout_s)
 
+    def watched(self) -> dict[str, float]:
+        # Opening an event stream may wait for the camera as long as a dead stream is tolerated.
+        streaming = self.camera.pull_mode != SNAPSHOT
+        return {self.thread_name: self.dead_after_s + 30.0 if streaming else self.max_silence_s}
+
     def health(self) -> dict[str, Any]:
         # "errors" is the worker's link_errors under the name the listener's readers know.
         return {"camera": self.camera.id, "mode": self.camera.pull_mode, "connected": self.connected,
@@ -104,6 +109,7 @@ class PullCamera(ReconnectingWorker):
         self._up()
         quiet_since = time.monotonic()
         while not self._stopping.is_set():
+            self._progress()
             ready, _, _ = select.select([response.fileno()], [], [], self.read_timeout_s)
             if not ready:
                 self._handle(stream.flush())  # quiet: the pending event is complete

@@ -219,6 +219,7 @@ class CctvCamera(ReconnectingWorker):
         period_s = 1.0 / (self._nominal_fps or 10.0) if self.is_file else 0.0
         next_at = time.monotonic()
         while not self._stopping.is_set():
+            self._progress()
             ok, frame = capture.read()
             now = time.monotonic()
             if not ok or frame is None:
@@ -265,6 +266,7 @@ class CctvCamera(ReconnectingWorker):
         # Sleep in short steps so clips due while the stream is down still complete on time.
         end = time.monotonic() + seconds
         while not self._stopping.is_set():
+            self._progress()
             self._finish_clips()
             left = end - time.monotonic()
             if left <= 0:

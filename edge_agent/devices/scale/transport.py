@@ -122,6 +122,7 @@ class ScaleReader(ReconnectingWorker):
         last_data = next_poll = time.monotonic()
         skipped = 0
         while not self._stopping.is_set():
+            self._progress()
             now = time.monotonic()
             if request is not None and now >= next_poll:
                 port.write(request)

@@ -102,7 +102,8 @@ def test_cameras_the_agent_can_serve_have_no_problems():
 
 def test_a_site_file_naming_an_unknown_vendor_is_refused_with_its_line(tmp_path):
     site = tmp_path / "site.toml"
-    site.write_text('[site]\nid = "x"\nregion = "y"\n[policy]\nrandom_secret = "test-site-secret-0123456789"\n[[lanes]]\nid = "L1"\n[[lanes.cameras]]\nid = "c1"\n'
+    site.write_text('[site]\nid = "x"\nregion = "y"\n[policy]\nrandom_secret = "test-site-secret-0123456789"\n'
+                    '[[lanes]]\nid = "L1"\n[[lanes.cameras]]\nid = "c1"\n'
                     'vendor = "axis"\n')
     with pytest.raises(ConfigError) as refused:
         load_site(site)

@@ -28,7 +28,8 @@ def test_preset_is_a_valid_scale_table(path):
 
 def test_unknown_protocol_is_a_configuration_error_with_its_key_and_line(tmp_path):
     site = tmp_path / "site.toml"
-    site.write_text('[site]\nid = "x"\nregion = "y"\n[policy]\nrandom_secret = "test-site-secret-0123456789"\n[[lanes]]\nid = "L1"\n[lanes.scale]\nurl = "/dev/ttyUSB0"\n'
+    site.write_text('[site]\nid = "x"\nregion = "y"\n[policy]\nrandom_secret = "test-site-secret-0123456789"\n'
+                    '[[lanes]]\nid = "L1"\n[lanes.scale]\nurl = "/dev/ttyUSB0"\n'
                     'protocol = "toledo-x"\n')
     with pytest.raises(ConfigError) as refused:
         load_site(site)
