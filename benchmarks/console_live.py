@@ -26,7 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge_agent.agent import Agent  # noqa: E402
-from edge_agent.config import AgentConfig, GateConfig, LaneConfig, PolicyConfig, RulesConfig, SiteConfig  # noqa: E402
+from edge_agent.config import (  # noqa: E402
+    AgentConfig,
+    GateConfig,
+    LaneConfig,
+    MetricsConfig,
+    PolicyConfig,
+    RulesConfig,
+    SiteConfig,
+)
 from edge_agent.models import (  # noqa: E402
     Item,
     Party,
@@ -57,6 +65,7 @@ def _agent(data_dir: Path) -> Agent:
         lanes=[LaneConfig(id="L1", gate=GateConfig(pin_factory="mock"))],
         policy=PolicyConfig(random_secret="console-bench-secret-1"),
         rules=RulesConfig(indicator_files=[INDICATORS]),
+        metrics=MetricsConfig(port=0),
     )
     agent = _NoDevices(config, pin_factory=MockFactory(), data_dir=data_dir, gate_equipment=simulated_barrier(0.01))
     agent.start()

@@ -82,6 +82,8 @@ data_dir = "{folder}"
 [console]
 enabled = true
 port = 0
+[metrics]
+port = 0
 """ + "".join(lanes))
     return path
 

@@ -32,10 +32,13 @@ from edge_agent.evidence import evidence_root
 from edge_agent.evidence.crossing_feed import CrossingEvidenceFeed
 from edge_agent.evidence.manifest import EvidenceStore
 from edge_agent.health import device_summary
+from edge_agent.metrics.exposition import SiteFigures
+from edge_agent.metrics.exposition import render as render_metrics
+from edge_agent.metrics.server import MetricsServer
 from edge_agent.models import WeightStable
 from edge_agent.outputs import OutputBus
 from edge_agent.site import site_problems
-from edge_agent.store import Store
+from edge_agent.store import Store, StoreView
 from edge_agent.sync.outbox import enforce_budget
 from edge_agent.watchdog import Watchdog
 
@@ -55,6 +58,9 @@ class Agent:
         self.data_dir = Path(data_dir or config.site.data_dir)
         self.pin_factory = pin_factory
         self.gate_equipment = gate_equipment
+        self.metrics: MetricsServer | None = None
+        self.metrics_store: StoreView | None = None
+        self._metrics_sources: dict[str, Callable[[], list[str]]] = {}
         self.gates: dict[str, Any] = {}
         self.devices: list[Any] = []
         self.sync: Any = None
@@ -87,6 +93,11 @@ class Agent:
         self.outputs.start()
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
         self._core_thread.start()
+        self.metrics_store = StoreView(self.data_dir / "agent.db")
+        if self.config.metrics.enabled:
+            metrics = self.config.metrics
+            self.metrics = MetricsServer(self.render_metrics, host=metrics.host, port=metrics.port,
+                                         token=metrics.token).start()
         self._start_devices()
         self._start_sync()
         if self.config.console.enabled:
@@ -106,6 +117,8 @@ class Agent:
             self.watchdog.stopping()
             if self.console is not None:
                 _quietly(self.console.stop)
+            if self.metrics is not None:
+                _quietly(self.metrics.stop)
             for device in reversed(self.devices):
                 _quietly(device.stop)
             if self.sync is not None:
@@ -122,6 +135,8 @@ class Agent:
                 _quietly(self.evidence.stop)
             for gate in self.gates.values():
                 _quietly(gate.close)
+            if self.metrics_store is not None:
+                self.metrics_store.close()
             if self.store is not None:
                 self.store.close()
             self.watchdog.close()
@@ -252,24 +267,70 @@ class Agent:
                       sync.customs_alarm_pct, sync.outbox_budget_mb)
         self._budget_alarm = decision.customs_alarm
 
+    def device_health(self) -> dict[str, dict[str, Any]]:
+        """Every device's own health: scales, plate cameras (and pulled ones), CCTV cameras."""
+        out = {_device_name(d): d.health() for d in self.devices}
+        for cameras in self.cctv.values():
+            for camera in cameras:
+                out[_device_name(camera)] = camera.health()
+        return out
+
     def health(self) -> dict[str, Any]:
         return {
             "core": dict(self.core.counters) if self.core else {},
             "outputs": self.outputs.health(),
-            "devices": {_device_name(d): d.health() for d in self.devices},
+            "devices": self.device_health(),
             "gates": {lane: gate.state() for lane, gate in self.gates.items()},
             "sync": self.sync.health() if self.sync else {"enabled": False},
             "evidence": self.evidence.health() if self.evidence else {},
+            "watchdog": {"stalled": list(self.watchdog.stalled)},
         }
 
     def site_health(self) -> dict[str, Any]:
-        """What the RAU's health view needs of this site: devices in short, gates, lane phases."""
+        """What the RAU's health view needs of this site: every device in short, gates, lane
+        phases, evidence failures and stalled threads (the link's own figures go beside it)."""
+        evidence = self.evidence.health() if self.evidence else {}
         return {
-            "devices": {_device_name(d): device_summary(d.health()) for d in self.devices},
+            "devices": {name: device_summary(h) for name, h in self.device_health().items()},
             "gates": {lane: gate.state() for lane, gate in self.gates.items()},
             "phases": {lane_id: lane.phase.value for lane_id, lane in self.core.committed_lanes.items()}
             if self.core else {},
+            "evidence_failures": int(evidence.get("failures", 0) or 0),
+            "watchdog_stalled": list(self.watchdog.stalled),
         }
+
+    # ------------------------------------------------------------------ metrics
+
+    def add_metrics_source(self, name: str, lines: Callable[[], list[str]] | None) -> None:
+        """Another part's metric families for /metrics (the console's requests); None removes it."""
+        if lines is None:
+            self._metrics_sources.pop(name, None)
+        else:
+            self._metrics_sources[name] = lines
+
+    def figures(self) -> SiteFigures:
+        core = self.core
+        lanes = core.committed_lanes if core else {}
+        store = self.metrics_store or StoreView(self.data_dir / "agent.db")
+        extra = [line for source in list(self._metrics_sources.values()) for line in source()]
+        return SiteFigures(
+            lanes={lane_id: lane.phase.value for lane_id, lane in lanes.items()},
+            decided={lane_id: bool(lane.channel) for lane_id, lane in lanes.items()},
+            devices=self.device_health(),
+            gates={lane: gate.state() for lane, gate in self.gates.items()},
+            evidence=self.evidence.health() if self.evidence else {},
+            link=self.sync.health() if self.sync else {"enabled": False},
+            core_counters=dict(core.counters) if core else {},
+            stalled=list(self.watchdog.stalled),
+            decisions=store.channel_counts(),
+            hits=store.hit_counts(),
+            control_acts=store.control_act_counts(),
+            outbox_backlog=store.outbox_count() or 0,
+            extra=extra,
+        )
+
+    def render_metrics(self) -> str:
+        return render_metrics(self.figures())
 
 
 class _GateOutput:

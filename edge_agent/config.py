@@ -289,6 +289,15 @@ class ConsoleConfig(Section):
     audit_anchor_interval_s: float = Field(default=60.0, gt=0)
 
 
+class MetricsConfig(Section):
+    """The site's figures for a monitoring system (Prometheus text), on their own port."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # loopback: another address needs a token (site.load_site)
+    port: int = Field(default=9108, ge=0, lt=65536)  # 0 = any free port (tests)
+    token: str = Field(default="", repr=False)  # required as "Authorization: Bearer <token>" when set
+
+
 class AgentConfig(Section):
     """A whole site: what `edge-agent run --config FILE` runs."""
 
@@ -298,6 +307,7 @@ class AgentConfig(Section):
     rules: RulesConfig = RulesConfig()
     sync: SyncConfig = SyncConfig()
     console: ConsoleConfig = ConsoleConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @field_validator("lanes")
     @classmethod

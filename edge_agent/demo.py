@@ -30,6 +30,7 @@ from edge_agent.config import (
     ConsoleConfig,
     GateConfig,
     LaneConfig,
+    MetricsConfig,
     PolicyConfig,
     RulesConfig,
     ScaleConfig,
@@ -101,7 +102,8 @@ def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_
         summary.append(print_summary(outcomes, time.monotonic() - started, echo))
         echo(rig.rau_report())
         if console_port is not None:
-            echo(f"\nthe console stays up at {rig.agent.console.url} (Ctrl-C to end)")
+            echo(f"\nthe console stays up at {rig.agent.console.url}, the site's figures at "
+                 f"{rig.agent.metrics.url} (Ctrl-C to end)")
             try:
                 while True:
                     time.sleep(1)
@@ -295,6 +297,7 @@ class DemoRig:
             policy=PolicyConfig(random_secret=demo_secret(self.seed)),
             rules=RulesConfig(indicator_files=[DEMO_INDICATORS]),
             console=ConsoleConfig(enabled=self.console_port is not None, port=self.console_port or 0),
+            metrics=MetricsConfig(port=0),
         )
 
     # ------------------------------------------------------------------ driving

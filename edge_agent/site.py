@@ -75,8 +75,20 @@ def secret_problems(config: AgentConfig) -> list[Problem]:
     return problems
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def metrics_problems(config: AgentConfig) -> list[Problem]:
+    """The figures name indicators and lanes: off loopback only behind a token."""
+    metrics = config.metrics
+    if metrics.enabled and metrics.host not in LOOPBACK and len(metrics.token) < MIN_SECRET_CHARS:
+        return [(("metrics", "token"), f"metrics served on {metrics.host} need a token of at least "
+                                       f"{MIN_SECRET_CHARS} characters (or host = \"127.0.0.1\")")]
+    return []
+
+
 def _device_problems(config: AgentConfig) -> list[Problem]:
-    problems: list[Problem] = secret_problems(config)
+    problems: list[Problem] = secret_problems(config) + metrics_problems(config)
     for i, lane in enumerate(config.lanes):
         if lane.scale is not None and lane.scale.protocol not in PROTOCOL_NAMES:
             problems.append((("lanes", i, "scale", "protocol"),

@@ -96,7 +96,7 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
         lines = []
         for line in child.stdout:
             lines.append(line)
-            found = re.search(r"the console stays up at (http://\S+)", line)
+            found = re.search(r"the console stays up at (http://\S+), the site's figures at (http://\S+)", line)
             if found:
                 break
         assert found, "".join(lines)
@@ -106,7 +106,8 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
                                                "next": "/"}).status_code == 303
             page = client.get("/stats")
             assert page.status_code == 200
-            metrics = client.get("/metrics").text
+            assert client.get("/metrics").status_code == 404  # the figures are on the agent's own port
+            metrics = httpx.get(found.group(2)).text
             decided = sum(float(m) for m in re.findall(r'^edge_agent_decisions_total\{[^}]*\} (\S+)', metrics, re.M))
             assert decided == 4, metrics
         child.send_signal(signal.SIGINT)

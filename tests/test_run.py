@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def site_file(tmp_path: Path, console_port: int, broker_port: int, scale_url: str) -> Path:
+def site_file(tmp_path: Path, console_port: int, broker_port: int, scale_url: str, metrics_port: int) -> Path:
     path = tmp_path / "site.toml"
     path.write_text(f"""
 [site]
@@ -53,6 +54,8 @@ health_interval_s = 1.0
 [console]
 enabled = true
 port = {console_port}
+[metrics]
+port = {metrics_port}
 """)
     return path
 
@@ -96,8 +99,8 @@ def test_run_serves_until_sigterm_then_stops_gates_first_and_exits_cleanly(tmp_p
 
     broker = PrivateBroker(tmp_path / "broker").start()
     scale = ScaleSimulator("toledo", tcp_port=0, frame_interval_s=0.1)
-    console_port = free_port()
-    config = site_file(tmp_path, console_port, broker.port, scale.start())
+    console_port, metrics_port = free_port(), free_port()
+    config = site_file(tmp_path, console_port, broker.port, scale.start(), metrics_port)
     try:
         with watching_health(broker.port, "xk-run") as health_events:
             child = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)],
@@ -117,6 +120,16 @@ def test_run_serves_until_sigterm_then_stops_gates_first_and_exits_cleanly(tmp_p
                 assert upstream["lanes"]["gates"]["L1"]["lights"] == "red"
                 assert "did not report closed" in upstream["lanes"]["gates"]["L1"]["fault"]
                 assert upstream["lanes"]["phases"] == {"L1": "idle"}
+                # The figures are the agent's, on their own loopback port, not the console's.
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+                    figures = r.read().decode()
+                assert 'edge_agent_device_up{device="ScaleReader:L1"} 1' in figures
+                assert 'edge_agent_gate_fault{lane="L1"} 1' in figures
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{console_port}/metrics", timeout=5)
+                    raise AssertionError("the console serves /metrics")
+                except urllib.error.HTTPError as err:
+                    assert err.code == 404
                 child.send_signal(signal.SIGTERM)
                 out, err = child.communicate(timeout=60)
     finally:

@@ -235,6 +235,7 @@ def test_the_agent_has_the_watchdog_hear_from_every_device_thread(tmp_path):
         CameraConfig,
         GateConfig,
         LaneConfig,
+        MetricsConfig,
         PolicyConfig,
         ScaleConfig,
         SiteConfig,
@@ -252,6 +253,7 @@ def test_the_agent_has_the_watchdog_hear_from_every_device_thread(tmp_path):
                           gate=GateConfig(pin_factory="mock"))],
         policy=PolicyConfig(random_secret="watchdog-test-secret-01"),
         sync=SyncConfig(enabled=True, broker_port=9),
+        metrics=MetricsConfig(port=0),
     )
     agent = Agent(config, pin_factory=MockFactory()).start()
     try:

@@ -32,7 +32,7 @@ from edge_agent.console.views.lanes import (
 from edge_agent.console.views.login import login_page, login_submit, logout
 from edge_agent.console.views.profiles import profiles_page, profiles_save
 from edge_agent.console.views.rechannels import rechannel_decide, rechannels_page
-from edge_agent.console.views.reports import audit_page, evidence_file, healthz, metrics_endpoint, stats_page
+from edge_agent.console.views.reports import audit_page, evidence_file, healthz, stats_page
 
 
 def create_app(agent: Any, config: ConsoleConfig | None = None) -> Starlette:
@@ -58,7 +58,6 @@ def create_app(agent: Any, config: ConsoleConfig | None = None) -> Starlette:
         Route("/audit", audit_page),
         Route("/evidence/{path:path}", evidence_file),
         Route("/healthz", healthz),
-        Route("/metrics", metrics_endpoint),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -23,6 +23,7 @@ from edge_agent.console.audit import AuditLog
 from edge_agent.console.auth import PERMISSIONS, ROLE_LABELS, Accounts, Session, allowed, csrf_ok
 from edge_agent.console.readouts import health_view, lane_view
 from edge_agent.console.throttle import LoginThrottle, ThrottlePolicy
+from edge_agent.metrics.exposition import family
 from edge_agent.store import StoreView
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class Console:
         self.anchorer = AuditAnchorer(self.audit, agent.core.post, config.audit_anchor_interval_s, self.closing)
         self.anchorer.start()
         self.store = StoreView(self.data_dir / "agent.db")
+        # The agent serves /metrics on its own port; the console adds its requests there.
+        if hasattr(agent, "add_metrics_source"):
+            agent.add_metrics_source("console", self.metrics_lines)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(role_labels=ROLE_LABELS, permissions=PERMISSIONS, allowed=allowed,
                                           site=agent.config.site, action_labels=ACTION_LABELS)
@@ -64,6 +68,8 @@ class Console:
     def close(self) -> None:
         self.closing.set()
         self.anchorer.anchor_now()  # what the last shift did is anchored before the console goes
+        if hasattr(self.agent, "add_metrics_source"):
+            self.agent.add_metrics_source("console", None)
         self.store.close()
         self.accounts.close()
         self.audit.close()
@@ -76,6 +82,11 @@ class Console:
 
     def backlog(self) -> int | None:
         return self.store.outbox_count()
+
+    def metrics_lines(self) -> list[str]:
+        return family("edge_agent_console_requests_total", "counter", "Console actions, by action and outcome.",
+                      [({"action": k.split(":")[0], "outcome": k.split(":")[1]}, v)
+                       for k, v in sorted(self.counters.items()) if ":" in k])
 
     # ------------------------------------------------------------------ audit
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 from testkit import console_rig as rig
 
@@ -396,18 +397,22 @@ def test_hit_statistics_count_positive_controls_per_hit(client, agent):
 # --------------------------------------------------------------------------- health, metrics, audit
 
 
-def test_healthz_and_metrics(client, agent):
+def test_healthz_on_the_console_and_the_figures_on_the_agents_own_port(client, agent):
     drive_in(agent, "L1", tobacco_record(), "KS123AB", 24100)
     h = client.get("/healthz")
     assert h.status_code == 200 and h.json()["status"] == "ok" and h.json()["lanes"] == 2
-    m = client.get("/metrics")
-    assert m.headers["content-type"].startswith("text/plain; version=0.0.4")
-    text = m.text
+    assert client.get("/metrics").status_code == 404  # they name indicators: not on the console
+    login(client, "olga")
+    client.post("/login", data={"username": "olga", "password": "wrong-password"})
+    with urllib.request.urlopen(agent.metrics.url, timeout=10) as m:
+        assert m.headers["content-type"].startswith("text/plain; version=0.0.4")
+        text = m.read().decode()
     assert "# TYPE edge_agent_lanes gauge\nedge_agent_lanes 2" in text
     assert 'edge_agent_decisions_total{channel="red"} 1' in text
     assert 'edge_agent_hits_total{indicator="L-TOBACCO-24",level="local"} 1' in text
     assert "edge_agent_outbox_backlog 1" in text  # the hit, not yet acknowledged
-    assert "# TYPE edge_agent_device_frame_rate_hz gauge" in text
+    assert 'edge_agent_gate_fault{lane="L1"} 0' in text
+    assert 'edge_agent_console_requests_total{action="login",outcome="done"} 1' in text  # the console's, added
     for line in text.splitlines():
         assert line.startswith("#") or line.split(" ")[-1].replace(".", "", 1).replace("e+", "").isdigit(), line
 

@@ -3,6 +3,8 @@ without locking an officer out for good or letting one valid account reset the c
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 from testkit import console_rig as rig
 
@@ -111,7 +113,8 @@ def test_the_login_page_pauses_a_guessed_username_says_so_and_audits_it_once(pau
     entries = console.audit.entries(50, "login")
     assert len(entries) == 2, "refusals during the pause are counted, not audited"
     assert "logins paused 30 s" in entries[0].reason
-    assert 'edge_agent_console_requests_total{action="login",outcome="throttled"} 2' in client.get("/metrics").text
+    with urllib.request.urlopen(console.agent.metrics.url, timeout=10) as m:
+        assert 'edge_agent_console_requests_total{action="login",outcome="throttled"} 2' in m.read().decode()
     rig.login(client, "vera")  # another officer at the same booth logs in meanwhile
     clock.now += 30.0
     r = client.post("/login", data={"username": "olga", "password": rig.PASSWORD})

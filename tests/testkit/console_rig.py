@@ -11,7 +11,16 @@ import re
 from pathlib import Path
 
 from edge_agent.agent import Agent
-from edge_agent.config import AgentConfig, ConsoleConfig, GateConfig, LaneConfig, PolicyConfig, RulesConfig, SiteConfig
+from edge_agent.config import (
+    AgentConfig,
+    ConsoleConfig,
+    GateConfig,
+    LaneConfig,
+    MetricsConfig,
+    PolicyConfig,
+    RulesConfig,
+    SiteConfig,
+)
 from edge_agent.models import (
     Item,
     Party,
@@ -68,6 +77,7 @@ def site_config(data_dir: Path, console: ConsoleConfig | None = None) -> AgentCo
         # The tests serve the console themselves (create_app or start_console): enabled, the
         # agent would serve a second one on the same audit log.
         console=console or ConsoleConfig(enabled=False, port=0, live_interval_s=0.1),
+        metrics=MetricsConfig(port=0),
     )
 
 

@@ -1,4 +1,4 @@
-"""Hit statistics, the audit log view, evidence images, /healthz and /metrics."""
+"""Hit statistics, the audit log view, evidence images and /healthz (/metrics is the agent's, edge_agent/metrics)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from starlette.responses import (
     Response,
 )
 
-from edge_agent.console import metrics
 from edge_agent.console.auth import allowed
 from edge_agent.console.pages import (
     console_of,
@@ -59,9 +58,3 @@ async def healthz(request: Request) -> Response:
     body = {"status": "ok" if core_alive else "down", "core": core_alive, "lanes": len(agent.core.lanes),
             "online": view["online"], "outbox_backlog": view["backlog"], "last_ack": view["last_ack"]}
     return JSONResponse(body, status_code=200 if core_alive else 503)
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    console = console_of(request)
-    text = metrics.render(console.agent, console.store, dict(console.counters))
-    return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)
