@@ -35,8 +35,9 @@ from edge_agent.health import device_summary
 from edge_agent.metrics.exposition import SiteFigures
 from edge_agent.metrics.exposition import render as render_metrics
 from edge_agent.metrics.server import MetricsServer
-from edge_agent.models import WeightStable
+from edge_agent.models import IndicatorFilesChanged, WeightStable
 from edge_agent.outputs import OutputBus
+from edge_agent.reload import remove_pid, write_pid
 from edge_agent.site import site_problems
 from edge_agent.store import Store, StoreView
 from edge_agent.sync.outbox import enforce_budget
@@ -93,6 +94,9 @@ class Agent:
         self.outputs.start()
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
         self._core_thread.start()
+        # Whatever a command changed while the agent was down goes to the RAU now.
+        self.core.post(IndicatorFilesChanged(reload=False, source="start"))
+        write_pid(self.data_dir)
         self.metrics_store = StoreView(self.data_dir / "agent.db")
         if self.config.metrics.enabled:
             metrics = self.config.metrics
@@ -140,6 +144,7 @@ class Agent:
             if self.store is not None:
                 self.store.close()
             self.watchdog.close()
+            remove_pid(self.data_dir)
             self._stopped.set()
             log.info("agent_stopped site=%s", self.config.site.id)
 
@@ -156,9 +161,16 @@ class Agent:
             self.safe_state()
             self._stopped_by_signal.set()
 
+        def on_reload(signum: int, _frame: Any) -> None:
+            # Only a queue put: the core reloads on its own thread.
+            log.info("agent_signal signal=SIGHUP action=reload_indicators")
+            if self.core is not None:
+                self.core.post(IndicatorFilesChanged(reload=True, source="sighup"))
+
         self._stopped_by_signal = threading.Event()
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGHUP, on_reload)
         self.start()
         try:
             while not self._stopped_by_signal.wait(1.0):

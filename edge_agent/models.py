@@ -348,6 +348,16 @@ class IndicatorSetPrepared(EventBase):
     problem: str = ""  # set when the signed content cannot be run here
 
 
+class IndicatorFilesChanged(EventBase):
+    """The indicator files under the data directory may have changed (a command wrote them
+    and signalled the agent, or the agent just started): reload the rules in force when
+    `reload`, and queue for the RAU what it has not been sent yet. Internal: not accepted
+    from outside (not in Event)."""
+
+    kind: Literal["indicator_files_changed"] = "indicator_files_changed"
+    reload: bool = True
+
+
 class Tick(EventBase):
     """The core loop's clock: lets timeouts fire. Never stored."""
 

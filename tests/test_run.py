@@ -184,3 +184,35 @@ def test_run_and_check_config_refuse_a_missing_or_published_random_secret(tmp_pa
         assert result.returncode == 2, result.stderr
         assert f"policy.random_secret: {why}" in result.stderr and "openssl rand" in result.stderr
     assert not (tmp_path / "data" / "agent.db").exists()  # refused before anything started
+
+
+def test_a_local_indicator_added_while_the_agent_runs_is_taken_and_queued_for_the_rau(tmp_path):
+    """`indicators add-local` writes the file and signals the running agent (SIGHUP), which
+    reloads its rules and queues the indicator upward; the command says which happened."""
+    from edge_agent.store import StoreView
+
+    data = tmp_path / "data"
+    site = tmp_path / "site.toml"
+    site.write_text(f'[site]\nid = "xk-reload"\nregion = "xk-rs"\ndata_dir = "{data}"\n'
+                    '[policy]\nrandom_secret = "run-test-secret-0123456789"\n[metrics]\nport = 0\n'
+                    '[[lanes]]\nid = "L1"\n[lanes.gate]\npin_factory = "mock"\n')
+    child = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "run", "--config", str(site)],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with reaped(child):
+        wait_for(lambda: (data / "agent.pid").exists() or child.poll() is not None, 60, what="the agent's pid file")
+        assert child.poll() is None, child.communicate()[1]
+        added = subprocess.run([sys.executable, "-m", "edge_agent.cli", "indicators", "add-local", "--config",
+                                str(site), "--id", "L-ORANGES", "--channel", "yellow", "--author", "lara",
+                                "--when", '{"field":"items.hs_code","op":"prefix","value":"0805"}'],
+                               cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        assert f"the running agent (pid {child.pid}) takes the change now" in added.stdout
+        view = StoreView(data / "agent.db")
+        try:
+            queued = wait_for(lambda: view.outbox_payloads("local_indicator"), 30, what="the indicator queued")
+        finally:
+            view.close()
+        assert [q["indicator"]["id"] for q in queued] == ["L-ORANGES"]
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    assert "rules_reloaded" in err and not (data / "agent.pid").exists()

@@ -27,8 +27,7 @@ from edge_agent.local_rules.normalize import normalize_plate
 from edge_agent.local_rules.stats import channel_rates, indicator_stats
 from edge_agent.models import Observations, PreArrival
 from edge_agent.ownership import give_to_directory_owner
-
-SYNC_QUEUE = "local-sync-queue.jsonl"
+from edge_agent.reload import signal_reload
 
 _config_option = click.option(
     "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -142,6 +141,7 @@ def import_command(path, config_path) -> None:
     give_to_directory_owner(folder)
     note = f" ({len(new.rejected)} indicators rejected, partial set)" if new.rejected else ""
     click.echo(f"imported {new.version}: {len(new)} indicators, {len(new.lists)} lists -> {target}{note}")
+    click.echo(signal_reload(Path(config.site.data_dir)))
 
 
 @indicators.command("add-local")
@@ -161,7 +161,8 @@ def add_local_command(config_path, indicator_path, indicator_id, title, when_jso
                       priority, author) -> None:
     """Write (or replace, with a new version) a local indicator in <data_dir>/indicators/local.json.
 
-    The change is also queued in local-sync-queue.jsonl for the uplink to the RAU.
+    The running agent is told (SIGHUP): it takes the indicator at once and queues it for
+    the RAU; an agent that is not running does both when it starts.
     """
     config = _config(config_path)
     if indicator_path is not None:
@@ -196,11 +197,9 @@ def add_local_command(config_path, indicator_path, indicator_id, title, when_jso
     folder = local_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     replace_file(local_path, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8"))
-    with open(folder / SYNC_QUEUE, "a", encoding="utf-8") as queue:
-        queue.write(json.dumps({"at": now.isoformat(), "site": config.site.id, "indicator": raw},
-                               ensure_ascii=False) + "\n")
     give_to_directory_owner(folder)
-    click.echo(f"saved {raw['id']} v{raw.get('version', 1)} in {local_path} (queued for the RAU)")
+    click.echo(f"saved {raw['id']} v{raw.get('version', 1)} in {local_path}")
+    click.echo(signal_reload(data_dir))
 
 
 @indicators.command("stats")

@@ -60,6 +60,14 @@ class Events(Database):
                         " ORDER BY json_extract(body, '$.seq') DESC LIMIT 1")
         return json.loads(row[0]) if row else None
 
+    def reported_digest(self, key: str) -> str | None:
+        """The digest last queued for the RAU under `key` (local:<id>, file:<name>), if any."""
+        row = self._one("SELECT digest FROM reported WHERE key = ?", [key])
+        return row[0] if row else None
+
+    def mark_reported(self, key: str, digest: str, at: datetime) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO reported (key, digest, at) VALUES (?, ?, ?)", [key, digest, iso(at)])
+
     def counts(self) -> dict[str, int]:
         """Rows per table, for `edge-agent status`."""
         return {table: self._scalar(f"SELECT count(*) FROM {table}") for table in COUNTED_TABLES}

@@ -149,9 +149,16 @@ def _migration_4_rau_raise_expiry(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE rau_raises ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
 
 
+def _migration_5_reported(db: sqlite_utils.Database) -> None:
+    # What has been queued for the RAU of things that change outside the core's events
+    # (local indicators written by a command, imported sets), by digest.
+    db.table("reported").create({"key": str, "digest": str, "at": str}, pk="key")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2_rechannels,
     _migration_3_rau_raises,
     _migration_4_rau_raise_expiry,
+    _migration_5_reported,
 ]
