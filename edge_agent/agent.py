@@ -21,7 +21,7 @@ from edge_agent.commands import GATE_COMMANDS
 from edge_agent.config import AgentConfig
 from edge_agent.core import Core
 from edge_agent.core.rau import RauLink
-from edge_agent.core.rules_in_force import RulesAssessor
+from edge_agent.core.rules_in_force import RulesAssessor, record_rules_in_force
 from edge_agent.devices.anpr.listener import AnprListener, listen_address
 from edge_agent.devices.cctv.capture import build_cameras
 from edge_agent.devices.cctv.recorder import EvidenceRecorder
@@ -35,7 +35,7 @@ from edge_agent.health import device_summary
 from edge_agent.metrics.exposition import SiteFigures
 from edge_agent.metrics.exposition import render as render_metrics
 from edge_agent.metrics.server import MetricsServer
-from edge_agent.models import IndicatorFilesChanged, WeightStable
+from edge_agent.models import IndicatorFilesChanged, WeightStable, utcnow
 from edge_agent.outputs import OutputBus
 from edge_agent.reload import remove_pid, write_pid
 from edge_agent.site import site_problems
@@ -87,6 +87,12 @@ class Agent:
         self._start_gates()
         self.store = Store.open(self.data_dir / "agent.db")
         self.assessor = RulesAssessor.for_site(self.config, self.data_dir)
+        # The set in force is archived now and whenever it changes (on the core thread), so a
+        # crossing can be assessed again later with the set of its time (assess --replay).
+        store = self.store
+        self.assessor.on_change = lambda: record_rules_in_force(self.config, self.data_dir, store, utcnow())
+        with store.transaction():
+            record_rules_in_force(self.config, self.data_dir, store, utcnow())
         self.core = Core(self.config, self.store, self.assessor, outputs=self.outputs, online=self._online,
                          on_tick=self._on_tick)
         self._register_handlers()

@@ -126,6 +126,9 @@ class Assessment(Record):
     instructions: list[str] = Field(default_factory=list)
     indicator_set: str = ""  # version label of the set that decided
     random_secret_version: int = 1  # the random-selection secret the draws used
+    rau_floor: str = ""  # the channel the RAU raised the truck to, when that decided
+    rau_floor_reason: str = ""
+    seen: Observations | None = None  # what the lane saw: with the record, all a replay needs
     offline: bool = False
     at: datetime = Field(default_factory=utcnow)
 

@@ -326,6 +326,9 @@ class Core:
             instructions=list(verdict.instructions),
             indicator_set=getattr(verdict, "indicator_set", "") or getattr(self.assessor, "label", ""),
             random_secret_version=getattr(verdict, "random_secret_version", self.config.policy.random_secret_version),
+            rau_floor=getattr(verdict, "rau_floor", ""),
+            rau_floor_reason=getattr(verdict, "rau_floor_reason", ""),
+            seen=seen,
             offline=not self.online(),
             at=now,
         )

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig, PolicyConfig
+from edge_agent.core.rules_archive import archive, compose, current_sources, digest_of
 from edge_agent.local_rules import IndicatorSet, assess, load_indicator_set
 from edge_agent.local_rules.indicators import site_indicator_files
 from edge_agent.models import Observations, PreArrival
+from edge_agent.store import Store
 from edge_agent.sync.trust import TrustStore
 
 log = logging.getLogger(__name__)
@@ -50,24 +52,32 @@ def rules_in_force(config: AgentConfig, data_dir: Path, *, replacing: dict[str, 
     even when the indicator document itself names none.
     """
     channels = [c.code for c in config.policy.channels]
-    sets = [load_indicator_set(path, channels=channels)
-            for path in site_indicator_files(config.rules.indicator_files, data_dir)]
+    sets: list[tuple[IndicatorSet, datetime | None]] = [
+        (load_indicator_set(path, channels=channels), None)
+        for path in site_indicator_files(config.rules.indicator_files, data_dir)]
     signed = bundle_expiries(trust_dir(config, data_dir))
     signed.update(expiries or {})
     for slot, document in active_documents(trust_dir(config, data_dir), replacing):
         found = load_indicator_set(document, channels=channels)
-        expires = signed.get(slot)
-        if expires is not None and (found.expires_at is None or expires < found.expires_at):
-            found = IndicatorSet(found.version or slot, found.indicators, found.lists, found.issued_at, expires,
-                                 found.rejected)
-        sets.append(found)
-    if not sets:
-        log.warning("rules_empty reason=no indicator files configured and no bundle received")
-    merged = IndicatorSet.merge(*sets)
-    rules = merged.for_site(config.site.id, config.site.region)
+        if not found.version:
+            found = IndicatorSet(slot, found.indicators, found.lists, found.issued_at, found.expires_at, found.rejected)
+        sets.append((found, signed.get(slot)))
+    rules = compose(sets, config.site.id, config.site.region)
     if index:
         rules.index()
     return rules
+
+
+def record_rules_in_force(config: AgentConfig, data_dir: Path, store: Store, at: datetime) -> str:
+    """Archive the sources of the set in force now and record from when it is in force
+    (a no-op when the composition did not change). Returns the composition's digest.
+
+    Runs where the rules change: at start and on the core thread."""
+    trust = trust_dir(config, data_dir)
+    sources = archive(current_sources(config, data_dir, trust, bundle_expiries(trust)), data_dir)
+    digest = digest_of(sources, config.site.id, config.site.region)
+    store.rules_went_in_force(digest, [s.to_json() for s in sources], at)
+    return digest
 
 
 def bundle_expiries(trust: Path) -> dict[str, datetime]:
@@ -89,6 +99,8 @@ class RulesAssessor:
         self.rules = rules
         self.floor = floor
         self.reloader = reloader
+        # Called after every swap (the agent archives the set now in force).
+        self.on_change: Callable[[], None] | None = None
 
     @classmethod
     def for_site(cls, config: AgentConfig, data_dir: Path) -> RulesAssessor:
@@ -101,6 +113,8 @@ class RulesAssessor:
 
     def replace(self, rules: Any) -> None:
         self.rules = rules
+        if self.on_change is not None:
+            self.on_change()
 
     def reload(self) -> None:
         """Recompose the set from its sources (after a file or a bundle changed)."""
@@ -114,7 +128,8 @@ class RulesAssessor:
 
 
 def with_floor(verdict: Any, raised: tuple[str, str] | None, policy: PolicyConfig) -> Any:
-    """The verdict with the RAU's raised channel applied when that one is stricter."""
+    """The verdict with the RAU's raised channel applied when that one is stricter (the
+    verdict then names it in `rau_floor`, so a replay can apply it again)."""
     if raised is None:
         return verdict
     channel, reason = raised
@@ -122,4 +137,5 @@ def with_floor(verdict: Any, raised: tuple[str, str] | None, policy: PolicyConfi
     if channel not in codes or policy.channel(channel).precedence >= policy.channel(verdict.channel).precedence:
         return verdict
     note = f"Channel raised to {policy.channel(channel).label} by the RAU" + (f": {reason}" if reason else "")
-    return replace(verdict, channel=channel, instructions=[*verdict.instructions, note])
+    return replace(verdict, channel=channel, instructions=[*verdict.instructions, note], rau_floor=channel,
+                   rau_floor_reason=reason)

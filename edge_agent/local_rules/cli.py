@@ -48,9 +48,16 @@ _indicators_option = click.option(
 @_indicators_option
 @_config_option
 @click.option("--now", "now_text", help="Assessment time, ISO 8601 with zone (default: now).")
-def assess_command(prearrival_path, weight_kg, plate, trailer, indicator_paths, config_path, now_text) -> None:
-    """Assess one pre-arrival record and print the verdict as JSON."""
+@click.option("--replay", "crossing_id", metavar="CROSSING",
+              help="Assess a stored crossing again with the indicator set and policy of its time (needs --config);"
+                   " exit 1 when the verdict differs.")
+def assess_command(prearrival_path, weight_kg, plate, trailer, indicator_paths, config_path, now_text,
+                   crossing_id) -> None:
+    """Assess one pre-arrival record and print the verdict as JSON; or replay a stored crossing."""
     config = _config(config_path)
+    if crossing_id:
+        _replay(config, crossing_id)
+        return
     rules = _rules(config, indicator_paths)
     policy = config.policy if config else PolicyConfig()
     site_tz = config.site.timezone if config else "UTC"
@@ -74,6 +81,21 @@ def assess_command(prearrival_path, weight_kg, plate, trailer, indicator_paths, 
     verdict = assess(record, seen, rules, policy, now=now, site_tz=site_tz)
     out = {"reference": record.reference if record else "", **verdict.to_json()}
     click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+def _replay(config: AgentConfig | None, crossing_id: str) -> None:
+    from edge_agent.core.replay import ReplayError, replay
+    from edge_agent.errors import StoreError
+
+    if config is None:
+        raise click.UsageError("--replay needs --config SITE.toml (the site's database and archive)")
+    try:
+        result = replay(config, Path(config.site.data_dir), crossing_id)
+    except (ReplayError, StoreError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    if not result.same:
+        raise SystemExit(1)
 
 
 @click.group("indicators")

@@ -31,6 +31,8 @@ class Verdict:
     stale: bool = False
     indicator_set: str = ""
     random_secret_version: int = 1  # which secret the draws used (PolicyConfig.secret_of_version)
+    rau_floor: str = ""  # the channel the RAU raised this truck to, when that decided
+    rau_floor_reason: str = ""
 
     def to_json(self) -> dict:
         return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from edge_agent.models import Assessment
@@ -90,6 +92,25 @@ class Crossings(Database):
     def control_acts_of_lane(self, lane: str, limit: int = 5) -> list[dict[str, Any]]:
         return self._dicts("SELECT id, crossing_id, result, user, at, body FROM control_acts WHERE lane = ?"
                            " ORDER BY id DESC LIMIT ?", [lane, limit])
+
+    # ------------------------------------------------------------------ the rules of a decision's time
+
+    def rules_went_in_force(self, digest: str, sources: list[dict[str, Any]], at: datetime) -> bool:
+        """Record a composition coming into force (closing the one before); False if unchanged."""
+        current = self._one("SELECT seq, digest FROM rules_in_force WHERE to_at = '' ORDER BY seq DESC LIMIT 1")
+        if current is not None and current[1] == digest:
+            return False
+        if current is not None:
+            self.conn.execute("UPDATE rules_in_force SET to_at = ? WHERE seq = ?", [iso(at), current[0]])
+        self.conn.execute("INSERT INTO rules_in_force (digest, sources, from_at) VALUES (?, ?, ?)",
+                          [digest, json.dumps(sources, separators=(",", ":")), iso(at)])
+        return True
+
+    def rules_in_force_at(self, at: datetime) -> tuple[str, list[dict[str, Any]]] | None:
+        """(digest, sources) of the composition in force at `at`, if one was recorded."""
+        row = self._one("SELECT digest, sources FROM rules_in_force WHERE from_at <= ?"
+                        " AND (to_at = '' OR to_at > ?) ORDER BY seq DESC LIMIT 1", [iso(at), iso(at)])
+        return (row[0], json.loads(row[1])) if row else None
 
     # ------------------------------------------------------------------ figures (status, stats, /metrics)
 

@@ -155,10 +155,24 @@ def _migration_5_reported(db: sqlite_utils.Database) -> None:
     db.table("reported").create({"key": str, "digest": str, "at": str}, pk="key")
 
 
+def _migration_6_rules_in_force(db: sqlite_utils.Database) -> None:
+    # Which indicator set was in force when: its sources (kept in <data_dir>/rules-archive/)
+    # and the time range, so a stored crossing can be assessed again with the set of its time.
+    db.execute("""CREATE TABLE rules_in_force (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        digest TEXT NOT NULL,
+        sources TEXT NOT NULL,
+        from_at TEXT NOT NULL,
+        to_at TEXT NOT NULL DEFAULT ''
+    )""")
+    db.table("rules_in_force").create_index(["from_at"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2_rechannels,
     _migration_3_rau_raises,
     _migration_4_rau_raise_expiry,
     _migration_5_reported,
+    _migration_6_rules_in_force,
 ]

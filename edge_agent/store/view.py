@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -86,6 +87,9 @@ class StoreView:
 
     def all_control_results(self) -> list[dict[str, Any]]:
         return self._read(lambda s: s.all_control_results(), [])
+
+    def rules_in_force_at(self, at: datetime) -> tuple[str, list[dict[str, Any]]] | None:
+        return self._read(lambda s: s.rules_in_force_at(at), None)
 
     def latest_audit_anchor(self) -> dict[str, Any] | None:
         return self._read(lambda s: s.latest_audit_anchor(), None)
