@@ -3,8 +3,8 @@
 The console turns forms into these events (models.ControlActRecorded,
 RechannelRequested, RechannelDecided); here they become records, outbox rows and lane
 changes, in the event's transaction. A raise takes effect only once the head of office
-and the local risk analyst have both approved (ARCHITECTURE.md, "What the agent is
-for"), and only upward (lane.rechannel).
+and the local risk analyst have both approved (docs/console.md, "Users
+and roles"), and only upward (lane.rechannel).
 """
 
 from __future__ import annotations

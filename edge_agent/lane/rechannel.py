@@ -2,7 +2,7 @@
 
 Officers may only raise a channel (towards stricter control, a lower precedence number
 in the site's code list), and the raise takes effect only once the head of office and
-the local risk analyst have both approved (ARCHITECTURE.md, "What the agent is for").
+the local risk analyst have both approved (docs/console.md, "Users and roles").
 `raise_channel` is what the core applies to the lane when the second approval arrives.
 """
 

@@ -24,19 +24,14 @@ Otherwise the read matches nothing: a truck tied to someone else's declaration i
 than a truck the officer identifies by hand. Two open records with the same plate are
 therefore never matched by plate alone.
 
-Measured (benchmarks/anpr.py): 5,000 open pre-arrivals, 10 % character errors: about
-99.1 % tied to the right record, 0.03-0.08 % to a wrong one, the rest no match;
-0.4-0.5 ms per read on average (a little faster than the rules before, on one machine).
-Trucks with no record are the weak side of a single read: of 1,000 records held out of
-the index, their trucks' plates are still tied to another record in about 18-20 % of the reads
-(14 % among the denser plates of `edge_agent.simulators.scenario`; 23 % and 28 % with the rules
-before). That is the price of the 99 %: at 10 % character errors about 3 % of the reads
-need two arbitrary edits on a seven-character plate, and plates of the same shape are
-that close to one another. Refusing those would leave about 96 %. The lane therefore
-does not trust one read alone: the truck's other plate must fit the declaration's other
-registration (`disagreement`, applied by the core before assessing). With both plates
-read, no truck with no record of 1,000 was tied to a declaration, and 99.6 % of the
-trucks with one were tied to theirs.
+benchmarks/anpr.py measures it (its figures are in the README's performance table):
+nearly every read of a truck with a record is tied to it and almost none to a wrong one,
+but a single read is weak for trucks with no record. A good share of their plates lands
+within two arbitrary edits of someone else's, because plates of the same shape are that
+close to one another, and refusing those would cost the reads that need two edits. The
+lane therefore does not trust one read alone: the truck's other plate must fit the
+declaration's other registration (`disagreement`, applied by the core before assessing),
+and with both plates read the benchmark ties no truck with no record to a declaration.
 
     >>> index = PlateIndex()
     >>> index.add(record)                  # a models.PreArrival
@@ -63,9 +58,8 @@ EDIT_COST = 1.0  # any other substitution
 INDEL_COST = 1.0  # a dropped or an extra character
 # Other plates tolerated within one further edit of a winner that needed two arbitrary
 # edits (see `crowd_limit`). Chosen on the demo scenario's plates, where a truck with no
-# record (read E98T267) had nine plates around someone else's E08T667; it costs about
-# 0.1 % of the reads in benchmarks/anpr.py, and eight would bring some seeds to within
-# 0.03 % of the 99 % target.
+# record (read E98T267) had nine plates around someone else's E08T667; a lower limit
+# refuses enough right reads in benchmarks/anpr.py to bring some seeds near the target.
 CROWD_LIMIT = 9
 
 _GROUP_OF = {c: i for i, group in enumerate(CONFUSABLE_GROUPS) for c in group}

@@ -1,4 +1,4 @@
-"""The MQTT topic layout, version 1 (docs/sync.md, ARCHITECTURE.md "MQTT topics").
+"""The MQTT topic layout, version 1 (docs/sync.md, "Topics (v1)").
 
 Site ids are single topic levels, so a site can never name another site's topics; the
 names ``indicators`` and ``hub`` are reserved for the shared levels below.

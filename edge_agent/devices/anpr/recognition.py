@@ -17,9 +17,9 @@ RapidOCR keeps the detection flag of the previous call, so every call passes all
 
 onnxruntime allocates the detector's activations (tens of MB) afresh at each call and
 frees them after. glibc keeps freed heap memory for reuse, so the process kept the
-peak of every call it had made: about 290 MB over OpenCV after a few dozen photos.
-Loading the engine therefore has glibc serve allocations over 1 MiB by mmap, which go
-back to the system when freed (benchmarks/anpr_memory.py measures both).
+peak of every call it had made. Loading the engine therefore has glibc serve
+allocations over 1 MiB by mmap, which go back to the system when freed
+(benchmarks/anpr_memory.py measures both; the README has the figures).
 """
 
 from __future__ import annotations
