@@ -35,7 +35,7 @@ from edge_agent.health import device_summary
 from edge_agent.metrics.exposition import SiteFigures
 from edge_agent.metrics.exposition import render as render_metrics
 from edge_agent.metrics.server import MetricsServer
-from edge_agent.models import IndicatorFilesChanged, WeightStable, utcnow
+from edge_agent.models import IndicatorFilesChanged, TruckFoundAtStart, WeightStable, utcnow
 from edge_agent.outputs import OutputBus
 from edge_agent.reload import remove_pid, write_pid
 from edge_agent.site import site_problems
@@ -96,6 +96,11 @@ class Agent:
         self.core = Core(self.config, self.store, self.assessor, outputs=self.outputs, online=self._online,
                          on_tick=self._on_tick)
         self._register_handlers()
+        self.core.recover_interrupted()
+        for lane_id, gate in self.gates.items():
+            if gate.occupied_at_start:
+                self.core.post(TruckFoundAtStart(lane=lane_id, loops=sorted(gate.occupied_at_start),
+                                                 source=gate.source))
         self._start_evidence()
         self.outputs.start()
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)

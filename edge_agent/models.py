@@ -152,6 +152,13 @@ class VehicleDetected(LaneEvent):
     kind: Literal["vehicle_detected"] = "vehicle_detected"
 
 
+class TruckFoundAtStart(LaneEvent):
+    """The agent started with a truck standing on the lane's loops: nobody knows its story."""
+
+    kind: Literal["truck_found_at_start"] = "truck_found_at_start"
+    loops: list[str] = Field(default_factory=list, max_length=8)
+
+
 class VehicleLeft(LaneEvent):
     """The vehicle left the lane, forward past the barrier or back the way it came."""
 
@@ -369,6 +376,7 @@ class Tick(EventBase):
 
 Event = Annotated[
     VehicleDetected
+    | TruckFoundAtStart
     | VehicleLeft
     | PlateRead
     | WeightReading

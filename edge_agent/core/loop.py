@@ -38,6 +38,7 @@ from edge_agent.lane import (
     LaneState,
     RequestAssessment,
     apply_assessment,
+    interrupted_lane,
     step,
     with_plate,
 )
@@ -199,7 +200,6 @@ class Core:
             self._reject(Rejected(source=item.source or "core", reason=f"unknown lane {item.lane!r}",
                                   raw=item.model_dump_json()))
             return
-        self.counters[f"events_{item.kind}"] += 1
         commands: list = []
         with self.store.transaction():
             if not isinstance(item, Tick):
@@ -216,6 +216,8 @@ class Core:
             for command in commands:
                 if isinstance(command, Command):
                     self.store.record_command(command, utcnow())
+        # Counted once committed: a reader that sees the count sees what the event wrote.
+        self.counters[f"events_{item.kind}"] += 1
         for command in commands:
             if isinstance(command, Command):
                 self.outputs.dispatch(command)
@@ -367,6 +369,25 @@ class Core:
         row["ended_at"] = now if ended else ""
         self.store.save_crossing(row)
 
+    def recover_interrupted(self) -> int:
+        """End every crossing a crash left open, as `interrupted` with the phase it had
+        reached, recorded and queued for the RAU like any other end (so the RAU sees an
+        end for every crossing whose hits it received). Hits and assessment are kept.
+        Call once at start, after the hooks are registered and before the loop runs."""
+        ended = 0
+        for row in self.store.open_crossings():
+            stored = self.store.latest_assessment(row["id"])
+            lane = interrupted_lane(row, Assessment.model_validate_json(stored["body"]) if stored else None,
+                                    self.store.control_act_of(row["id"]))
+            with self.store.transaction():
+                self._end_crossing(lane, CrossingEnded(lane=lane.lane_id, crossing_id=lane.crossing_id,
+                                                       outcome="interrupted"))
+            self.counters["crossings_interrupted"] += 1
+            log.warning("crossing_interrupted lane=%s crossing=%s phase=%s channel=%s", lane.lane_id,
+                        lane.crossing_id, lane.phase.value, lane.channel or "-")
+            ended += 1
+        return ended
+
     def _end_crossing(self, lane: LaneState, ended: CrossingEnded) -> None:
         self._save_crossing(lane, outcome=ended.outcome, ended=True)
         assessment = lane.assessment
@@ -375,6 +396,7 @@ class Core:
             "crossing": lane.crossing_id,
             "lane": lane.lane_id,
             "outcome": ended.outcome,
+            "phase": lane.phase.value,  # where the crossing stood when it ended
             "tractor_plate": lane.tractor.text if lane.tractor else "",
             "tractor_raw": lane.tractor.raw if lane.tractor else "",
             "trailer_plate": lane.trailer.text if lane.trailer else "",

@@ -1,7 +1,8 @@
 """A lane's truck, as pure transitions: what happens to the lane, and what it asks for.
 
 session.py     the lane session state machine: `step(lane, event, now, ...)` and
-               `apply_assessment`, one truck at a time
+               `apply_assessment`, one truck at a time; `interrupted_lane`, a crossing
+               a crash cut, rebuilt from its stored row
 rechannel.py   raising a crossing's channel (approved re-channel, RAU raise):
                `raise_refusal`, `raise_channel`, `higher_channels`
 
@@ -21,6 +22,7 @@ from edge_agent.lane.session import (
     Plate,
     RequestAssessment,
     apply_assessment,
+    interrupted_lane,
     no_lookup,
     step,
     with_plate,
@@ -39,6 +41,7 @@ __all__ = [
     "RequestAssessment",
     "apply_assessment",
     "higher_channels",
+    "interrupted_lane",
     "no_lookup",
     "raise_channel",
     "raise_refusal",

@@ -37,6 +37,7 @@ from edge_agent.models import (
     PlateRole,
     ScaleEmptied,
     Tick,
+    TruckFoundAtStart,
     VehicleDetected,
     VehicleLeft,
     WeightStable,
@@ -129,7 +130,7 @@ class CrossingEnded:
 
     lane: str
     crossing_id: str
-    outcome: str  # cleared | reversed | refused | left_unreleased
+    outcome: str  # cleared | reversed | refused | left_unreleased | interrupted (at start, after a crash)
     kind: str = "crossing_ended"
 
 
@@ -152,6 +153,8 @@ def step(
             lane = _start(lane, event.id, now)
             return lane, [SaveEvidence(lane=lane.lane_id, crossing_id=lane.crossing_id, moment="arrival")]
         return lane, []  # the loop retriggers while a long truck stands on it
+    if isinstance(event, TruckFoundAtStart):
+        return _on_found_at_start(lane, event, now)
     if isinstance(event, (PlateRead, ManualPlate)):
         return _on_plate(lane, event, now, timeouts, lookup)
     if isinstance(event, WeightStable):
@@ -204,6 +207,22 @@ def apply_assessment(lane: LaneState, assessment: Assessment, now: float, policy
 
 def _start(lane: LaneState, crossing_id: str, now: float) -> LaneState:
     return LaneState(lane_id=lane.lane_id, phase=Phase.IDENTIFYING, crossing_id=crossing_id, since=now, started=now)
+
+
+def _on_found_at_start(lane: LaneState, event: TruckFoundAtStart, now: float) -> Transition:
+    """A truck on the loops at start: a new crossing the officer is asked about. What the
+    cut crossing had decided is not assumed: the barrier stays closed until this one is."""
+    if lane.phase is not Phase.IDLE:
+        return lane, []
+    lane = _start(lane, event.id, now)
+    where = ", ".join(event.loops) or "the loops"
+    lane = replace(lane, notes=(f"truck found on {where} when the agent started",))
+    return lane, [
+        SaveEvidence(lane=lane.lane_id, crossing_id=lane.crossing_id, moment="arrival"),
+        NotifyOfficer(lane=lane.lane_id, crossing_id=lane.crossing_id,
+                      message=f"A truck stood on {where} when the agent started: check it and its plate; "
+                              "the barrier stays closed until it is decided"),
+    ]
 
 
 def _on_plate(lane: LaneState, event: PlateRead | ManualPlate, now: float, timeouts: TimeoutsConfig,
@@ -380,6 +399,24 @@ def _on_left(lane: LaneState, event: VehicleLeft) -> Transition:
     cmds.append(SaveEvidence(lane=lid, crossing_id=cid, moment="end"))
     cmds.append(CrossingEnded(lane=lid, crossing_id=cid, outcome=outcome))
     return LaneState(lane_id=lid), cmds
+
+
+def interrupted_lane(row: dict, assessment: Assessment | None, control_act: str = "") -> LaneState:
+    """The lane a stored, never-ended crossing row describes, as far as the row knows
+    (the plates' raw text and who released it lived only in memory)."""
+    try:
+        phase = Phase(row.get("phase") or "identifying")
+    except ValueError:
+        phase = Phase.IDENTIFYING
+
+    def plate(text: str, role: str) -> Plate | None:
+        return Plate(text=text, raw=text, confidence=0.0, source=f"stored:{role}") if text else None
+
+    return LaneState(lane_id=row["lane"], phase=phase, crossing_id=row["id"],
+                     tractor=plate(row.get("tractor_plate") or "", "tractor"),
+                     trailer=plate(row.get("trailer_plate") or "", "trailer"),
+                     weight_kg=row.get("measured_kg"), assessment=assessment,
+                     channel=row.get("channel") or "", control_act=control_act)
 
 
 def _rank(policy: PolicyConfig, code: str) -> int:

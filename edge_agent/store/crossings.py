@@ -78,6 +78,15 @@ class Crossings(Database):
     def crossings_per_lane(self) -> dict[str, int]:
         return {r["lane"]: r["n"] for r in self._dicts("SELECT lane, count(*) AS n FROM crossings GROUP BY lane")}
 
+    def open_crossings(self) -> list[dict[str, Any]]:
+        """Crossings begun and never ended: after a crash, the ones it cut."""
+        return self._dicts("SELECT * FROM crossings WHERE ended_at = '' ORDER BY started_at")
+
+    def control_act_of(self, crossing_id: str) -> str:
+        """The id of the newest control act recorded for a crossing, "" if none."""
+        row = self._one("SELECT id FROM control_acts WHERE crossing_id = ? ORDER BY at DESC LIMIT 1", [crossing_id])
+        return row[0] if row else ""
+
     def latest_assessment(self, crossing_id: str) -> dict[str, Any] | None:
         """The newest assessment of a crossing: channel, random_selected, reference ..."""
         rows = self._dicts("SELECT * FROM assessments WHERE crossing_id = ? ORDER BY id DESC LIMIT 1", [crossing_id])

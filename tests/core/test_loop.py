@@ -3,88 +3,24 @@
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
+from testkit.core_rig import cross, truck
 from testkit.outputs import Recorder
 
 from edge_agent.commands import OpenBarrier, ShowSign
-from edge_agent.config import parse_config
-from edge_agent.core import Core
-from edge_agent.core.rules_in_force import RulesAssessor
 from edge_agent.lane import Phase
-from edge_agent.local_rules import load_indicator_set
 from edge_agent.models import (
     AcksReceived,
     ControlActRecorded,
     ControlCompleted,
-    Party,
     PlateRead,
-    PreArrival,
     PreArrivalReceived,
     Tick,
     VehicleDetected,
     VehicleLeft,
     WeightStable,
 )
-from edge_agent.outputs import OutputBus
-from edge_agent.plates.association import PlateIndex
 from edge_agent.store import Store
-
-ROOT = Path(__file__).resolve().parents[2]
-SITE = """
-[site]
-id = "bcp-test"
-region = "north"
-[[lanes]]
-id = "L1"
-[lanes.timeouts]
-trailer_s = 0.5
-[[lanes]]
-id = "L2"
-[policy]
-random_share_pct = 0
-"""
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def core(tmp_path):
-    config = parse_config(SITE)
-    store = Store.open(tmp_path / "agent.db")
-    rules = load_indicator_set(ROOT / "firmware_config" / "indicators" / "demo.json")
-    bus = OutputBus()
-    recorder = Recorder()
-    bus.add(recorder)
-    core = Core(config, store, RulesAssessor(config, rules), PlateIndex(), bus, clock=Clock())
-    core.recorder = recorder
-    bus.start()
-    yield core
-    bus.stop()
-    store.close()
-
-
-def truck(reference="XK26EX100", gross_kg=24000.0, consignee="Prizren Food LLC", trailer="", expires_at=None):
-    return PreArrival(reference=reference, tractor_plate="01 123-AB", trailer_plate=trailer, gross_kg=gross_kg,
-                      expires_at=expires_at,
-                      consignor=Party(name="Tirana Mobilia SH.A.", country="AL"),
-                      consignee=Party(name=consignee, country="XK"),
-                      items=[{"hs_code": "940360", "origin": "AL"}])
-
-
-def cross(core, plate="01123AB", weight=24100.0, lane="L1"):
-    for event in (VehicleDetected(lane=lane), PlateRead(lane=lane, text=plate, raw=plate, confidence=0.93),
-                  WeightStable(lane=lane, gross_kg=weight)):
-        core.post(event)
-    core.drain()
-    return core.lanes[lane]
 
 
 def test_a_clean_truck_is_stored_assessed_and_released(core):

@@ -26,8 +26,9 @@ def agent(tmp_path):
     bench.stop()
 
 
-def settle(agent, counter: str, value: int = 1) -> None:
-    rig.wait_for(lambda: agent.core.counters[counter] >= value, counter)
+def in_force(agent, indicator_id: str) -> None:
+    """Wait until the agent assesses with `indicator_id` (the counters move before the commit)."""
+    rig.wait_for(lambda: any(i.id == indicator_id for i in agent.assessor.rules.indicators), indicator_id)
 
 
 def test_a_crossing_replays_with_the_set_of_its_time_not_todays(agent, tmp_path):
@@ -36,7 +37,7 @@ def test_a_crossing_replays_with_the_set_of_its_time_not_todays(agent, tmp_path)
     agent.post(VehicleLeft(lane="L1", direction="reverse"))
     # Since then the local analyst added an indicator this truck would also hit today.
     agent.post(LocalIndicatorSaved(indicator=WATCH_PLATE, user="lara", reason="tip-off"))
-    settle(agent, "events_local_indicator_saved")
+    in_force(agent, "L-WATCH-KS123")
     stored = agent.metrics_store.latest_assessment(crossing)
     today = assess(rig.tobacco_record(), json_seen(stored), agent.assessor.rules, agent.config.policy,
                    now=agent.assessor.rules.issued_at or rig_now())
@@ -144,9 +145,10 @@ def test_each_change_of_the_set_in_force_is_archived_with_its_time(agent, tmp_pa
     before = rig_now()
     first = agent.metrics_store.rules_in_force_at(before)
     agent.post(LocalIndicatorSaved(indicator=WATCH_PLATE, user="lara", reason="tip-off"))
-    settle(agent, "events_local_indicator_saved")
-    second = agent.metrics_store.rules_in_force_at(rig_now())
-    assert first is not None and second is not None and first[0] != second[0]
+    # The counter moves when the core takes the event, before its transaction commits.
+    second = rig.wait_for(lambda: (now := agent.metrics_store.rules_in_force_at(rig_now())) and now[0] != first[0]
+                          and now, "the new set recorded in force")
+    assert first is not None
     assert agent.metrics_store.rules_in_force_at(before) == first  # the earlier one still answers for its time
     first_labels = [s["label"] for s in first[1]]
     second_labels = [s["label"] for s in second[1]]

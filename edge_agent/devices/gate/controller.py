@@ -117,7 +117,9 @@ class GateController:
         self._debounce = {role: Debouncer(config.debounce_s, level=bool(dev.value))
                           for role, dev in self.inputs.items()}
         occupied = frozenset(name for name in LOOPS if self._level(f"loop_{name}"))
-        # A truck already standing on the loops at start is tracked, but starts no crossing.
+        # A truck already standing on the loops at start is tracked, but starts no crossing
+        # by itself: the agent tells the core, which asks the officer (TruckFoundAtStart).
+        self.occupied_at_start = occupied
         self._loops = LoopState(occupied=occupied, present=bool(occupied), furthest=max(
             (LOOPS.index(n) for n in occupied), default=-1))
         self.barrier = "closed" if self._level("closed_limit") and not self._level("open_limit") else "closing"
