@@ -265,13 +265,19 @@ def _verify(
         return BundleRejected("malformed", "roots is not a list")
     if len(roots) > MAX_ROOTS:
         return BundleRejected("malformed", f"{len(roots)} roots in one message, at most {MAX_ROOTS}")
-    for document in sorted(roots, key=_root_version):
-        if _root_version(document) <= state.root.version:
+    chain = []
+    for index, document in enumerate(roots):
+        try:
+            chain.append((Root.parse(document).version, index))
+        except ValueError as err:
+            return BundleRejected("root_rotation_invalid", f"roots[{index}]: {err}")
+    for version, index in sorted(chain):
+        if version <= state.root.version:
             continue  # already trusted: a chain may start before where this site stands
         try:
-            state = state.with_root(rotate(state.root, document))
+            state = state.with_root(rotate(state.root, roots[index]))
         except ValueError as err:
-            return BundleRejected("root_rotation_invalid", str(err))
+            return BundleRejected("root_rotation_invalid", f"roots[{index}]: {err}")
         rotated_to = state.root.version
     if state.root.expires <= now:
         # Freeze: an expired root means the RAU has not looked after this site's trust.
@@ -550,14 +556,6 @@ def _keyed(value: Any) -> bool:
 
 
 _MISSING = object()
-
-
-def _root_version(document: Any) -> int:
-    try:
-        version = document["signed"]["version"]
-        return version if isinstance(version, int) else 0
-    except (KeyError, TypeError):
-        return 0
 
 
 __all__ = [

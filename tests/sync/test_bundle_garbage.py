@@ -91,6 +91,11 @@ def roles_as_list(rau) -> bytes:
     return rau.bundle(rau.central, 2, indicator_set(2), roots=[root2])
 
 
+def root_not_a_document(rau) -> bytes:
+    """Used to be skipped as "an old root" and the bundle taken: anything in roots must be a root."""
+    return rau.bundle(rau.central, 2, indicator_set(2), roots=[[], {"signed": 5}])
+
+
 def nested_arrays(rau) -> bytes:
     return b'{"bundle":{"signed":' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
 
@@ -109,6 +114,7 @@ MALFORMED_PATCHES = {
 GARBAGE = {
     "keyid_as_array": (keyid_as_array, "bad_signature"),
     "root_roles_as_list": (roles_as_list, "root_rotation_invalid"),
+    "root_not_a_document": (root_not_a_document, "root_rotation_invalid"),
     "nested_arrays": (nested_arrays, "malformed"),
     **{f"delta_{name}": ((lambda rau, p=patch: delta_with_patch(rau, p)), "malformed")
        for name, patch in MALFORMED_PATCHES.items()},
