@@ -374,16 +374,28 @@ class TrustStore:
         root = Root.parse(json.loads((self.dir / "root.json").read_bytes()))
         applied: dict[str, Applied] = {}
         state_path = self.dir / "state.json"
+        floors_root = root.version
         if state_path.exists():
-            for slot, entry in json.loads(state_path.read_bytes()).get("applied", {}).items():
+            body = json.loads(state_path.read_bytes())
+            for slot, entry in body.get("applied", {}).items():
                 applied[slot] = Applied(entry["version"], entry["sha256"], parse_time(entry["expires"]))
+            floors_root = body.get("root_version", root.version)
+        if floors_root < root.version:
+            # A power cut between the two files of a save: root.json is the rotated root,
+            # state.json still holds the floors from before it. Its reset is owed.
+            reset = {slot_of_role(name) for name in root.reset_floors}
+            applied = {s: a for s, a in applied.items() if s not in reset}
         return TrustState(root=root, applied=applied)
 
     def save(self, state: TrustState, *, slot: str | None = None, indicators: dict[str, Any] | None = None) -> None:
         """Persist a new state, and the active indicator document of `slot` if given.
 
         Order matters for a crash in between: the active document is written first, the
-        version floor last, so a restart never holds a floor above the set it has.
+        version floor last, so a restart never holds a floor above the set it has. The
+        root goes before the floors too: floors lowered by a root's ``reset_floors`` must
+        never be on disk while the old root (and its old keys) is still trusted; the
+        floors name the root version they belong to, so `load` can finish a reset that a
+        crash interrupted.
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         if slot is not None and indicators is not None:
@@ -393,10 +405,11 @@ class TrustStore:
         if not current_root.exists() or json.loads(current_root.read_bytes()) != state.root.document:
             replace_file(current_root, canonical(state.root.document))
         body = {
+            "root_version": state.root.version,
             "applied": {
                 s: {"version": a.version, "sha256": a.sha256, "expires": format_time(a.expires)}
                 for s, a in state.applied.items()
-            }
+            },
         }
         replace_file(self.dir / "state.json", canonical(body))
 

@@ -216,3 +216,15 @@ def test_root_versions_never_go_back(tmp_path):
     gap = world.receive(world.bundle("central", 11, roots=[root4]))
     assert isinstance(gap, BundleRejected) and gap.reason == "root_rotation_invalid"
     assert TrustStore(world.store.dir).load().root.version == 2
+
+
+def test_a_reset_interrupted_by_a_power_cut_is_finished_at_load(tmp_path):
+    world = World(tmp_path, "per_level")
+    world.roles = {**world.roles, "region/north": ([generate_key()], 1)}
+    root2 = world.root(2, world.roles, reset=("region/north",))
+    # The save got as far as root.json: state.json still has root v1's floors.
+    (world.store.dir / "root.json").write_bytes(canonical(root2))
+    state = TrustStore(world.store.dir).load()
+    assert state.root.version == 2
+    assert {s: a.version for s, a in state.applied.items()} == {"central:central": 8}
+    assert isinstance(world.receive(world.bundle("region/north", 1)), Accepted)
