@@ -265,14 +265,14 @@ def _verify(
         return BundleRejected("malformed", "roots is not a list")
     if len(roots) > MAX_ROOTS:
         return BundleRejected("malformed", f"{len(roots)} roots in one message, at most {MAX_ROOTS}")
-    chain = []
+    chain: list[tuple[int, int]] = []
     for index, document in enumerate(roots):
         try:
             chain.append((Root.parse(document).version, index))
         except ValueError as err:
             return BundleRejected("root_rotation_invalid", f"roots[{index}]: {err}")
-    for version, index in sorted(chain):
-        if version <= state.root.version:
+    for root_version, index in sorted(chain):
+        if root_version <= state.root.version:
             continue  # already trusted: a chain may start before where this site stands
         try:
             state = state.with_root(rotate(state.root, roots[index]))
