@@ -154,18 +154,21 @@ def test_a_malformed_signed_patch_falls_back_to_the_full_bundle(trust, rau):
 
 def test_depth_is_measured_without_parsing():
     assert json_depth('{"a": [1, {"b": "[[[[{{{{"}]}') == 3
-    assert json_depth("[" * 100_000) > MAX_DEPTH
+    assert json_depth("[" * 100_000 + "]" * 100_000) > MAX_DEPTH
     assert json_depth(r'{"a": "\"[[[["}') == 1
-    deep = ("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)).encode()
-    message = b'{"bundle": {}, "x": ' + deep + b"}"
-    rejected = read_message(message)
+    assert json_depth("[" * MAX_DEPTH + "]" * MAX_DEPTH) == MAX_DEPTH
+    deep = ("[" * MAX_DEPTH + "]" * MAX_DEPTH).encode()
+    rejected = read_message(b'{"bundle": {}, "x": ' + deep + b"}")
     assert isinstance(rejected, BundleRejected) and "nested deeper" in rejected.detail
+    assert isinstance(read_message(b'{"bundle": {}, "x": ' + deep[1:-1] + b"}"), dict)
+    # Unbalanced, so no depth can be measured: json.loads then finds it out, safely.
+    unbalanced = read_message(b"[" * 100_000 + b"}")
+    assert isinstance(unbalanced, BundleRejected) and unbalanced.reason == "malformed"
 
 
 @pytest.mark.parametrize(
     "payload,problem",
     [
-        (b'{"bundle": {}, "bundle": {}}', "duplicate key"),
         (b'{"bundle": {"signed": NaN}}', "NaN"),
         (b'{"bundle": {"x": Infinity}}', "Infinity"),
         (b"\xff\xfe{}", "not UTF-8"),
