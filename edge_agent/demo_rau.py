@@ -70,8 +70,9 @@ class DemoRau:
         root_key, root_public = generate_key()
         self._signing_key, signing_public = generate_key()
         now = datetime.now(UTC)
+        # The demo publishes only the central set: its key is the central role's, one signature.
         root = sign(make_root(version=1, expires=now + timedelta(days=365), root_keys=[root_public],
-                              indicator_keys=[signing_public]), [root_key])
+                              roles={"central": ([signing_public], 1)}), [root_key])
         TrustStore(self.workdir / "trust").install_root(root)  # as at provisioning
 
     def sync_config(self) -> SyncConfig:

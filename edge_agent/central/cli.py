@@ -3,9 +3,9 @@
     edge-agent central serve --port 1883 --db central.db
     edge-agent central keygen --out keys/ --name root1
     edge-agent central root --out root-1.json --version 1 --root-key keys/root1.pub \\
-        --indicators-key keys/ind1.pub --sign keys/root1.key
+        --role-key central=keys/central1.pub --role-key region/north=keys/north1.pub --sign keys/root1.key
     edge-agent central sign indicators.json --level central --scope central --version 7 \\
-        --key keys/ind1.key --out bundle-7.json
+        --key keys/central1.key --check-root root-1.json --out bundle-7.json
     edge-agent central publish bundle-7.json --port 1883
     edge-agent central route record.json        # hand one SEED record to the hub
     edge-agent central tail --db central.db     # hits as they are stored
@@ -123,11 +123,30 @@ def keygen(out_dir: Path, name: str) -> None:
 @click.option("--version", "version", type=int, required=True)
 @click.option("--expires-days", type=int, default=365, show_default=True)
 @click.option("--root-key", "root_pubs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--indicators-key", "indicator_pubs", multiple=True, required=True, type=click.Path(exists=True, path_type=Path)
-)
 @click.option("--root-threshold", type=int, default=1, show_default=True)
-@click.option("--indicators-threshold", type=int, default=1, show_default=True)
+@click.option(
+    "--role-key",
+    "role_keys",
+    multiple=True,
+    metavar="ROLE=PUB",
+    help="A public key of the role that signs one level: central, region/NAME, site/ID, region/* or site/*.",
+)
+@click.option(
+    "--role-threshold", "role_thresholds", multiple=True, metavar="ROLE=N", help="Signatures a role needs (default 1)."
+)
+@click.option(
+    "--reset-floor",
+    "reset_floors",
+    multiple=True,
+    metavar="ROLE",
+    help="Let the sites take a lower version of this level again: only with new keys for its role.",
+)
+@click.option(
+    "--previous",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The root this one replaces: check that the sites will accept the rotation.",
+)
+@click.option("--indicators-key", "legacy_pubs", multiple=True, hidden=True)
 @click.option(
     "--sign",
     "signers",
@@ -137,26 +156,57 @@ def keygen(out_dir: Path, name: str) -> None:
     help="Private keys to sign with: for a rotation, the old root's AND the new root's.",
 )
 def root(
-    out_path, version, expires_days, root_pubs, indicator_pubs, root_threshold, indicators_threshold, signers
+    out_path, version, expires_days, root_pubs, root_threshold, role_keys, role_thresholds, reset_floors, previous,
+    legacy_pubs, signers,
 ) -> None:
-    """Write a signed root of trust (version 1 at provisioning, then rotations)."""
-    from edge_agent.sync.trust import Root, canonical, make_root, sign
+    """Write a signed root of trust (version 1 at provisioning, then rotations).
 
+    Each level has its own role: --role-key central=keys/central-a.pub --role-key
+    region/north=keys/north-a.pub --role-threshold central=2.
+    """
+    from edge_agent.sync.trust import Root, canonical, make_root, rotate, sign
+
+    if legacy_pubs:
+        raise click.UsageError(
+            "--indicators-key signed every level; name each level's role instead:"
+            " --role-key central=PUB --role-key region/NAME=PUB (docs/sync.md, key ceremony)"
+        )
+    roles: dict[str, list[str]] = {}
+    for entry in role_keys:
+        name, public_path = _pair(entry, "--role-key")
+        roles.setdefault(name, []).append(_read_key(_existing(public_path, "--role-key")))
+    thresholds: dict[str, int] = {}
+    for entry in role_thresholds:
+        name, value = _pair(entry, "--role-threshold")
+        if name not in roles:
+            raise click.BadParameter(f"{name} has no --role-key", param_hint="--role-threshold")
+        try:
+            thresholds[name] = int(value)
+        except ValueError as err:
+            raise click.BadParameter(f"{entry}: not a number", param_hint="--role-threshold") from err
+    if not roles:
+        raise click.UsageError("no role signs indicators: give --role-key ROLE=PUB for each level")
     body = make_root(
         version=version,
         expires=datetime.now(UTC) + timedelta(days=expires_days),
         root_keys=[_read_key(p) for p in root_pubs],
-        indicator_keys=[_read_key(p) for p in indicator_pubs],
         root_threshold=root_threshold,
-        indicator_threshold=indicators_threshold,
+        roles={name: (keys, thresholds.get(name, 1)) for name, keys in roles.items()},
+        reset_floors=list(reset_floors),
     )
     document = sign(body, [_read_key(p) for p in signers])
     try:
-        Root.parse(document)
+        parsed = Root.parse(document)
+        if previous is not None:
+            rotate(Root.parse(json.loads(previous.read_text(encoding="utf-8"))), document)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     out_path.write_bytes(canonical(document))
     click.echo(f"root v{version} written to {out_path}")
+    for name, role in sorted(parsed.roles.items()):
+        click.echo(f"  {name:<24} {role.threshold} of {len(role.keyids)} key(s)")
+    if parsed.reset_floors:
+        click.echo(f"  resets the version floor of: {', '.join(parsed.reset_floors)}")
 
 
 @central.command("sign")
@@ -179,11 +229,21 @@ def root(
     help="The base indicator document: write a delta instead of a full bundle.",
 )
 @click.option("--base-version", type=int, help="The version of the --delta-from bundle.")
+@click.option(
+    "--check-root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The root the sites trust: refuse to write a bundle its role for this level would refuse"
+    " (with --root, the newest root shipped is checked).",
+)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def sign_command(
-    indicators_file, level, scope, version, expires_days, keys, roots, delta_from, base_version, out_path
+    indicators_file, level, scope, version, expires_days, keys, roots, delta_from, base_version, check_root, out_path
 ) -> None:
-    """Sign an indicator-set document into a bundle (full, or a delta on a base)."""
+    """Sign an indicator-set document into a bundle (full, or a delta on a base).
+
+    The keys must be of the root's role for the level: central, region/SCOPE or
+    site/SCOPE (a regional desk's keys cannot sign the central set).
+    """
     from edge_agent.sync.bundles import build_delta, build_full, pack
 
     indicators = json.loads(indicators_file.read_text(encoding="utf-8"))
@@ -202,7 +262,13 @@ def sign_command(
     else:
         body = build_full(indicators, level=level, scope=scope, version=version, expires=expires, created=now)
     root_docs = [json.loads(p.read_text(encoding="utf-8")) for p in roots]
-    payload = pack(body, [_read_key(p) for p in keys], root_docs)
+    private_keys = [_read_key(p) for p in keys]
+    checked = max(root_docs, key=lambda d: d.get("signed", {}).get("version", 0)) if root_docs else None
+    if checked is None and check_root is not None:
+        checked = json.loads(check_root.read_text(encoding="utf-8"))
+    if checked is not None:
+        _check_signers(checked, f"{level}:{scope}", private_keys)
+    payload = pack(body, private_keys, root_docs)
     out_path.write_bytes(payload)
     click.echo(
         f"{body['kind']} bundle {level}:{scope} v{version}, {len(payload)} bytes,"
@@ -338,3 +404,37 @@ def _read_key(path: Path) -> str:
     except ValueError as err:
         raise click.ClickException(f"{path}: not a hex key") from err
     return text
+
+
+def _pair(entry: str, option: str) -> tuple[str, str]:
+    name, sep, value = entry.partition("=")
+    if not sep or not name or not value:
+        raise click.BadParameter(f"expected ROLE=VALUE, got {entry!r}", param_hint=option)
+    return name, value
+
+
+def _existing(path: str, option: str) -> Path:
+    if not Path(path).is_file():
+        raise click.BadParameter(f"{path}: no such file", param_hint=option)
+    return Path(path)
+
+
+def _check_signers(root_document: dict, slot: str, private_keys: list[str]) -> None:
+    """Refuse, before anything is written, keys that the sites would refuse for `slot`."""
+    from edge_agent.sync.trust import Root, key_id, public_of
+
+    try:
+        root = Root.parse(root_document)
+    except ValueError as err:
+        raise click.ClickException(f"the root to check against: {err}") from err
+    found = root.role_for(slot)
+    if found is None:
+        raise click.ClickException(f"root v{root.version} names no role that may sign {slot}")
+    name, role = found
+    signers = {key_id(public_of(k)) for k in private_keys}
+    ours = signers & set(role.keyids)
+    if len(ours) < role.threshold:
+        raise click.ClickException(
+            f"{slot} must be signed by {role.threshold} key(s) of role {name} (root v{root.version});"
+            f" {len(ours)} of the {len(signers)} key(s) given are"
+        )

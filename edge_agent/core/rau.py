@@ -98,9 +98,11 @@ class RauLink:
             return self._rejected(event, BundleRejected("no_root", "no root of trust installed at provisioning"))
         state = trust.load()
         slot = slot_for_topic(event.topic, site.id, site.region)
+        # Never raises: whatever the payload holds, a refusal comes back with its reason.
         result = verify_bundle(
             event.payload, state, site=site.id, region=site.region, now=event.at,
-            current=active_set(trust, state, slot), max_bytes=int(self.config.sync.max_bundle_mb * 2**20),
+            current=active_set(trust, state, slot), expected_slot=slot,
+            max_bytes=int(self.config.sync.max_bundle_mb * 2**20),
         )
         if isinstance(result, BundleRejected):
             return self._rejected(event, result)

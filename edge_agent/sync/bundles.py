@@ -20,21 +20,31 @@ objects), bound to the base's version and the hash of the base and of the result
 on any mismatch the site falls back to the full bundle, which the hub keeps retained on
 the same topic (a delta is published without the retain flag, so it does not replace it).
 
+The slot a bundle is for (``level:scope``, from its signed body, and it must be the slot
+of the topic it came on) decides which of the root's roles must sign it: ``central``,
+``region/<id>`` or ``site/<id>`` (trust.py), each with its own keys and threshold.
+
 `verify_bundle` is a pure function that applies The Update Framework's checks (TUF 1.0
 section 5, and its attack list: arbitrary data, rollback, freeze, fast-forward,
 mix-and-match, endless data, wrong target, key compromise). It returns `Accepted`, with
 the new trust state the caller persists (`TrustStore.save`) in the same step as it
-applies the set, or `BundleRejected` with a reason code; it never raises on bad input.
+applies the set, or `BundleRejected` with a reason code; it never raises on bad input:
+the payload's size is checked before it is decoded, its nesting before it is parsed,
+and every field's type before it is used.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from edge_agent.sync.trust import (
+    LEVELS,
+    MAX_SIGNATURES,
     Applied,
     Root,
     TrustState,
@@ -48,8 +58,13 @@ from edge_agent.sync.trust import (
     sign,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
-LEVELS = ("central", "region", "site")
+# An indicator set nests about 40 levels at most (conditions nest 16 deep, two JSON
+# levels each); far deeper is garbage, and json.loads would recurse through it.
+MAX_DEPTH = 100
+MAX_ROOTS = 64  # a chain of rotations shipped in one message
 
 # Reason codes, stable: they are counted, logged and reported upstream.
 REASONS = (
@@ -57,15 +72,17 @@ REASONS = (
     "malformed",
     "root_rotation_invalid",
     "root_expired",
+    "wrong_scope",
     "unsigned",
+    "no_role",
     "bad_signature",
     "below_threshold",
-    "wrong_scope",
     "expired",
     "rollback",
     "not_newer",
     "delta_base_mismatch",
     "hash_mismatch",
+    "verifier_fault",  # a bug in this module, caught at the boundary: see the log
 )
 
 
@@ -91,6 +108,7 @@ class Accepted:
     indicators: dict[str, Any] = field(repr=False)
     state: TrustState = field(repr=False)  # persist this with TrustStore.save
     rotated_to: int | None = None  # the new root version, when the message rotated it
+    role: str = ""  # the root's role whose keys signed it
 
     @property
     def label(self) -> str:
@@ -125,35 +143,133 @@ def verify_bundle(
     region: str,
     now: datetime,
     current: ActiveSetInfo | None,
+    expected_slot: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Accepted | BundleRejected:
     """Decide whether `payload` may replace the active set of its level and scope.
 
     `current` is the active set of the slot this bundle is for (the caller knows it from
     the topic, see `slot_for_topic`); it is needed only to apply a delta.
+    `expected_slot` is the slot of the topic it came on: a bundle for another slot is
+    refused, so what the topic promises and what the signed body says cannot differ.
+
+    Never raises on what a sender wrote: every malformed structure is a `BundleRejected`
+    with its reason. Should a bug slip through, it is logged with its traceback and the
+    bundle refused as ``verifier_fault``: the last good set stays either way.
+    """
+    try:
+        return _verify(payload, trust, site=site, region=region, now=now, current=current,
+                       expected_slot=expected_slot, max_bytes=max_bytes)
+    except Exception as err:  # noqa: BLE001 - the boundary: a refusal, never a crash
+        log.exception("bundle_verifier_fault error=%s", type(err).__name__)
+        return BundleRejected("verifier_fault", f"{type(err).__name__}: {err}")
+
+
+def read_message(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any] | BundleRejected:
+    """The bundle message as JSON, within the size and depth limits, or why not.
+
+    Size is checked before anything is decoded, depth before anything is parsed; NaN
+    and Infinity are refused (canonical JSON cannot carry them, so no signature could).
     """
     # Endless data: refuse before parsing, whatever the broker let through.
+    if not isinstance(payload, bytes | bytearray):
+        return BundleRejected("malformed", "payload is not bytes")
     if len(payload) > max_bytes:
         return BundleRejected("oversize", f"{len(payload)} bytes > limit {max_bytes}")
     try:
-        message = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as err:
+        text = bytes(payload).decode("utf-8")
+    except UnicodeDecodeError as err:
+        return BundleRejected("malformed", f"not UTF-8: {err}")
+    depth = json_depth(text)
+    if depth > MAX_DEPTH:
+        return BundleRejected("malformed", f"nested deeper than {MAX_DEPTH} levels")
+    try:
+        message = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:
         return BundleRejected("malformed", f"not JSON: {err}")
     if not isinstance(message, dict) or not isinstance(message.get("bundle"), dict):
         return BundleRejected("malformed", "no bundle object")
+    return message
 
+
+def bundle_slot(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> str | None:
+    """The slot ("level:scope") a bundle says it is for, or None: for callers without a
+    topic (`edge-agent sync verify`) that need the active set a delta applies to."""
+    message = read_message(payload, max_bytes)
+    if isinstance(message, BundleRejected):
+        return None
+    signed = message["bundle"].get("signed")
+    if not isinstance(signed, dict):
+        return None
+    level, scope = signed.get("level"), signed.get("scope")
+    return f"{level}:{scope}" if level in LEVELS and isinstance(scope, str) else None
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in `text`, without parsing it (no recursion),
+    counted up to ``MAX_DEPTH + 1``.
+
+    Brackets inside strings do not count. Each pass removes the innermost empty pairs,
+    so the number of passes is the depth; all of it runs in the regular-expression
+    engine, a few passes over a few hundred thousand brackets for a large set. For text
+    that is not JSON the figure may be off, which only refuses or lets through what
+    json.loads refuses anyway.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    depth = 0
+    while brackets and depth <= MAX_DEPTH:
+        inner = _EMPTY_PAIR.sub("", brackets)
+        if len(inner) == len(brackets):
+            break  # unbalanced: not JSON
+        brackets, depth = inner, depth + 1
+    return depth
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _verify(
+    payload: bytes,
+    trust: TrustState,
+    *,
+    site: str,
+    region: str,
+    now: datetime,
+    current: ActiveSetInfo | None,
+    expected_slot: str | None,
+    max_bytes: int,
+) -> Accepted | BundleRejected:
+    message = read_message(payload, max_bytes)
+    if isinstance(message, BundleRejected):
+        return message
+
+    # Roots first: the bundle is judged by the newest root the site can reach.
     state = trust
     rotated_to = None
     roots = message.get("roots", [])
     if not isinstance(roots, list):
         return BundleRejected("malformed", "roots is not a list")
-    for document in sorted(roots, key=_root_version):
-        if _root_version(document) <= state.root.version:
+    if len(roots) > MAX_ROOTS:
+        return BundleRejected("malformed", f"{len(roots)} roots in one message, at most {MAX_ROOTS}")
+    chain: list[tuple[int, int]] = []
+    for index, document in enumerate(roots):
+        try:
+            chain.append((Root.parse(document).version, index))
+        except ValueError as err:
+            return BundleRejected("root_rotation_invalid", f"roots[{index}]: {err}")
+    for root_version, index in sorted(chain):
+        if root_version <= state.root.version:
             continue  # already trusted: a chain may start before where this site stands
         try:
-            state = state.with_root(rotate(state.root, document))
-        except (ValueError, KeyError, TypeError) as err:
-            return BundleRejected("root_rotation_invalid", str(err))
+            state = state.with_root(rotate(state.root, roots[index]))
+        except ValueError as err:
+            return BundleRejected("root_rotation_invalid", f"roots[{index}]: {err}")
         rotated_to = state.root.version
     if state.root.expires <= now:
         # Freeze: an expired root means the RAU has not looked after this site's trust.
@@ -163,33 +279,46 @@ def verify_bundle(
     signed = document.get("signed")
     if not isinstance(signed, dict) or signed.get("type") != "indicators":
         return BundleRejected("malformed", "bundle is not a signed indicators document")
+    level, scope, version = signed.get("level"), signed.get("scope"), signed.get("version")
+    kind = signed.get("kind", "full")
+    if level not in LEVELS or not isinstance(scope, str) or not scope:
+        return BundleRejected("malformed", "signed fields: level or scope not recognised")
+    if kind not in ("full", "delta"):
+        return BundleRejected("malformed", "signed fields: kind must be full or delta")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        return BundleRejected("malformed", "signed fields: version must be a positive integer")
     try:
-        level, scope, version = signed["level"], signed["scope"], signed["version"]
-        expires = parse_time(signed["expires"])
-        kind = signed.get("kind", "full")
-        if level not in LEVELS or not isinstance(scope, str) or kind not in ("full", "delta"):
-            raise ValueError("level, scope or kind not recognised")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValueError("version must be a positive integer")
-    except (KeyError, ValueError, TypeError) as err:
-        return BundleRejected("malformed", f"signed fields: {err}")
+        expires = parse_time(signed.get("expires"))
+    except ValueError as err:
+        return BundleRejected("malformed", f"signed fields: expires: {err}")
     slot = f"{level}:{scope}"
+
+    # Wrong target: the scope is inside the signed data, so a region's bundle cannot be
+    # replayed on another region's topic, nor a central one on a region's.
+    expected = {"central": "central", "region": region, "site": site}[level]
+    if scope != expected:
+        return BundleRejected("wrong_scope", f"bundle for {slot}, this site is {site} in {region}", slot, version)
+    if expected_slot is not None and slot != expected_slot:
+        return BundleRejected("wrong_scope", f"bundle for {slot} on the topic of {expected_slot}", slot, version)
 
     signatures = document.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         return BundleRejected("unsigned", "no signatures", slot, version)
-    role = state.root.roles["indicators"]
-    valid = count_valid(document, state.root.keys, list(role.keyids))
+    if len(signatures) > MAX_SIGNATURES:
+        return BundleRejected("malformed", f"{len(signatures)} signatures, at most {MAX_SIGNATURES}", slot, version)
+    # Each level has its own role: a regional desk's key cannot sign the central set.
+    found = state.root.role_for(slot)
+    if found is None:
+        return BundleRejected("no_role", f"root v{state.root.version} names no role for {slot}", slot, version)
+    role_label, role = found
+    valid = count_valid(document, state.root.keys, role.keyids)
     if valid == 0:
-        return BundleRejected("bad_signature", "no valid signature by a trusted indicators key", slot, version)
+        return BundleRejected("bad_signature", f"no valid signature by a key of role {role_label}", slot, version)
     if valid < role.threshold:
-        return BundleRejected("below_threshold", f"{valid} of {role.threshold} signatures", slot, version)
+        return BundleRejected(
+            "below_threshold", f"{valid} of {role.threshold} signatures of role {role_label}", slot, version
+        )
 
-    # Wrong target: the scope is inside the signed data, so a region's bundle cannot be
-    # replayed on another region's topic.
-    expected = {"central": "central", "region": region, "site": site}[level]
-    if scope != expected:
-        return BundleRejected("wrong_scope", f"bundle for {slot}, this site is {site} in {region}", slot, version)
     if expires <= now:
         return BundleRejected("expired", f"expired {format_time(expires)}", slot, version)
 
@@ -199,6 +328,7 @@ def verify_bundle(
     if floor is not None and version == floor.version:
         return BundleRejected("not_newer", f"version {version} is already active", slot, version)
 
+    indicators: Any
     if kind == "delta":
         base_version, base_sha = signed.get("base_version"), signed.get("base_sha256")
         if (
@@ -210,14 +340,14 @@ def verify_bundle(
         ):
             have = f"{current.version}/{current.sha256[:12]}" if current else "nothing"
             return BundleRejected(
-                "delta_base_mismatch", f"delta on {base_version}, site has {have}", slot, version, fallback_full=True
+                "delta_base_mismatch", f"delta on {base_version!r}, site has {have}", slot, version, fallback_full=True
             )
         patch = signed.get("patch")
         if not isinstance(patch, dict):
             return BundleRejected("malformed", "delta without a patch object", slot, version)
         try:
             indicators = apply_patch(current.indicators, patch)
-        except (ValueError, KeyError, TypeError) as err:
+        except ValueError as err:
             return BundleRejected("malformed", f"delta patch does not apply: {err}", slot, version, fallback_full=True)
     else:
         indicators = signed.get("indicators")
@@ -243,6 +373,7 @@ def verify_bundle(
         indicators=indicators,
         state=state.with_applied(slot, Applied(version, digest, expires)),
         rotated_to=rotated_to,
+        role=role_label,
     )
 
 
@@ -303,30 +434,69 @@ def pack(signed: dict[str, Any], private_keys: list[str], roots: list[dict[str, 
     return canonical(message)
 
 
-def apply_patch(base: Any, patch: dict[str, Any]) -> Any:
-    """Apply a delta patch (see `diff_patch`) to a JSON object; returns a new object."""
+def apply_patch(base: Any, patch: Any) -> dict[str, Any]:
+    """Apply a delta patch (see `diff_patch`) to a JSON object; returns a new object.
+
+    A patch that does not fit its base, or is not shaped as `diff_patch` makes them,
+    raises ValueError naming what is wrong (and nothing else: the patch comes off the
+    wire, signed or not).
+    """
     if not isinstance(base, dict) or not isinstance(patch, dict):
         raise ValueError("a patch applies to an object")
+    unknown = set(patch) - _PATCH_OPS
+    if unknown:
+        raise ValueError(f"unknown patch operations {sorted(unknown)}")
     result = dict(base)
-    for key in patch.get("del", []):
+    for key in _list_of(patch.get("del", []), str, "del"):
         result.pop(key, None)
-    for key, value in patch.get("set", {}).items():
+    for key, value in _object(patch.get("set", {}), "set").items():
         result[key] = value
-    for key, sub in patch.get("sub", {}).items():
+    for key, sub in _object(patch.get("sub", {}), "sub").items():
         result[key] = apply_patch(result.get(key, {}), sub)
-    for key, items in patch.get("items", {}).items():
-        current = result.get(key, [])
-        if not isinstance(current, list):
-            raise ValueError(f"{key} is not a list")
-        removed = set(items.get("remove", []))
-        upserts = {item["id"]: item for item in items.get("upsert", [])}
-        merged = [upserts.pop(item["id"], item) for item in current if item["id"] not in removed]
-        merged += list(upserts.values())
-        if "order" in items:
-            by_id = {item["id"]: item for item in merged}
-            merged = [by_id[i] for i in items["order"]]
-        result[key] = merged
+    for key, items in _object(patch.get("items", {}), "items").items():
+        result[key] = _apply_items(result.get(key, []), _object(items, f"items.{key}"), key)
     return result
+
+
+_PATCH_OPS = frozenset({"del", "set", "sub", "items"})
+_ITEM_OPS = frozenset({"upsert", "remove", "order"})
+
+
+def _apply_items(current: Any, items: dict[str, Any], key: str) -> list[Any]:
+    """One list of objects with unique "id"s, patched element by element."""
+    if set(items) - _ITEM_OPS:
+        raise ValueError(f"items.{key}: unknown operations {sorted(set(items) - _ITEM_OPS)}")
+    existing = _list_of(current, dict, key)
+    if not all(isinstance(item.get("id"), str) for item in existing):
+        raise ValueError(f"{key}: not every element has a string id")
+    removed = set(_list_of(items.get("remove", []), str, f"items.{key}.remove"))
+    upserts: dict[str, Any] = {}
+    for item in _list_of(items.get("upsert", []), dict, f"items.{key}.upsert"):
+        if not isinstance(item.get("id"), str):
+            raise ValueError(f"items.{key}.upsert: an element without a string id")
+        upserts[item["id"]] = item
+    merged = [upserts.pop(item["id"], item) for item in existing if item["id"] not in removed]
+    merged += list(upserts.values())
+    if "order" in items:
+        by_id = {item["id"]: item for item in merged}
+        order = _list_of(items["order"], str, f"items.{key}.order")
+        missing = [i for i in order if i not in by_id]
+        if missing:
+            raise ValueError(f"items.{key}.order names unknown ids {missing[:5]}")
+        merged = [by_id[i] for i in order]
+    return merged
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be an object")
+    return value
+
+
+def _list_of(value: Any, kind: type, where: str) -> list[Any]:
+    if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+        raise ValueError(f"{where} must be a list of {kind.__name__}")
+    return value
 
 
 def diff_patch(base: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
@@ -380,26 +550,21 @@ def _keyed(value: Any) -> bool:
 _MISSING = object()
 
 
-def _root_version(document: Any) -> int:
-    try:
-        version = document["signed"]["version"]
-        return version if isinstance(version, int) else 0
-    except (KeyError, TypeError):
-        return 0
-
-
 __all__ = [
     "Accepted",
     "ActiveSetInfo",
     "BundleRejected",
     "DEFAULT_MAX_BYTES",
+    "REASONS",
     "Root",
+    "bundle_slot",
     "build_delta",
     "build_full",
     "is_stale",
     "apply_patch",
     "diff_patch",
     "pack",
+    "read_message",
     "slot_for_topic",
     "verify_bundle",
 ]
@@ -434,7 +599,8 @@ def receive(
     state = store.load()
     slot = slot_for_topic(topic, site, region)
     result = verify_bundle(
-        payload, state, site=site, region=region, now=now, current=active_set(store, state, slot), max_bytes=max_bytes
+        payload, state, site=site, region=region, now=now, current=active_set(store, state, slot),
+        expected_slot=slot, max_bytes=max_bytes,
     )
     if isinstance(result, Accepted):
         store.save(result.state, slot=result.slot, indicators=result.indicators)

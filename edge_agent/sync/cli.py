@@ -2,7 +2,7 @@
 
 edge-agent sync status --config site.toml          # outbox backlog per stream, trust state
 edge-agent sync install-root root-1.json --config site.toml   # provisioning
-edge-agent sync verify bundle.json --config site.toml         # would this bundle be accepted?
+edge-agent sync verify bundle.json --config site.toml         # would this bundle be accepted? why not?
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from edge_agent.sync.trust import Root, TrustState, TrustStore
 
 
 def _config(path: Path) -> AgentConfig:
@@ -60,6 +64,9 @@ def status(config_path: Path, as_json: bool) -> None:
         state = trust.load()
         out["root_version"] = state.root.version
         out["root_expires"] = state.root.expires.isoformat()
+        out["root_roles"] = {name: {"keys": len(r.keyids), "threshold": r.threshold}
+                             for name, r in sorted(state.root.roles.items())}
+        out["root_legacy"] = state.root.legacy
         out["bundles"] = {
             slot: {
                 "version": a.version,
@@ -84,6 +91,8 @@ def status(config_path: Path, as_json: bool) -> None:
         click.echo("root of trust: NOT INSTALLED (edge-agent sync install-root)")
     else:
         click.echo(f"root of trust: v{out['root_version']}, expires {out['root_expires']}")
+        for line in _role_lines(state.root):
+            click.echo(line)
         for slot, b in out.get("bundles", {}).items():
             click.echo(f"  {slot:<24} v{b['version']}  expires {b['expires']}{'  STALE' if b['stale'] else ''}")
 
@@ -101,51 +110,75 @@ def install_root(root_file: Path, config_path: Path, force: bool) -> None:
     trust = TrustStore(trust_dir(config))
     if trust.installed and not force:
         raise click.ClickException(f"a root is already installed in {trust.dir}; rotations arrive in bundles")
-    document = json.loads(root_file.read_text(encoding="utf-8"))
     try:
+        document = json.loads(root_file.read_text(encoding="utf-8"))
         root = Root.parse(document)
         if not root.verifies(document, "root"):
             raise ValueError("the root is not signed by a threshold of its own root keys")
-    except ValueError as err:
+    except (ValueError, RecursionError, UnicodeDecodeError) as err:
         raise click.ClickException(f"{root_file}: {err}") from err
     trust.install_root(document)
     give_to_directory_owner(trust.dir)
     click.echo(f"root v{root.version} installed in {trust.dir}")
+    for line in _role_lines(root):
+        click.echo(line)
+
+
+def _role_lines(root: Root) -> list[str]:
+    """Which keys sign which level, as the site will enforce it."""
+    lines = [f"  {name:<24} {role.threshold} of {len(role.keyids)} key(s)" for name, role in sorted(root.roles.items())]
+    if root.legacy:
+        lines.append("  LEGACY ROOT: one indicators role signs every level; rotate to roles per level")
+    return lines
 
 
 @sync.command()
 @click.argument("bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), required=True)
 def verify(bundle_file: Path, config_path: Path) -> None:
-    """Check a bundle against this site's trust state without applying it."""
-    from edge_agent.sync.bundles import Accepted, ActiveSetInfo, verify_bundle
-    from edge_agent.sync.trust import TrustStore
+    """Check a bundle against this site's trust state without applying it.
+
+    Prints "accepted: ..." (exit 0) or "rejected: REASON: DETAIL" (exit 1): the same
+    reason the agent would log and report upward, whatever the file holds.
+    """
+    from edge_agent.sync.bundles import Accepted, active_set, bundle_slot, verify_bundle
 
     config = _config(config_path)
-    trust = TrustStore(trust_dir(config))
-    if not trust.installed:
-        raise click.ClickException("no root of trust installed")
-    state = trust.load()
+    trust = _trust(config)
+    state = _load_trust(trust)
     payload = bundle_file.read_bytes()
-    current = None
-    try:
-        slot = "{level}:{scope}".format(**json.loads(payload)["bundle"]["signed"])
-        active, applied = trust.active(slot), state.applied.get(slot)
-        if active is not None and applied is not None:
-            current = ActiveSetInfo(applied.version, applied.sha256, active, applied.expires)
-    except (ValueError, KeyError, TypeError):
-        pass
+    max_bytes = int(config.sync.max_bundle_mb * 1024 * 1024)
+    # No topic here: the bundle's own slot says which active set a delta applies to.
+    slot = bundle_slot(payload, max_bytes)
     result = verify_bundle(
         payload,
         state,
         site=config.site.id,
         region=config.site.region,
         now=datetime.now(UTC),
-        current=current,
-        max_bytes=int(config.sync.max_bundle_mb * 1024 * 1024),
+        current=active_set(trust, state, slot) if slot else None,
+        max_bytes=max_bytes,
     )
     if isinstance(result, Accepted):
-        click.echo(f"accepted: {result.label} ({result.kind}), expires {result.expires.isoformat()}")
+        rotated = f", root rotated to v{result.rotated_to}" if result.rotated_to else ""
+        click.echo(f"accepted: {result.label} ({result.kind}), expires {result.expires.isoformat()},"
+                   f" signed by role {result.role}{rotated}")
     else:
         click.echo(f"rejected: {result.reason}: {result.detail}")
         raise SystemExit(1)
+
+
+def _trust(config: AgentConfig) -> TrustStore:
+    from edge_agent.sync.trust import TrustStore
+
+    trust = TrustStore(trust_dir(config))
+    if not trust.installed:
+        raise click.ClickException("no root of trust installed")
+    return trust
+
+
+def _load_trust(trust: TrustStore) -> TrustState:
+    try:
+        return trust.load()
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise click.ClickException(f"the trust state in {trust.dir} cannot be read: {err}") from err

@@ -66,7 +66,7 @@ def retained(port: int, topic: str) -> bytes | None:
 
 def test_key_ceremony_sign_verify_publish(tmp_path, broker):
     keys = tmp_path / "keys"
-    for name in ("root1", "ind1", "ind2", "root2", "ind3"):
+    for name in ("root1", "ind1", "ind2", "root2", "ind3", "north1"):
         assert "keyid" in ok(central, ["keygen", "--out", keys, "--name", name])
     assert (keys / "root1.key").stat().st_mode & 0o777 == 0o600
     again = CliRunner().invoke(central, ["keygen", "--out", str(keys), "--name", "root1"])
@@ -82,12 +82,14 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
             1,
             "--root-key",
             keys / "root1.pub",
-            "--indicators-key",
-            keys / "ind1.pub",
-            "--indicators-key",
-            keys / "ind2.pub",
-            "--indicators-threshold",
-            2,
+            "--role-key",
+            f"central={keys / 'ind1.pub'}",
+            "--role-key",
+            f"central={keys / 'ind2.pub'}",
+            "--role-threshold",
+            "central=2",
+            "--role-key",
+            f"region/north={keys / 'north1.pub'}",
             "--sign",
             keys / "root1.key",
         ],
@@ -140,8 +142,12 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
             2,
             "--root-key",
             keys / "root2.pub",
-            "--indicators-key",
-            keys / "ind3.pub",
+            "--role-key",
+            f"central={keys / 'ind3.pub'}",
+            "--role-key",
+            f"region/north={keys / 'north1.pub'}",
+            "--previous",
+            tmp_path / "root-1.json",
             "--sign",
             keys / "root1.key",
             "--sign",
@@ -157,6 +163,52 @@ def test_key_ceremony_sign_verify_publish(tmp_path, broker):
     assert "(retained)" in out
     ok(central, ["publish", tmp_path / "d2.json", "--port", broker.port])
     assert retained(broker.port, topics.INDICATORS_CENTRAL) == (tmp_path / "b1.json").read_bytes()
+
+
+def test_each_level_is_signed_by_its_own_role_from_the_ceremony_on(tmp_path):
+    keys = tmp_path / "keys"
+    for name in ("root1", "central1", "north1", "root2", "north2"):
+        ok(central, ["keygen", "--out", keys, "--name", name])
+    legacy = CliRunner().invoke(central, ["root", "--out", str(tmp_path / "r.json"), "--version", "1", "--root-key",
+                                          str(keys / "root1.pub"), "--indicators-key", str(keys / "central1.pub"),
+                                          "--sign", str(keys / "root1.key")])
+    assert legacy.exit_code != 0 and "--role-key central=" in legacy.output
+    out = ok(central, ["root", "--out", tmp_path / "root-1.json", "--version", 1, "--root-key", keys / "root1.pub",
+                       "--role-key", f"central={keys / 'central1.pub'}",
+                       "--role-key", f"region/north={keys / 'north1.pub'}", "--sign", keys / "root1.key"])
+    assert "region/north" in out and "central" in out
+    config = site_config(tmp_path)
+    assert "region/north             1 of 1" in ok(sync, ["install-root", tmp_path / "root-1.json", "--config", config])
+    demo = REPO / "firmware_config" / "indicators" / "demo.json"
+
+    # At the ceremony: the tool refuses to write a central bundle with the desk's key.
+    refused = CliRunner().invoke(central, ["sign", str(demo), "--level", "central", "--scope", "central",
+                                           "--version", "1", "--key", str(keys / "north1.key"),
+                                           "--check-root", str(tmp_path / "root-1.json"),
+                                           "--out", str(tmp_path / "c1.json")])
+    assert refused.exit_code != 0 and "role central" in refused.output
+    assert not (tmp_path / "c1.json").exists()
+    # Made anyway (without the check), the site refuses it.
+    sign_central(demo, 1, tmp_path / "c1.json", "--key", keys / "north1.key")
+    rejected = CliRunner().invoke(sync, ["verify", str(tmp_path / "c1.json"), "--config", str(config)])
+    assert rejected.exit_code == 1 and "rejected: bad_signature: " in rejected.output
+    # The desk signs its own region's set.
+    ok(central, ["sign", demo, "--level", "region", "--scope", "north", "--version", 1, "--key", keys / "north1.key",
+                 "--check-root", tmp_path / "root-1.json", "--out", tmp_path / "n1.json"])
+    assert "signed by role region/north" in ok(sync, ["verify", tmp_path / "n1.json", "--config", config])
+
+    # A reset of north's floor that keeps north's key is refused before it leaves the RAU.
+    kept = CliRunner().invoke(central, ["root", "--out", str(tmp_path / "root-2.json"), "--version", "2",
+                                        "--root-key", str(keys / "root2.pub"),
+                                        "--role-key", f"central={keys / 'central1.pub'}",
+                                        "--role-key", f"region/north={keys / 'north1.pub'}",
+                                        "--reset-floor", "region/north", "--previous", str(tmp_path / "root-1.json"),
+                                        "--sign", str(keys / "root1.key"), "--sign", str(keys / "root2.key")])
+    assert kept.exit_code != 0 and "could be replayed" in kept.output
+    ok(central, ["root", "--out", tmp_path / "root-2.json", "--version", 2, "--root-key", keys / "root2.pub",
+                 "--role-key", f"central={keys / 'central1.pub'}", "--role-key", f"region/north={keys / 'north2.pub'}",
+                 "--reset-floor", "region/north", "--previous", tmp_path / "root-1.json",
+                 "--sign", keys / "root1.key", "--sign", keys / "root2.key"])
 
 
 def test_sync_status_reports_outbox_and_trust(tmp_path):

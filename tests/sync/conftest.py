@@ -1,6 +1,8 @@
 """Real parts for the sync tests: a private mosquitto on a free loopback port with a
-configuration the test writes, a TCP proxy that cuts connections on demand, and the
-central hub (in this process, or as the real `edge-agent central serve`)."""
+configuration the test writes, a TCP proxy that cuts connections on demand, the
+central hub (in this process, or as the real `edge-agent central serve`), and the RAU's
+signing keys (`rau`): a root key and one role per level, as docs/sync.md's ceremony
+makes them."""
 
 from __future__ import annotations
 
@@ -9,10 +11,14 @@ import os
 import select
 import socket
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from testkit.processes import serve_central
+
+from edge_agent.sync.bundles import build_full, pack
+from edge_agent.sync.trust import generate_key, make_root, sign
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -121,3 +127,59 @@ def central_serve(broker, tmp_path: Path):
     proc = serve_central(broker.port, db, tmp_path)
     yield db
     proc.terminate()
+
+
+class RauKeys:
+    """The RAU's keys in a test: a root key, two central keys (threshold 2), one key for
+    each regional desk (north, south) and one for every site's targeted bundles."""
+
+    def __init__(self) -> None:
+        self.root = [generate_key()]
+        self.central = [generate_key(), generate_key()]
+        self.north = [generate_key()]
+        self.south = [generate_key()]
+        self.sites = [generate_key()]
+        self.now = datetime.now(UTC)
+
+    def roles(self) -> dict[str, tuple[list[str], int]]:
+        return {
+            "central": ([k[1] for k in self.central], 2),
+            "region/north": ([k[1] for k in self.north], 1),
+            "region/south": ([k[1] for k in self.south], 1),
+            "site/*": ([k[1] for k in self.sites], 1),
+        }
+
+    def root_document(
+        self,
+        version: int = 1,
+        *,
+        roles: dict | None = None,
+        reset_floors: tuple[str, ...] = (),
+        root_keys: list[tuple[str, str]] | None = None,
+        signers: list[str] | None = None,
+        expires: datetime | None = None,
+    ) -> dict:
+        """A signed root; for a rotation pass the new `root_keys` and `signers` (old and new)."""
+        root_keys = root_keys or self.root
+        body = make_root(version=version, expires=expires or self.now + timedelta(days=365),
+                         root_keys=[k[1] for k in root_keys], roles=roles or self.roles(), reset_floors=reset_floors)
+        return sign(body, signers or [k[0] for k in root_keys])
+
+    def bundle(self, signers: list[tuple[str, str]] | list[str], version: int, doc: dict, *, level: str = "central",
+               scope: str = "central", expires_days: float = 30.0, roots: list[dict] | None = None) -> bytes:
+        """A full bundle signed by `signers` (key pairs or private keys)."""
+        body = build_full(doc, level=level, scope=scope, version=version,
+                          expires=self.now + timedelta(days=expires_days), created=self.now)
+        private = [k[0] if isinstance(k, tuple) else k for k in signers]
+        return pack(body, private, roots)
+
+
+@pytest.fixture()
+def rau() -> RauKeys:
+    return RauKeys()
+
+
+@pytest.fixture(scope="module")
+def module_rau() -> RauKeys:
+    """The same keys for a whole module (Hypothesis runs many examples in one test)."""
+    return RauKeys()

@@ -25,7 +25,7 @@ from edge_agent.sync.bundles import (
     receive,
     verify_bundle,
 )
-from edge_agent.sync.trust import TrustStore, canonical, generate_key, make_root, sha256_hex, sign
+from edge_agent.sync.trust import Root, TrustStore, canonical, generate_key, key_id, make_root, sha256_hex, sign
 
 NOW = datetime.now(UTC)
 SITE, REGION = "bcp-merdare", "north"
@@ -39,22 +39,6 @@ def indicators(n: int) -> dict:
     }
 
 
-class Keys:
-    def __init__(self) -> None:
-        self.root = generate_key()
-        self.ind = [generate_key(), generate_key()]
-
-    def root_document(self, version: int = 1, expires: datetime | None = None) -> dict:
-        body = make_root(
-            version=version,
-            expires=expires or NOW + timedelta(days=365),
-            root_keys=[self.root[1]],
-            indicator_keys=[k[1] for k in self.ind],
-            indicator_threshold=2,
-        )
-        return sign(body, [self.root[0]])
-
-
 def bundle(
     keys: list[str], version: int, doc: dict, *, level="central", scope="central", expires_days=30.0, roots=None
 ) -> bytes:
@@ -65,16 +49,15 @@ def bundle(
 
 
 @pytest.fixture()
-def site(tmp_path: Path):
-    keys = Keys()
+def site(tmp_path: Path, rau):
     store = TrustStore(tmp_path / "trust")
-    store.install_root(keys.root_document())
-    signers = [k[0] for k in keys.ind]
+    store.install_root(rau.root_document())
+    signers = [k[0] for k in rau.central]
     for version in (4, 5):
         doc = indicators(version) if version == 4 else indicators(40)
         result = receive(store, bundle(signers, version, doc), TOPIC, site=SITE, region=REGION, now=NOW)
         assert isinstance(result, Accepted), result
-    return keys, store, signers
+    return rau, store, signers
 
 
 def snapshot(store: TrustStore) -> tuple:
@@ -226,26 +209,22 @@ def test_delta_on_the_right_base_applies(site):
 
 
 def test_fast_forward_then_recovery_through_key_rotation(site):
-    keys, store, signers = site
-    # A stolen indicators key pair signs an absurd version: indistinguishable from the RAU.
+    rau, store, signers = site
+    # A stolen pair of central keys signs an absurd version: indistinguishable from the RAU.
     forward = bundle(signers, 2_000_000_000, {"evil": True})
     assert isinstance(receive(store, forward, TOPIC, site=SITE, region=REGION, now=NOW), Accepted)
     # The RAU's real next version is now refused as a rollback: the site is frozen out.
     real = bundle(signers, 6, indicators(6))
     attack_result = receive(store, real, TOPIC, site=SITE, region=REGION, now=NOW)
     assert isinstance(attack_result, BundleRejected) and attack_result.reason == "rollback"
-    # Recovery: root v2 names new indicator keys, signed by the old root key and the new one.
+    # Recovery: root v2 names new central keys and says, signed, that the central floor
+    # goes; signed by the old root key and the new one.
     new_root_key = generate_key()
-    new_ind = [generate_key(), generate_key()]
-    body = make_root(
-        version=2,
-        expires=NOW + timedelta(days=365),
-        root_keys=[new_root_key[1]],
-        indicator_keys=[k[1] for k in new_ind],
-        indicator_threshold=2,
-    )
-    root2 = sign(body, [keys.root[0], new_root_key[0]])
-    recovered = bundle([k[0] for k in new_ind], 6, indicators(6), roots=[root2])
+    new_central = [generate_key(), generate_key()]
+    roles = {**rau.roles(), "central": ([k[1] for k in new_central], 2)}
+    root2 = rau.root_document(2, roles=roles, reset_floors=("central",), root_keys=[new_root_key],
+                              signers=[rau.root[0][0], new_root_key[0]])
+    recovered = bundle([k[0] for k in new_central], 6, indicators(6), roots=[root2])
     result = receive(store, recovered, TOPIC, site=SITE, region=REGION, now=NOW)
     assert isinstance(result, Accepted) and result.rotated_to == 2
     restarted = TrustStore(store.dir)
@@ -257,12 +236,9 @@ def test_fast_forward_then_recovery_through_key_rotation(site):
 
 
 def test_root_rotation_signed_only_by_the_new_key(site):
-    keys, store, signers = site
+    rau, store, signers = site
     new_root_key = generate_key()
-    body = make_root(
-        version=2, expires=NOW + timedelta(days=365), root_keys=[new_root_key[1]], indicator_keys=[generate_key()[1]]
-    )
-    rogue = sign(body, [new_root_key[0]])
+    rogue = rau.root_document(2, root_keys=[new_root_key], roles={"central": ([generate_key()[1]], 1)})
     attack(store, bundle(signers, 6, indicators(6), roots=[rogue]), "root_rotation_invalid")
 
 
@@ -309,3 +285,120 @@ def test_patch_of_one_changed_indicator_names_only_it():
 def test_canonical_json_is_stable():
     assert canonical({"b": 1, "a": [1, 2], "é": "x"}) == '{"a":[1,2],"b":1,"é":"x"}'.encode()
     assert sha256_hex({"b": 1, "a": 2}) == sha256_hex({"a": 2, "b": 1})
+
+
+# --------------------------------------------------------------------------- one role per level
+
+
+def region_topic(region: str = REGION) -> str:
+    return topics.indicators_region(region)
+
+
+def test_a_regional_desk_key_is_refused_for_central(site):
+    rau, store, _ = site
+    rejected = attack(store, bundle([k[0] for k in rau.north], 6, indicators(6)), "bad_signature")
+    assert "role central" in rejected.detail
+
+
+def test_a_regional_desk_key_and_one_central_key_do_not_make_the_central_threshold(site):
+    rau, store, signers = site
+    attack(store, bundle([signers[0], rau.north[0][0]], 6, indicators(6)), "below_threshold")
+
+
+def test_central_keys_cannot_sign_a_region(site):
+    _, store, signers = site
+    payload = bundle(signers, 1, indicators(3), level="region", scope=REGION)
+    attack(store, payload, "bad_signature", topic=region_topic())
+
+
+def test_another_desk_cannot_sign_this_region(site):
+    rau, store, _ = site
+    payload = bundle([k[0] for k in rau.south], 1, indicators(3), level="region", scope=REGION)
+    attack(store, payload, "bad_signature", topic=region_topic())
+
+
+def test_each_level_is_signed_by_its_own_role(site):
+    rau, store, _ = site
+    regional = receive(store, bundle([k[0] for k in rau.north], 1, indicators(3), level="region", scope=REGION),
+                       region_topic(), site=SITE, region=REGION, now=NOW)
+    assert isinstance(regional, Accepted) and regional.role == "region/north"
+    local = receive(store, bundle([k[0] for k in rau.sites], 1, indicators(2), level="site", scope=SITE),
+                    topics.down(SITE, "indicators"), site=SITE, region=REGION, now=NOW)
+    assert isinstance(local, Accepted) and local.role == "site/*"
+    assert TrustStore(store.dir).load().applied["central:central"].version == 5
+
+
+def test_a_site_role_of_its_own_takes_over_from_the_wildcard(tmp_path, rau):
+    own = generate_key()
+    store = TrustStore(tmp_path / "trust")
+    store.install_root(rau.root_document(roles={**rau.roles(), f"site/{SITE}": ([own[1]], 1)}))
+    site_topic = topics.down(SITE, "indicators")
+    wildcard = receive(store, bundle([k[0] for k in rau.sites], 1, indicators(2), level="site", scope=SITE),
+                       site_topic, site=SITE, region=REGION, now=NOW)
+    assert isinstance(wildcard, BundleRejected) and wildcard.reason == "bad_signature"
+    mine = receive(store, bundle([own[0]], 1, indicators(2), level="site", scope=SITE), site_topic,
+                   site=SITE, region=REGION, now=NOW)
+    assert isinstance(mine, Accepted) and mine.role == f"site/{SITE}"
+
+
+def test_a_level_without_a_role_is_refused(tmp_path, rau):
+    store = TrustStore(tmp_path / "trust")
+    store.install_root(rau.root_document(roles={"central": rau.roles()["central"]}))
+    payload = bundle([k[0] for k in rau.north], 1, indicators(3), level="region", scope=REGION)
+    result = receive(store, payload, region_topic(), site=SITE, region=REGION, now=NOW)
+    assert isinstance(result, BundleRejected) and result.reason == "no_role"
+
+
+def test_the_topic_and_the_signed_slot_must_agree(site):
+    _, store, signers = site
+    # A genuine central bundle, delivered on the region's topic.
+    rejected = attack(store, bundle(signers, 6, indicators(6)), "wrong_scope", topic=region_topic())
+    assert "on the topic of region:north" in rejected.detail
+
+
+def test_a_legacy_root_still_signs_every_level_until_rotated_away(tmp_path, rau):
+    """Sites provisioned before roles per level hold a root with one indicators role."""
+    legacy_key = generate_key()
+    store = TrustStore(tmp_path / "trust")
+    store.install_root(sign(make_root(version=1, expires=NOW + timedelta(days=365), root_keys=[rau.root[0][1]],
+                                      indicator_keys=[legacy_key[1]]), [rau.root[0][0]]))
+    assert store.load().root.legacy
+    for payload, topic in [(bundle([legacy_key[0]], 3, indicators(3)), TOPIC),
+                           (bundle([legacy_key[0]], 3, indicators(3), level="region", scope=REGION), region_topic())]:
+        assert isinstance(receive(store, payload, topic, site=SITE, region=REGION, now=NOW), Accepted)
+    # Rotating to roles per level: from then on the old key signs nothing, the floors stay.
+    root2 = rau.root_document(2)
+    north = [k[0] for k in rau.north]
+    moved = receive(store, bundle(north, 4, indicators(4), level="region", scope=REGION, roots=[root2]),
+                    region_topic(), site=SITE, region=REGION, now=NOW)
+    assert isinstance(moved, Accepted) and moved.rotated_to == 2 and moved.role == "region/north"
+    old_key = receive(store, bundle([legacy_key[0]], 9, indicators(9)), TOPIC, site=SITE, region=REGION, now=NOW)
+    assert isinstance(old_key, BundleRejected) and old_key.reason == "bad_signature"
+    central = [k[0] for k in rau.central]
+    stale = receive(store, bundle(central, 2, indicators(2)), TOPIC, site=SITE, region=REGION, now=NOW)
+    assert isinstance(stale, BundleRejected) and stale.reason == "rollback"
+
+
+@pytest.mark.parametrize(
+    "roles,problem",
+    [
+        ({"indicators": "legacy", "central": "k"}, "cannot be mixed"),
+        ({"central/north": "k"}, "not root, central"),
+        ({"region/north/x": "k"}, "not root, central"),
+        ({}, "no role that signs"),
+    ],
+)
+def test_root_shapes_refused(rau, roles, problem):
+    body = make_root(version=1, expires=NOW + timedelta(days=9), root_keys=[rau.root[0][1]],
+                     roles={"central": rau.roles()["central"]})
+    public = rau.central[0][1]
+    body["roles"] = {"root": body["roles"]["root"],
+                     **{name: {"keyids": [key_id(public)], "threshold": 1} for name in roles}}
+    body["keys"][key_id(public)] = {"keytype": "ed25519", "public": public}
+    with pytest.raises(ValueError, match=problem):
+        Root.parse(sign(body, [rau.root[0][0]]))
+
+
+def test_a_reset_must_name_one_slot(rau):
+    with pytest.raises(ValueError, match="is not one level's role"):
+        Root.parse(rau.root_document(2, reset_floors=("region/*",)))
