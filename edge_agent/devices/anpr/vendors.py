@@ -49,6 +49,9 @@ class VendorSpec:
     names_camera: bool = False
     # Pull modes besides snapshot polling, each with its stream parser (content type -> parser).
     streams: tuple[tuple[str, Callable[[str], StreamParser]], ...] = ()
+    # The body the vendor's cameras expect in the answer to a push, for cameras that read
+    # more than the status: (status, reason) -> (content type, body text). None: plain text.
+    answer: Callable[[int, str], tuple[str, str]] | None = None
 
     @property
     def pull_modes(self) -> tuple[str, ...]:
