@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge_agent.config import LaneConfig
-from edge_agent.devices.anpr import generic, hikvision
+from edge_agent.devices.anpr import dahua, generic, hikvision
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
 from edge_agent.models import Rejected
 
@@ -72,6 +72,8 @@ VENDORS: dict[str, VendorSpec] = {
         VendorSpec("hikvision", "Hikvision ISAPI ANPR: XML, JSON or multipart pushes; the alert stream",
                    hikvision.parse_hikvision, hikvision.looks_like_hikvision,
                    streams=(("alert_stream", hikvision.AlertStream),)),
+        VendorSpec("dahua", "Dahua ITC ITSAPI traffic snapshot push: JSON, base64 pictures", dahua.parse_dahua,
+                   dahua.looks_like_dahua, answer=dahua.answer),
         VendorSpec("generic", "the generic JSON push (docs: devices/anpr/generic.py)",
                    generic.parse_generic, lambda content_type, body: True, names_camera=True),
     )
