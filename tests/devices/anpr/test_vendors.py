@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
@@ -112,3 +114,15 @@ def test_a_site_file_naming_an_unknown_vendor_is_refused_with_its_line(tmp_path)
         load_site(site)
     assert refused.value.problems == [
         "line 10: lanes[0].cameras[0].vendor: unknown camera vendor 'axis'; known: hikvision, dahua, generic"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(st.binary(max_size=2000), st.text(max_size=500).map(lambda t: t.encode("utf-8")),
+                      st.integers(0, 5000).map(lambda n: b"[" * n + b'{"Picture": {"Plate": {}}}')),
+       content_type=st.one_of(st.sampled_from(["application/xml", "application/json", "text/xml; charset=utf-16",
+                                               "multipart/form-data; boundary=b", "text/plain", "",
+                                               "text/xml; charset=base64"]), st.text(max_size=60)))
+def test_no_vendor_parser_raises_whatever_the_bytes(body, content_type):
+    for spec in VENDORS.values():
+        spec.recognises(content_type, body)
+        assert isinstance(spec.parse_push(body, content_type), (PlateNotification, Ignored, Rejected))
