@@ -1,9 +1,9 @@
 """Dahua ITC traffic snapshot pushes (ITSAPI), parsed from bytes (sans-I/O).
 
-A Dahua ITC (traffic) camera with its ITSAPI platform push enabled (web UI: Network >
-Platform access > ITSAPI; protocol version 1.19 on current firmware) POSTs every plate
-snapshot as one JSON document to the "ANPR info" interface path it is given, and a
-keep-alive to the "heartbeat" path. The site gives both as `/anpr/<camera-id>`::
+A Dahua ITC (traffic) camera with its ITSAPI platform push enabled (protocol version
+1.19 on current firmware) POSTs every plate snapshot as one JSON document to the "ANPR
+info" interface path it is given, and a keep-alive to the "heartbeat" path. The site
+gives both as `/anpr/<camera-id>`::
 
     POST /anpr/L1-front   Content-Type: application/json
 

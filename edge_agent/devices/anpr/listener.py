@@ -1,10 +1,12 @@
 """The lane's HTTP listener for plate cameras that push, and the owner of polled ones.
 
-One listener per lane (stdlib `ThreadingHTTPServer`, a thread per request: cameras
-push a few events a minute, and it costs no extra package). Routes::
+One listener per lane (stdlib `ThreadingHTTPServer`, a thread per connection, at most
+`max_connections` of them: cameras push a few events a minute, and it costs no extra
+package). Routes::
 
     POST /anpr/<camera-id>   one event from that camera, parsed as its vendor's
-                             (vendors.py: hikvision XML, JSON or multipart; generic JSON)
+                             (vendors.py: hikvision XML, JSON or multipart; dahua
+                             ITSAPI JSON; generic JSON). docs/cameras.md says how.
     POST /anpr  or  /        the same, the vendor told by the body, the camera named in it
     GET  /health             counters as JSON
 
@@ -107,7 +109,7 @@ class AnprListener:
                                                              "last_plate": ""} for cid in self.cameras}
         self.last_reject = ""
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._pullers = [PullCamera(camera, self.accept_notification, VENDORS[camera.vendor],
                                     recognizer=self.local_recognizer)
@@ -492,7 +494,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self._reader = _DeadlineReader(self.connection)
-        plain, self.rfile = self.rfile, io.BufferedReader(self._reader)
+        self._buffered = io.BufferedReader(self._reader)
+        plain, self.rfile = self.rfile, self._buffered
         plain.close()  # else the socket's close waits for it (socket._io_refs)
         self._camera: CameraConfig | None = None
         self._replied = False
@@ -506,7 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
         # A kept-alive connection may wait for its next request as long as a request may take.
         self._reader.deadline = time.monotonic() + listener.read_timeout_s
         try:
-            if not self.rfile.peek(1):
+            if not self._buffered.peek(1):
                 self.close_connection = True  # the client closed the connection
                 return
         except OSError:  # idle too long (TimeoutError), or reset
