@@ -171,7 +171,8 @@ class AnprListener:
                 "running": bool(self._thread and self._thread.is_alive()),
                 **{k: self.counters.get(k, 0) for k in ("accepted", "rejected", "ignored", "unauthorized",
                                                          "low_confidence", "unknown_camera", "timeouts", "busy",
-                                                         "malformed_http", "warnings", "errors")},
+                                                         "malformed_http", "warnings", "parser_failures",
+                                                         "errors")},
                 "connections": self._server.connections if self._server is not None else 0,
                 "uploads": dict(self._uploads),  # open uploads by camera ("" = the shared path)
                 "last_reject": self.last_reject,
@@ -206,7 +207,7 @@ class AnprListener:
             log.exception("anpr_parser_failed lane=%s camera=%s vendor=%s", self.lane_id,
                           camera.id if camera else "-", vendor.name if vendor else "-")
             with self._lock:
-                self.counters["errors"] += 1
+                self.counters["parser_failures"] += 1  # also counted as rejected, below
             return (*self._count_reject(camera, 400, f"body could not be parsed ({type(err).__name__})"), vendor)
         return (*self._handle_parsed(camera, vendor, parsed, content_type, body), vendor)
 

@@ -85,7 +85,8 @@ def test_a_parser_that_raises_costs_a_counted_400_not_the_answer(start_listener,
     status, text = exchange(listener, post_bytes("/anpr/L1-acme", b"ACME|x", "text/plain"))
     assert (status, text.strip()) == (400, "body could not be parsed (RecursionError)")
     health = listener.health()
-    assert (health["rejected"], health["errors"], health["cameras"]["L1-acme"]["rejected"]) == (1, 1, 1)
+    assert (health["rejected"], health["parser_failures"], health["cameras"]["L1-acme"]["rejected"]) == (1, 1, 1)
+    assert health["errors"] == 0  # errors: answers of 500, none here
 
 
 def test_read_warnings_are_answered_counted_and_the_plate_kept(start_listener):
