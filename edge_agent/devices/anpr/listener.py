@@ -558,6 +558,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._reply(status, reason)
             return
+        # Credentials before the body: a client that cannot log in never holds one of the
+        # camera's upload places, nor has its body read.
+        if camera is not None and camera.push_auth != "none":
+            verdict = listener.auth.check(camera.push_auth, self.headers.get("Authorization", ""),
+                                          username=camera.username, password=camera.password,
+                                          method="POST", uri=self.path)
+            if verdict:
+                listener._count_unauthorized(camera, verdict)
+                challenge = listener.auth.challenge(camera.push_auth, stale=verdict == "stale")
+                self.close_connection = True
+                self._reply(401, "unauthorized", headers={"WWW-Authenticate": challenge})
+                return
+        elif camera is None and any(c.push_auth != "none" for c in listener.cameras.values()):
+            # Credentials are per camera: a lane with authenticated cameras takes pushes
+            # only on the camera's own path, never unauthenticated on the shared one.
+            status, reason = listener._count_reject(None, 404, "this lane takes pushes on /anpr/<camera-id> only",
+                                                    "unknown_camera")
+            self.close_connection = True
+            self._reply(status, reason)
+            return
         if not listener._open_upload(camera_id):
             status, reason = listener._count_reject(
                 camera, 503, f"{listener.max_uploads_per_camera} uploads already open from "
@@ -583,22 +603,6 @@ class _Handler(BaseHTTPRequestHandler):
         except _BodyError as err:
             status, reason = listener._count_reject(camera, err.status, err.reason)
             self.close_connection = True
-            self._reply(status, reason)
-            return
-        if camera is not None and camera.push_auth != "none":
-            verdict = listener.auth.check(camera.push_auth, self.headers.get("Authorization", ""),
-                                          username=camera.username, password=camera.password,
-                                          method="POST", uri=self.path)
-            if verdict:
-                listener._count_unauthorized(camera, verdict)
-                challenge = listener.auth.challenge(camera.push_auth, stale=verdict == "stale")
-                self._reply(401, "unauthorized", headers={"WWW-Authenticate": challenge})
-                return
-        elif camera is None and any(c.push_auth != "none" for c in listener.cameras.values()):
-            # Credentials are per camera: a lane with authenticated cameras takes pushes
-            # only on the camera's own path, never unauthenticated on the shared one.
-            status, reason = listener._count_reject(None, 404, "this lane takes pushes on /anpr/<camera-id> only",
-                                                    "unknown_camera")
             self._reply(status, reason)
             return
         status, reason, vendor = listener._handle_push(camera_id, self.headers.get("Content-Type", ""), body)

@@ -255,3 +255,16 @@ def test_a_good_push_is_answered_while_fifty_uploads_stall(start_listener):
         for s in held:
             s.close()
     wait_for(lambda: listener.health()["connections"] == 0, what="the stalled uploads to end")
+
+
+def test_a_client_that_cannot_log_in_never_holds_an_upload_place(start_listener):
+    cam = CameraConfig(id="L1-front", role="tractor", vendor="hikvision", push_auth="basic", username="hik",
+                       password="s3cret")
+    listener, sink = start_listener([cam], max_uploads_per_camera=1, read_timeout_s=60)
+    for _ in range(3):  # headers and part of a body, then nothing: answered at once, the body unread
+        status, _ = exchange(listener, b"POST /anpr/L1-front HTTP/1.1\r\nContent-Type: application/xml\r\n"
+                             b"Content-Length: 5000\r\n\r\n<Event", half_close=False)
+        assert status == 401
+    assert listener.health()["uploads"] == {} and listener.health()["unauthorized"] == 3
+    good = AnprCameraSimulator(listener.url, "hikvision", "L1-front", seed=1, username="hik", password="s3cret")
+    assert good.push("BG 123-AA") == 200
