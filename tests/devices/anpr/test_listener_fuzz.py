@@ -160,7 +160,7 @@ def fuzzed():
     listener.stop()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(request=requests())
 def test_every_request_is_answered_counted_and_threads_stay_bounded(fuzzed, request):
     listener, baseline_threads = fuzzed
