@@ -2,8 +2,10 @@
 
 It comes in through the same door as a real camera: an HTTP POST to the lane
 listener's `/anpr/<camera-id>`, in the Hikvision ISAPI format (multipart/form-data with
-the EventNotificationAlert XML or JSON, a plate crop and a scene JPEG) or in the
-project's generic JSON format, with Basic or Digest authentication when configured.
+the EventNotificationAlert XML or JSON, a plate crop and a scene JPEG), in Dahua's ITSAPI
+traffic snapshot format (JSON with the plate, the vehicle's colour and type, and the
+plate crop and scene in base64; `keep_alive()` sends its heartbeat) or in the project's
+generic JSON format, with Basic or Digest authentication when configured.
 
 The pictures are drawn with OpenCV: a white reflective plate with the blue EU band
 (or a blue band for the Western Balkans countries' own plates) and the country code, dark
@@ -28,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge_agent.devices.anpr.auth import Authenticator
+from edge_agent.devices.anpr.dahua import build_keepalive, build_tollgate
 from edge_agent.devices.anpr.generic import build_generic
 from edge_agent.devices.anpr.hikvision import build_alert_xml, build_multipart
 from edge_agent.ids import new_id
@@ -51,6 +54,8 @@ _REGIONS = {
     "HR": ["ZG", "ST", "RI", "OS", "ZD", "PU", "SB", "VŽ"],
 }
 COUNTRIES = ("RKS", "AL", "SRB", "NMK", "MNE", "BIH", "TR", "BG", "D", "PL", "HR", "RO", "GR", "A")
+FORMATS = ("hikvision", "dahua", "generic")  # the push formats the camera speaks
+_VEHICLE_COLORS = ("White", "Red", "Blue", "Gray", "Black", "Green", "Yellow")
 WESTERN_BALKANS = ("RKS", "AL", "SRB", "NMK", "MNE", "BIH")
 
 
@@ -253,13 +258,13 @@ class Push:
 
 
 class AnprCameraSimulator:
-    """A camera pushing events to `target_url` in `fmt` ("hikvision" or "generic")."""
+    """A camera pushing events to `target_url` in `fmt` (one of FORMATS)."""
 
     def __init__(self, target_url: str, fmt: str = "hikvision", camera_id: str = "cam1", seed: int | None = None, *,
                  username: str = "", password: str = "", document: str = "xml", multipart: bool = True,
                  timeout_s: float = 30.0, scene_size: tuple[int, int] = (1280, 720)) -> None:
-        if fmt not in ("hikvision", "generic"):
-            raise ValueError(f"format {fmt!r}: hikvision or generic")
+        if fmt not in FORMATS:
+            raise ValueError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
         self.url = _push_url(target_url, camera_id)
         self.fmt = fmt
         self.camera_id = camera_id
@@ -296,6 +301,13 @@ class AnprCameraSimulator:
             body = build_generic(sent, confidence=confidence, country=country, timestamp=now, lane=lane,
                                  camera=self.camera_id, event_id=event_id, jpeg=scene_jpeg)
             content_type = "application/json"
+        elif self.fmt == "dahua":
+            # ITSAPI times are the camera's wall clock without offset; this camera's clock is UTC.
+            body = build_tollgate(sent, confidence_pct=int(confidence * 100), device_id=self.camera_id, at=now,
+                                  vehicle_color=self.rng.choice(_VEHICLE_COLORS),
+                                  vehicle_type="Trailer" if role == "trailer" else "Truck",
+                                  plate_jpeg=plate_jpeg, scene_jpeg=scene_jpeg)
+            content_type = "application/json"
         else:
             pictures = {"licensePlatePicture.jpg": plate_jpeg, "detectionPicture.jpg": scene_jpeg}
             if self.document == "json":
@@ -318,6 +330,12 @@ class AnprCameraSimulator:
         status, reply = self.post(body, content_type)
         self.last = Push(plate_text, sent, status, reply, scene_jpeg, plate_jpeg, event_id)
         return status
+
+    def keep_alive(self) -> int:
+        """The camera's heartbeat (Dahua's ITSAPI keep-alive; others have none): the HTTP status."""
+        if self.fmt != "dahua":
+            raise ValueError(f"{self.fmt} cameras send no keep-alive")
+        return self.post(build_keepalive(self.camera_id), "application/json")[0]
 
     def post(self, body: bytes, content_type: str) -> tuple[int, str]:
         """POST raw bytes (tests use it for malformed bodies); (status, reply text)."""
@@ -491,6 +509,7 @@ class PolledCameraSimulator:
 
 __all__ = [
     "COUNTRIES",
+    "FORMATS",
     "WESTERN_BALKANS",
     "AnprCameraSimulator",
     "PolledCameraSimulator",

@@ -60,6 +60,8 @@ def parse_generic(body: bytes, content_type: str = "application/json") -> PlateN
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         return _reject(f"malformed JSON: {err}", body[:200])
+    except RecursionError:
+        return _reject("JSON nested too deeply", body[:200])
     if not isinstance(doc, dict):
         return _reject("JSON body is not an object", body[:200])
     try:
@@ -111,7 +113,10 @@ def build_generic(plate: str, *, confidence: float | None = None, country: str =
 
 
 def _without_image(doc: dict) -> str:
-    return json.dumps({k: v for k, v in doc.items() if k != "image"}, default=str)[:500]
+    try:
+        return json.dumps({k: v for k, v in doc.items() if k != "image"}, default=str)[:500]
+    except (RecursionError, ValueError):  # nested as deep as the parser allowed
+        return ", ".join(sorted(str(k)[:40] for k in doc))[:500]
 
 
 def _reject(reason: str, raw: bytes | str) -> Rejected:

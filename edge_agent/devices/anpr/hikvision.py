@@ -33,7 +33,9 @@ notifications, and `pull.PullCamera` feeds it.
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -55,6 +57,25 @@ _PICTURE_KINDS = {
     "vehiclepicture": "vehicle",
 }
 
+# The ANPR `country` field as an index: Hikvision's COUNTRY_INDEX enumeration ("Device
+# Network SDK" manual, structures, COUNTRY_INDEX: open.hikvision.com/hardware/structures/
+# COUNTRY_INDEX.html), each index to the ISO 3166-1 alpha-3 code its enumerator is named
+# by (COUNTRY_CZE = 1 ...). 0 is "a country the recognition library does not support".
+# Only 1..29 could be confirmed from the published table; the table goes on (48 European
+# countries, then other regions), but an index this agent cannot confirm is kept raw
+# (`PlateNotification.country_raw`) and never used as a country.
+COUNTRY_INDEX: dict[int, str] = {
+    1: "CZE", 2: "FRA", 3: "DEU", 4: "ESP", 5: "ITA", 6: "NLD", 7: "POL", 8: "SVK", 9: "BLR", 10: "MDA",
+    11: "RUS", 12: "UKR", 13: "BEL", 14: "BGR", 15: "DNK", 16: "FIN", 17: "GBR", 18: "GRC", 19: "HRV",
+    20: "HUN", 21: "ISR", 22: "LUX", 23: "MKD", 24: "NOR", 25: "PRT", 26: "ROU", 27: "SRB", 28: "AZE",
+    29: "GEO",
+}
+COUNTRY_NOT_SUPPORTED = 0
+
+# XML 1.0 (Fifth Edition) appendix F: the declaration is ASCII-compatible in every
+# encoding a document can name there, so its bytes are read before the text is decoded.
+_DECLARED_ENCODING = re.compile(rb"<\?xml[^>]{0,200}?encoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._-]{0,39})[\"']")
+
 Result = PlateNotification | Ignored | Rejected
 
 
@@ -74,19 +95,12 @@ def parse_hikvision(body: bytes, content_type: str) -> Result:
         return _parse_multipart(body, content_type)
     if kind.endswith("json") or body.lstrip()[:1] == b"{":
         return parse_document(body, "json")
-    return parse_document(body, "xml")
+    return parse_document(body, "xml", charset=_charset(content_type))
 
 
-def parse_document(data: bytes, encoding: str, images: tuple[Image, ...] = ()) -> Result:
-    """An EventNotificationAlert as XML or JSON bytes."""
-    if not data.strip():
-        return _reject("empty body", data)
-    if len(data) > MAX_DOCUMENT_BYTES:
-        return _reject(f"event document larger than {MAX_DOCUMENT_BYTES} bytes", data[:200])
-    fields = _json_fields(data) if encoding == "json" else _xml_fields(data)
-    if isinstance(fields, Rejected):
-        return fields
-    return _notification(fields, images)
+def parse_document(data: bytes, encoding: str, images: tuple[Image, ...] = (), *, charset: str = "") -> Result:
+    """An EventNotificationAlert as XML or JSON bytes (`charset`: the Content-Type's, if any)."""
+    return _event(data, encoding, charset, images, [])
 
 
 # --------------------------------------------------------------------------- encodings
@@ -98,31 +112,60 @@ def _parse_multipart(body: bytes, content_type: str) -> Result:
     except MultipartError as err:
         return _reject(str(err), body[:200])
     document: Part | None = None
-    images: list[Image] = []
+    pictures: list[Part] = []
     for part in parts:
         ctype = part.content_type
         head = part.body.lstrip()[:1]
         if document is None and (ctype.endswith(("xml", "json")) or head in (b"<", b"{")):
             document = part
         elif ctype.startswith("image/") or is_jpeg(part.body):
-            if not is_jpeg(part.body):
-                return _reject(f"part {part.name!r} is not a JPEG", part.body[:64])
-            images.append(Image(kind=_picture_kind(part.name), jpeg=part.body, name=part.filename or part.name))
+            pictures.append(part)
     if document is None:
         return _reject("multipart without an XML or JSON event part", body[:200])
-    encoding = "json" if document.content_type.endswith("json") or document.body.lstrip()[:1] == b"{" else "xml"
-    return parse_document(document.body, encoding, tuple(images))
+    return _event(document.body, _document_encoding(document), _charset(document.headers.get("content-type", "")),
+                  (), pictures)
 
 
-def _xml_fields(data: bytes) -> dict[str, Any] | Rejected:
-    # ElementTree does not fetch external entities or DTDs; reject DOCTYPE anyway so a
-    # billion-laughs body cannot expand in memory.
-    if b"<!DOCTYPE" in data[:1024].upper() or b"<!ENTITY" in data.upper():
+def _event(data: bytes, encoding: str, charset: str, images: tuple[Image, ...], pictures: list[Part]) -> Result:
+    """The document's fields, its pictures filed by kind, the notification."""
+    if not data.strip():
+        return _reject("empty body", data)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return _reject(f"event document larger than {MAX_DOCUMENT_BYTES} bytes", data[:200])
+    fields = _json_fields(data) if encoding == "json" else _xml_fields(data, charset)
+    if isinstance(fields, Rejected):
+        return fields
+    warnings: list[str] = []
+    kept = list(images)
+    listed = _listed_pictures(fields.get("pictures"))
+    for part in pictures:
+        label = part.filename or part.name or _content_id(part) or "picture"
+        if not is_jpeg(part.body):
+            # One bad picture costs that picture, not the plate read it came with.
+            warnings.append(f"picture {label[:60]!r} is not a JPEG; dropped")
+            continue
+        kept.append(Image(kind=_kind_of(part, listed), jpeg=part.body, name=label[:120]))
+    return _notification(fields, tuple(kept), warnings)
+
+
+def _xml_fields(data: bytes, charset: str = "") -> dict[str, Any] | Rejected:
+    text = _decode_xml(data, charset)
+    if isinstance(text, Rejected):
+        return text
+    # ElementTree does not fetch external entities or DTDs, but expands internal ones: a
+    # DOCTYPE is refused so that a billion-laughs body cannot expand in memory. Looked
+    # for in the decoded text, so that no encoding hides it.
+    upper = text.upper()
+    if "<!DOCTYPE" in upper or "<!ENTITY" in upper:
         return _reject("XML with a DOCTYPE or entity declaration", data[:200])
     try:
-        root = ElementTree.fromstring(data)
+        # Parsed as text, so expat ignores the encoding the declaration names: the text
+        # checked above is the text parsed.
+        root = ElementTree.fromstring(text)
     except ElementTree.ParseError as err:
         return _reject(f"malformed XML: {err}", data[:200])
+    except (ValueError, LookupError) as err:  # expat's own refusals (encodings, limits)
+        return _reject(f"unreadable XML: {err}", data[:200])
     if _local(root.tag) != "EventNotificationAlert":
         return _reject(f"XML root is {_local(root.tag)!r}, not EventNotificationAlert", data[:200])
     fields: dict[str, Any] = {}
@@ -130,9 +173,43 @@ def _xml_fields(data: bytes) -> dict[str, Any] | Rejected:
         name = _local(child.tag)
         if name == "ANPR":
             fields["ANPR"] = {_local(c.tag): (c.text or "").strip() for c in child if len(c) == 0}
+            fields["pictures"] = [{_local(c.tag): (c.text or "").strip() for c in info if len(c) == 0}
+                                  for pictures in child if _local(pictures.tag) == "pictureInfoList"
+                                  for info in pictures if _local(info.tag) == "pictureInfo"]
         elif len(child) == 0:
             fields[name] = (child.text or "").strip()
     return fields
+
+
+def _decode_xml(data: bytes, charset: str) -> str | Rejected:
+    """The document's text, its encoding told as XML 1.0 appendix F and RFC 7303 section 3
+    say: a byte order mark first, then the Content-Type's charset, then the encoding the
+    XML declaration names, else UTF-8."""
+    if data.startswith(codecs.BOM_UTF8):
+        name, data = "utf-8", data[len(codecs.BOM_UTF8):]
+    elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        name = "utf-32"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        name = "utf-16"
+    elif charset:
+        name = charset
+    elif data[:4] == b"\x00<\x00?":
+        name = "utf-16-be"
+    elif data[:4] == b"<\x00?\x00":
+        name = "utf-16-le"
+    else:
+        declared = _DECLARED_ENCODING.match(data.lstrip()[:300])
+        name = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        return _reject(f"XML in an unknown encoding {name[:40]!r}", data[:200])
+    if not codec._is_text_encoding:  # base64, zlib ...: codecs, not character encodings
+        return _reject(f"XML in {name[:40]!r}, which is not a character encoding", data[:200])
+    try:
+        return data.decode(codec.name)
+    except (UnicodeError, ValueError) as err:
+        return _reject(f"XML is not valid {codec.name}: {err}", data[:200])
 
 
 def _json_fields(data: bytes) -> dict[str, Any] | Rejected:
@@ -140,6 +217,8 @@ def _json_fields(data: bytes) -> dict[str, Any] | Rejected:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as err:
         return _reject(f"malformed JSON: {err}", data[:200])
+    except RecursionError:
+        return _reject("JSON nested too deeply", data[:200])
     if not isinstance(doc, dict):
         return _reject("JSON event is not an object", data[:200])
     # Some firmware wraps the alert: {"EventNotificationAlert": {...}}.
@@ -152,23 +231,41 @@ def _json_fields(data: bytes) -> dict[str, Any] | Rejected:
     fields = {k: v for k, v in doc.items() if not isinstance(v, (dict, list))}
     if anpr is not None:
         fields["ANPR"] = {k: v for k, v in anpr.items() if not isinstance(v, (dict, list))}
+        listed = anpr.get("pictureInfoList")
+        if isinstance(listed, dict):
+            listed = listed.get("pictureInfo")
+        if isinstance(listed, list):
+            fields["pictures"] = [{k: v for k, v in info.items() if not isinstance(v, (dict, list))}
+                                  for info in listed if isinstance(info, dict)]
     return fields
+
+
+def _document_encoding(part: Part) -> str:
+    return "json" if part.content_type.endswith("json") or part.body.lstrip()[:1] == b"{" else "xml"
+
+
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'")[:40]
+    return ""
 
 
 # --------------------------------------------------------------------------- fields
 
 
-def _notification(fields: dict[str, Any], images: tuple[Image, ...]) -> Result:
+def _notification(fields: dict[str, Any], images: tuple[Image, ...], warnings: list[str]) -> Result:
     event_type = str(fields.get("eventType", "")).strip()
     if not event_type:
-        return _reject("event without eventType", json.dumps(fields)[:200])
+        return _reject("event without eventType", json.dumps(fields, default=str)[:200])
     if event_type.upper() != "ANPR":
-        return Ignored(f"event type {event_type}")
+        return Ignored(f"event type {event_type[:40]}")
     if str(fields.get("eventState", "active")).lower() == "inactive":
         return Ignored("inactive ANPR state (heartbeat)")
     anpr = fields.get("ANPR")
     if not isinstance(anpr, dict):
-        return _reject("ANPR event without an ANPR element", json.dumps(fields)[:200])
+        return _reject("ANPR event without an ANPR element", json.dumps(fields, default=str)[:200])
     plate = str(anpr.get("licensePlate", "")).strip()
     if plate.upper() in NO_PLATE:
         return Ignored("ANPR event without a plate")
@@ -177,22 +274,24 @@ def _notification(fields: dict[str, Any], images: tuple[Image, ...]) -> Result:
     confidence = _confidence(anpr.get("confidenceLevel"))
     if isinstance(confidence, Rejected):
         return confidence
-    at = _datetime(fields.get("dateTime"))
-    if isinstance(at, Rejected):
-        return at
+    at = _datetime(fields.get("dateTime"), warnings)
+    country, country_raw = _country(anpr, warnings)
     camera = str(fields.get("channelName") or "").strip()
     ip = str(fields.get("ipAddress") or "").strip()
     channel = str(fields.get("channelID") or "").strip()
     return PlateNotification(
         plate=plate,
         confidence=confidence,
-        country=str(anpr.get("countryAbbreviation") or anpr.get("country") or "").strip()[:20],
+        country=country,
         camera=camera or (f"{ip}/{channel}" if ip else ""),
         at=at,
         event_id=str(fields.get("UUID") or fields.get("uuid") or "").strip()[:80],
         direction=str(anpr.get("direction") or "").strip()[:20],
         images=images,
         source_format=SOURCE,
+        country_raw=country_raw,
+        vehicle_type=str(anpr.get("vehicleType") or "").strip()[:20],
+        warnings=tuple(warnings),
     )
 
 
@@ -202,33 +301,93 @@ def _confidence(value: Any) -> float | None | Rejected:
     try:
         level = float(value)
     except (TypeError, ValueError):
-        return _reject(f"confidenceLevel is not a number: {value!r}", str(value)[:60])
+        return _reject(f"confidenceLevel is not a number: {str(value)[:40]!r}", str(value)[:60])
     if not 0 <= level <= 100:
         return _reject(f"confidenceLevel {level} outside 0..100", str(value)[:60])
     return level / 100.0
 
 
-def _datetime(value: Any) -> datetime | None | Rejected:
+def _datetime(value: Any, warnings: list[str]) -> datetime | None:
+    """The event's time, or None (the listener's receive time stands) with a warning.
+
+    Some firmware writes the offset without its sign, run into the seconds
+    (`2024-01-22T11:46:3100:00`): the plate is good, only the time is not.
+    """
     if value in (None, ""):
         return None
     try:
-        at = datetime.fromisoformat(str(value).strip())  # 3.11 reads "Z" too
+        # 3.11 reads "Z" too. Cameras without a configured zone send local time without
+        # offset: kept naive rather than guessed.
+        return datetime.fromisoformat(str(value).strip())
     except ValueError:
-        return _reject(f"dateTime is not ISO 8601: {value!r}", str(value)[:60])
-    # Cameras without a configured zone send local time without offset; keep it naive
-    # rather than guess, the listener stamps its own UTC receive time anyway.
-    return at
+        warnings.append(f"dateTime {str(value)[:40]!r} is not ISO 8601; the receive time stands in")
+        return None
 
 
-def _picture_kind(name: str) -> str:
+def _country(anpr: dict[str, Any], warnings: list[str]) -> tuple[str, str]:
+    """(country, raw value kept when it is an index outside the vendor's table)."""
+    for key in ("countryAbbreviation", "country"):
+        value = str(anpr.get(key) or "").strip()
+        if not value:
+            continue
+        if not (value.isascii() and value.isdigit()):
+            return value[:20], ""  # a name or code, as the camera spells it
+        index = int(value[:6]) if len(value) <= 6 else -1
+        if index == COUNTRY_NOT_SUPPORTED:
+            return "", ""
+        if index in COUNTRY_INDEX:
+            return COUNTRY_INDEX[index], ""
+        warnings.append(f"{key} index {value[:20]} is not in Hikvision's country table; kept raw")
+        return "", value[:20]
+    return "", ""
+
+
+def _listed_pictures(value: Any) -> dict[str, str]:
+    """The document's pictureInfoList: each picture's file name and id -> its type."""
+    out: dict[str, str] = {}
+    for info in value if isinstance(value, list) else ():
+        kind = str(info.get("type") or "").strip()
+        for key in ("fileName", "pId", "pictureID", "id"):
+            name = str(info.get(key) or "").strip()
+            if name and kind:
+                out[name.lower()] = kind
+    return out
+
+
+def _kind_of(part: Part, listed: dict[str, str]) -> str:
+    """scene, plate or vehicle for one picture part.
+
+    The document's own list says it best; then the file name, the Content-ID and the
+    form field name, in that order: firmware that names its parts by picture id keeps
+    the kind in the file name.
+    """
+    names = [part.filename, _content_id(part), part.name]
+    for name in names:
+        kind = _picture_kind(listed.get(name.lower(), "")) if name else None
+        if kind:
+            return kind
+    for name in names:
+        kind = _picture_kind(name)
+        if kind:
+            return kind
+    return "scene"
+
+
+def _picture_kind(name: str) -> str | None:
     """scene, plate or vehicle, from a part's or picture's name (the documented names
-    first, then any name that says plate or vehicle)."""
+    first, then any name that says plate, vehicle or scene), or None when it says none."""
     stem = name.rsplit(".", 1)[0].lower()
     if stem in _PICTURE_KINDS:
         return _PICTURE_KINDS[stem]
     if "plate" in stem:
         return "plate"
-    return "vehicle" if "vehicle" in stem else "scene"
+    if "vehicle" in stem:
+        return "vehicle"
+    return "scene" if "scene" in stem or "detection" in stem else None
+
+
+def _content_id(part: Part) -> str:
+    return part.headers.get("content-id", "").strip().strip("<>")
 
 
 def _local(tag: str) -> str:
@@ -261,7 +420,7 @@ class AlertStream:
         self._buffer = bytearray()
         self._headers: dict[str, str] | None = None
         self._document: Part | None = None
-        self._images: list[Image] = []
+        self._pictures: list[Part] = []
         self.rejected = 0
         self.resyncs = 0
 
@@ -273,8 +432,8 @@ class AlertStream:
             if part is None:
                 break
             if part.content_type.startswith("image/") or is_jpeg(part.body):
-                if self._document is not None and is_jpeg(part.body):
-                    self._images.append(Image(kind=_picture_kind(part.name), jpeg=part.body, name=part.name))
+                if self._document is not None:
+                    self._pictures.append(part)
                 continue
             out += self.flush()
             self._document = part
@@ -284,10 +443,10 @@ class AlertStream:
         """The pending event, complete with the images received so far."""
         if self._document is None:
             return []
-        document, images = self._document, tuple(self._images)
-        self._document, self._images = None, []
-        encoding = "json" if document.content_type.endswith("json") or document.body.lstrip()[:1] == b"{" else "xml"
-        result = parse_document(document.body, encoding, images)
+        document, pictures = self._document, self._pictures
+        self._document, self._pictures = None, []
+        result = _event(document.body, _document_encoding(document),
+                        _charset(document.headers.get("content-type", "")), (), pictures)
         if isinstance(result, Rejected):
             self.rejected += 1
         return [result]

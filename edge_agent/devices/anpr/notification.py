@@ -1,8 +1,13 @@
 """What a plate camera told us, before it becomes a `models.PlateRead`.
 
-Every push or pull format (hikvision.py, generic.py, pull.py) parses its bytes into a
-`PlateNotification`, an `Ignored` (a heartbeat or a non-plate event: answered 200 and
-counted) or a `models.Rejected` (bad input: answered 400, counted and logged).
+Every push or pull format (hikvision.py, dahua.py, generic.py, pull.py) parses its bytes
+into a `PlateNotification`, an `Ignored` (a heartbeat or a non-plate event: answered 200
+and counted) or a `models.Rejected` (bad input: answered 400, counted and logged).
+
+A flaw that does not touch the plate (a malformed timestamp, a picture that is not a
+JPEG, a country index the vendor's table does not name) costs the flawed field, not the
+read: the parser leaves the field empty and says why in `warnings`, which the listener
+logs and counts.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ class PlateNotification:
     direction: str = ""
     images: tuple[Image, ...] = field(default_factory=tuple)
     source_format: str = ""
+    # The camera's country field as sent, when it could not be read as a country (an
+    # index outside the vendor's table): kept for the evidence, never used as a country.
+    country_raw: str = ""
+    vehicle_color: str = ""  # as the camera names it ("White", "Red" ...)
+    vehicle_type: str = ""  # as the camera names it ("Truck", "Bus" ...)
+    warnings: tuple[str, ...] = ()  # what was wrong but did not cost the read
 
 
 @dataclass(frozen=True)

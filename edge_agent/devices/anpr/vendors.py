@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge_agent.config import LaneConfig
-from edge_agent.devices.anpr import generic, hikvision
+from edge_agent.devices.anpr import dahua, generic, hikvision
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
 from edge_agent.models import Rejected
 
@@ -49,6 +49,9 @@ class VendorSpec:
     names_camera: bool = False
     # Pull modes besides snapshot polling, each with its stream parser (content type -> parser).
     streams: tuple[tuple[str, Callable[[str], StreamParser]], ...] = ()
+    # The body the vendor's cameras expect in the answer to a push, for cameras that read
+    # more than the status: (status, reason) -> (content type, body text). None: plain text.
+    answer: Callable[[int, str], tuple[str, str]] | None = None
 
     @property
     def pull_modes(self) -> tuple[str, ...]:
@@ -69,6 +72,8 @@ VENDORS: dict[str, VendorSpec] = {
         VendorSpec("hikvision", "Hikvision ISAPI ANPR: XML, JSON or multipart pushes; the alert stream",
                    hikvision.parse_hikvision, hikvision.looks_like_hikvision,
                    streams=(("alert_stream", hikvision.AlertStream),)),
+        VendorSpec("dahua", "Dahua ITC ITSAPI traffic snapshot push: JSON, base64 pictures", dahua.parse_dahua,
+                   dahua.looks_like_dahua, answer=dahua.answer),
         VendorSpec("generic", "the generic JSON push (docs: devices/anpr/generic.py)",
                    generic.parse_generic, lambda content_type, body: True, names_camera=True),
     )

@@ -54,3 +54,12 @@ def test_bad_fields(doc, reason):
 def test_bad_bodies(body, ctype, reason):
     result = parse_generic(body, ctype)
     assert isinstance(result, Rejected) and reason in result.reason
+
+
+def test_deeply_nested_json_is_refused():
+    result = parse_generic(b"[" * 100_000)
+    assert isinstance(result, Rejected) and result.reason == "JSON nested too deeply"
+    # Nested just shallow enough to load: the rejection still names the field.
+    deep = b'{"plate": 5, "extra": ' + b"[" * 900 + b"]" * 900 + b"}"
+    result = parse_generic(deep)
+    assert isinstance(result, Rejected) and "plate" in result.reason

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from edge_agent.devices.anpr.hikvision import build_alert_xml, build_multipart, parse_hikvision
+from edge_agent.devices.anpr.hikvision import COUNTRY_INDEX, build_alert_xml, build_multipart, parse_hikvision
 from edge_agent.devices.anpr.multipart import MultipartReader
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
 from edge_agent.models import Rejected
@@ -109,10 +109,12 @@ def test_bad_confidence(level, reason):
     assert isinstance(result, Rejected) and reason in result.reason
 
 
-def test_image_part_that_is_not_jpeg():
-    body, ctype = build_multipart(alert(), {"licensePlatePicture.jpg": b"GIF89a..."})
-    result = parse_hikvision(body.replace(b"Content-Type: image/jpeg", b"Content-Type: image/jpeg"), ctype)
-    assert isinstance(result, Rejected) and "not a JPEG" in result.reason
+def test_a_picture_that_is_not_jpeg_is_dropped_and_the_read_kept():
+    body, ctype = build_multipart(alert(), {"licensePlatePicture.jpg": b"GIF89a...", "detectionPicture.jpg": JPEG})
+    note = parse_hikvision(body, ctype)
+    assert isinstance(note, PlateNotification) and note.plate == "BG 123-AA"
+    assert [(i.kind, i.jpeg) for i in note.images] == [("scene", JPEG)]
+    assert note.warnings == ("picture 'licensePlatePicture.jpg' is not a JPEG; dropped",)
 
 
 def test_every_truncation_is_a_value_never_an_exception():
@@ -121,3 +123,106 @@ def test_every_truncation_is_a_value_never_an_exception():
     for n in list(range(0, complete_at, 7)) + [complete_at - 1]:
         assert isinstance(parse_hikvision(body[:n], ctype), Rejected), n
     assert isinstance(parse_hikvision(body[:complete_at], ctype), PlateNotification)
+
+
+# --------------------------------------------------------------------------- encodings and entities
+
+BARE = ("<EventNotificationAlert><eventType>ANPR</eventType><ANPR><licensePlate>{plate}</licensePlate></ANPR>"
+        "</EventNotificationAlert>")
+BOMB = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]>' + BARE.format(plate="&a;")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-7", "cp1252", "shift_jis"])
+def test_an_entity_is_refused_in_any_encoding(encoding):
+    body = f'<?xml version="1.0" encoding="{encoding}"?>{BOMB}'.encode(encoding)
+    result = parse_hikvision(body, "application/xml")
+    assert isinstance(result, Rejected) and "DOCTYPE" in result.reason, result
+
+
+@pytest.mark.parametrize("encoding, plate", [("utf-16", "ČA 123-ŽŠ"), ("utf-16-le", "ČA 123-ŽŠ"),
+                                             ("utf-16-be", "ČA 123-ŽŠ"), ("utf-32", "ČA 123-ŽŠ"),
+                                             ("iso-8859-2", "ČA 123-ŽŠ"), ("cp1251", "СА 1234 ВХ"),
+                                             ("shift_jis", "品川 300 あ 12-34")])
+def test_documents_in_other_encodings_are_read(encoding, plate):
+    body = f'<?xml version="1.0" encoding="{encoding}"?>{BARE.format(plate=plate)}'.encode(encoding)
+    note = parse_hikvision(body, "application/xml")
+    assert isinstance(note, PlateNotification) and note.plate == plate, note
+
+
+def test_the_content_type_charset_and_the_byte_order_mark_say_the_encoding():
+    text = BARE.format(plate="ČA 123")
+    assert parse_hikvision(text.encode("iso-8859-2"), "text/xml; charset=ISO-8859-2").plate == "ČA 123"
+    assert parse_hikvision(b"\xef\xbb\xbf" + text.encode(), "application/xml").plate == "ČA 123"
+    bomb = BOMB.encode("utf-16")  # a BOM, no declaration, and a charset that lies
+    assert "DOCTYPE" in parse_hikvision(bomb, "text/xml; charset=utf-8").reason
+
+
+@pytest.mark.parametrize("declared, reason", [("nope", "unknown encoding"), ("base64", "not a character encoding"),
+                                              ("utf-32", "not valid")])
+def test_unknown_or_impossible_encodings_are_refused_with_reason(declared, reason):
+    body = f'<?xml version="1.0" encoding="{declared}"?>{BARE.format(plate="AB123")}'.encode()
+    result = parse_hikvision(body, "application/xml")
+    assert isinstance(result, Rejected) and reason in result.reason, result
+
+
+def test_deeply_nested_json_is_refused():
+    for body in (b"[" * 100_000, b'{"a":' * 40_000, b'{"eventType": "ANPR", "ANPR": ' + b"[" * 50_000):
+        result = parse_hikvision(body, "application/json")
+        assert isinstance(result, Rejected) and result.reason == "JSON nested too deeply"
+
+
+# --------------------------------------------------------------------------- fields the firmware gets wrong
+
+
+@pytest.mark.parametrize("index, country", [("5", "ITA"), ("27", "SRB"), ("23", "MKD"), ("14", "BGR"), ("0", "")])
+def test_country_index_is_the_vendors_table(index, country):
+    body = alert(country="").replace(b"<licensePlate>", f"<country>{index}</country><licensePlate>".encode())
+    note = parse_hikvision(body, "application/xml")
+    assert (note.country, note.country_raw, note.warnings) == (country, "", ())
+    assert COUNTRY_INDEX[27] == "SRB"
+
+
+@pytest.mark.parametrize("index", ["77", "255", "9" * 40])
+def test_an_index_outside_the_table_is_kept_raw_never_a_country(index):
+    body = alert(country="").replace(b"<licensePlate>", f"<country>{index}</country><licensePlate>".encode())
+    note = parse_hikvision(body, "application/xml")
+    assert note.plate == "BG 123-AA" and note.country == ""
+    assert note.country_raw == index[:20] and "not in Hikvision's country table" in note.warnings[0]
+
+
+def test_country_names_and_codes_are_kept_as_sent():
+    body = alert(country="").replace(b"<licensePlate>", b"<country>Poland</country><licensePlate>")
+    assert parse_hikvision(body, "application/xml").country == "Poland"
+    assert parse_hikvision(alert(country="SRB"), "application/xml").country == "SRB"
+
+
+@pytest.mark.parametrize("value", ["2024-01-22T11:46:3100:00", "yesterday", "2024-13-45T99:99:99"])
+def test_a_malformed_datetime_is_flagged_and_the_plate_kept(value):
+    body = alert().replace(b"</ipAddress>", f"</ipAddress><dateTime>{value}</dateTime>".encode())
+    note = parse_hikvision(body, "application/xml")
+    assert isinstance(note, PlateNotification) and note.plate == "BG 123-AA"
+    assert note.at is None
+    assert note.warnings == (f"dateTime {value!r} is not ISO 8601; the receive time stands in",)
+
+
+def part(name: str, filename: str, data: bytes, content_id: str = "") -> bytes:
+    cid = f"Content-ID: {content_id}\r\n" if content_id else ""
+    return (f'--b\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: image/jpeg\r\n{cid}\r\n").encode() + data + b"\r\n"
+
+
+def test_pictures_named_by_id_are_filed_by_their_file_name_or_the_documents_list():
+    xml = alert(pictures=()).replace(b"</ANPR>", b"<pictureInfoList><pictureInfo><fileName>p-17.jpg</fileName>"
+                                     b"<type>vehiclePicture</type><pId>17</pId></pictureInfo></pictureInfoList></ANPR>")
+    body = (b'--b\r\nContent-Disposition: form-data; name="anpr.xml"\r\nContent-Type: application/xml\r\n\r\n'
+            + xml + b"\r\n"
+            + part("1001", "licensePlatePicture.jpg", JPEG)
+            + part("1002", "detectionPicture.jpg", JPEG)
+            + part("17", "p-17.jpg", JPEG)
+            + part("1004", "x.jpg", JPEG, content_id="<licensePlatePicture>")
+            + part("1005", "1005.jpg", JPEG)
+            + b"--b--\r\n")
+    note = parse_hikvision(body, "multipart/form-data; boundary=b")
+    assert [(i.kind, i.name) for i in note.images] == [
+        ("plate", "licensePlatePicture.jpg"), ("scene", "detectionPicture.jpg"), ("vehicle", "p-17.jpg"),
+        ("plate", "x.jpg"), ("scene", "1005.jpg")]

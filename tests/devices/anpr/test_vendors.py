@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.notification import Ignored, PlateNotification
@@ -64,12 +66,15 @@ def test_bodies_on_the_shared_path_go_to_the_vendor_that_recognises_them():
     assert vendor_for("application/xml", b"<EventNotificationAlert/>").name == "hikvision"
     assert vendor_for("multipart/form-data; boundary=x", b"--x").name == "hikvision"
     assert vendor_for("application/json", b'{"eventType": "ANPR"}').name == "hikvision"
+    assert vendor_for("application/json", b'{"Picture": {"SnapInfo": {}}}').name == "dahua"
+    assert vendor_for("application/json", b'{"Active": true, "DeviceID": "ITC-1"}').name == "dahua"
     assert vendor_for("application/json", b'{"plate": "BG123AA"}').name == "generic"  # the fallback
 
 
 def test_pull_modes_come_from_the_vendor_and_snapshot_from_any():
     assert VENDORS["hikvision"].pull_modes == ("alert_stream", "snapshot")
     assert VENDORS["generic"].pull_modes == ("snapshot",)
+    assert VENDORS["dahua"].pull_modes == ("snapshot",)
 
 
 def lanes_with(**camera) -> list:
@@ -80,7 +85,7 @@ def lanes_with(**camera) -> list:
 
 @pytest.mark.parametrize(("camera", "problem"), [
     ({"vendor": "acme"}, (("lanes", 0, "cameras", 0, "vendor"),
-                          "unknown camera vendor 'acme'; known: hikvision, generic")),
+                          "unknown camera vendor 'acme'; known: hikvision, dahua, generic")),
     ({"vendor": "generic", "mode": "pull", "url": "http://cam/"},
      (("lanes", 0, "cameras", 0, "pull_mode"),
       "generic cameras cannot be pulled as 'alert_stream'; they offer snapshot")),
@@ -108,4 +113,16 @@ def test_a_site_file_naming_an_unknown_vendor_is_refused_with_its_line(tmp_path)
     with pytest.raises(ConfigError) as refused:
         load_site(site)
     assert refused.value.problems == [
-        "line 10: lanes[0].cameras[0].vendor: unknown camera vendor 'axis'; known: hikvision, generic"]
+        "line 10: lanes[0].cameras[0].vendor: unknown camera vendor 'axis'; known: hikvision, dahua, generic"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(st.binary(max_size=2000), st.text(max_size=500).map(lambda t: t.encode("utf-8")),
+                      st.integers(0, 5000).map(lambda n: b"[" * n + b'{"Picture": {"Plate": {}}}')),
+       content_type=st.one_of(st.sampled_from(["application/xml", "application/json", "text/xml; charset=utf-16",
+                                               "multipart/form-data; boundary=b", "text/plain", "",
+                                               "text/xml; charset=base64"]), st.text(max_size=60)))
+def test_no_vendor_parser_raises_whatever_the_bytes(body, content_type):
+    for spec in VENDORS.values():
+        spec.recognises(content_type, body)
+        assert isinstance(spec.parse_push(body, content_type), (PlateNotification, Ignored, Rejected))
