@@ -96,7 +96,11 @@ class RauLink:
         trust = TrustStore(trust_dir(self.config, self.data_dir))
         if not trust.installed:
             return self._rejected(event, BundleRejected("no_root", "no root of trust installed at provisioning"))
-        state = trust.load()
+        try:
+            state = trust.load()
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            # A damaged trust store: refuse what cannot be checked, keep the set in force.
+            return self._rejected(event, BundleRejected("trust_store_unreadable", f"{type(err).__name__}: {err}"))
         slot = slot_for_topic(event.topic, site.id, site.region)
         # Never raises: whatever the payload holds, a refusal comes back with its reason.
         result = verify_bundle(

@@ -21,6 +21,7 @@ import click
 
 from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
 from edge_agent.lazy_commands import LazyGroup
+from edge_agent.simulators.anpr_camera import FORMATS
 
 
 @click.group(cls=LazyGroup, lazy={
@@ -88,7 +89,7 @@ def _run_faults(faults, due: dict, until: float) -> None:
 
 @simulate.command("camera")
 @click.option("--url", required=True, help="The lane listener, e.g. http://127.0.0.1:8081/ (posts to /anpr/<camera>).")
-@click.option("--format", "fmt", type=click.Choice(["hikvision", "generic"]), default="hikvision", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="hikvision", show_default=True)
 @click.option("--camera", "camera_id", default="cam1", show_default=True, help="Camera id as configured.")
 @click.option("--lane", default="", help="Lane id to put in the payload.")
 @click.option("--plate", "plates", multiple=True, help="Plate to push (repeatable); random plates if none.")

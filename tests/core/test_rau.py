@@ -227,6 +227,15 @@ def test_a_signed_bundle_the_site_cannot_run_is_refused_without_raising_the_vers
     assert site.assessor.rules.get("C-PLATE-WATCH") is not None
 
 
+def test_a_damaged_trust_store_refuses_the_bundle_with_its_reason_and_keeps_the_set(site, keys):
+    site.post(bundle_event(keys.bundle(2, plate_set("central-2", "01500AB"))))
+    (site.data_dir / "trust" / "state.json").write_text('{"applied": {"central:central": {"version": ')
+    site.post(bundle_event(keys.bundle(3, plate_set("central-3", "01999ZZ", indicator_id="C-NEWER"))))
+    [report] = site.outbox("bundle_rejected")
+    assert report["reason"] == "trust_store_unreadable" and "JSONDecodeError" in report["detail"]
+    assert site.assessor.rules.get("C-PLATE-WATCH") is not None and site.assessor.rules.get("C-NEWER") is None
+
+
 def test_without_a_root_of_trust_every_bundle_is_refused(tmp_path):
     site = Site(tmp_path)
     try:
