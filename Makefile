@@ -17,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The pure parts, type-checked: the lane, plates, the rules, the scale's protocol parsers,
 # and the store and core that carry their values.
-MYPY_PATHS := edge_agent/lane edge_agent/plates edge_agent/store edge_agent/core \
+MYPY_PATHS := edge_agent/lane edge_agent/plates edge_agent/store edge_agent/core edge_agent/storage \
 	$(filter-out edge_agent/local_rules/cli.py,$(wildcard edge_agent/local_rules/*.py edge_agent/local_rules/ops/*.py)) \
 	$(filter-out edge_agent/devices/scale/cli.py edge_agent/devices/scale/transport.py,$(wildcard edge_agent/devices/scale/*.py))
 

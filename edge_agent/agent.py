@@ -39,6 +39,7 @@ from edge_agent.models import IndicatorFilesChanged, TruckFoundAtStart, WeightSt
 from edge_agent.outputs import OutputBus
 from edge_agent.reload import remove_pid, write_pid
 from edge_agent.site import site_problems
+from edge_agent.storage.reserve import Reserve
 from edge_agent.store import Store, StoreView
 from edge_agent.sync.outbox import enforce_budget
 from edge_agent.watchdog import Watchdog
@@ -93,8 +94,12 @@ class Agent:
         self.assessor.on_change = lambda: record_rules_in_force(self.config, self.data_dir, store, utcnow())
         with store.transaction():
             record_rules_in_force(self.config, self.data_dir, store, utcnow())
+        self.reserve = Reserve(self.data_dir, self.config.storage.reserve_mb)
+        self.reserve.allocate()
         self.core = Core(self.config, self.store, self.assessor, outputs=self.outputs, online=self._online,
-                         on_tick=self._on_tick)
+                         on_tick=self._on_tick, journal_max_events=self.config.storage.journal_max_events)
+        self.core.on_storage_failure = self._storage_failed
+        self.core.on_storage_recovered = self._storage_recovered
         self._register_handlers()
         self.core.recover_interrupted()
         for lane_id, gate in self.gates.items():
@@ -268,14 +273,24 @@ class Agent:
         if self.core is not None:
             self.core.post(event)
 
+    def _storage_failed(self, reason: str) -> bool:
+        """A commit failed for the storage (core thread): give back the reserve; True when
+        that freed space, so the core tries the event again at once."""
+        return reason == "disk_full" and self.reserve.give_back()
+
+    def _storage_recovered(self) -> None:
+        self.reserve.allocate()
+
     def _online(self) -> bool:
         return bool(self.sync and self.sync.health().get("connected"))
 
     def _on_tick(self) -> None:
         # Runs on the core thread: a live loop renews the gates' open permission and
-        # vouches to systemd, and only while the device threads still beat.
-        for gate in self.gates.values():
-            gate.renew_permission()
+        # vouches to systemd, and only while the device threads still beat. While the
+        # storage fails the permission is withheld: an open barrier closes when it lapses.
+        if self.core is None or not self.core.storage_failed:
+            for gate in self.gates.values():
+                gate.renew_permission()
         if self.sync is not None and self.store is not None and time.monotonic() >= self._next_budget_check:
             self._next_budget_check = time.monotonic() + BUDGET_CHECK_S
             self._enforce_outbox_budget()
@@ -307,7 +322,14 @@ class Agent:
             "sync": self.sync.health() if self.sync else {"enabled": False},
             "evidence": self.evidence.health() if self.evidence else {},
             "watchdog": {"stalled": list(self.watchdog.stalled)},
+            "storage": self.storage_health(),
         }
+
+    def storage_health(self) -> dict[str, Any]:
+        out = self.core.storage_health() if self.core else {"state": "ok"}
+        reserve = getattr(self, "reserve", None)
+        out["reserve_mb"] = round(reserve.held / 2**20, 1) if reserve else 0.0
+        return out
 
     def site_health(self) -> dict[str, Any]:
         """What the RAU's health view needs of this site: every device in short, gates, lane
@@ -320,6 +342,7 @@ class Agent:
             if self.core else {},
             "evidence_failures": int(evidence.get("failures", 0) or 0),
             "watchdog_stalled": list(self.watchdog.stalled),
+            "storage": self.storage_health(),
         }
 
     # ------------------------------------------------------------------ metrics
@@ -349,6 +372,7 @@ class Agent:
             hits=store.hit_counts(),
             control_acts=store.control_act_counts(),
             outbox_backlog=store.outbox_count() or 0,
+            storage=self.storage_health(),
             extra=extra,
         )
 

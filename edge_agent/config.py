@@ -298,6 +298,15 @@ class MetricsConfig(Section):
     token: str = Field(default="", repr=False)  # required as "Authorization: Bearer <token>" when set
 
 
+class StorageConfig(Section):
+    """The site's storage over a year unattended (docs/storage.md)."""
+
+    # Given back when the disk fills, so the core can finish what it started; 0 = none.
+    reserve_mb: float = Field(default=64.0, ge=0)
+    # Events kept in memory, in order, while the storage takes no commits.
+    journal_max_events: int = Field(default=50_000, ge=100)
+
+
 class AgentConfig(Section):
     """A whole site: what `edge-agent run --config FILE` runs."""
 
@@ -308,6 +317,7 @@ class AgentConfig(Section):
     sync: SyncConfig = SyncConfig()
     console: ConsoleConfig = ConsoleConfig()
     metrics: MetricsConfig = MetricsConfig()
+    storage: StorageConfig = StorageConfig()
 
     @field_validator("lanes")
     @classmethod

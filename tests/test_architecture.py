@@ -119,6 +119,9 @@ FORBIDDEN = [
     (("edge_agent.central",), ("edge_agent.store", "edge_agent.core", "edge_agent.devices", "edge_agent.console",
                                *SIMULATORS, *DEMO),
      "the RAU's hub has its own ledger and meets sites only over MQTT"),
+    (("edge_agent.storage",), ("edge_agent.core", "edge_agent.devices", "edge_agent.sync", "edge_agent.console",
+                               "edge_agent.central", "edge_agent.agent", *SIMULATORS, *DEMO),
+     "the storage's lifecycle works on files and records, beside the lanes, never in them"),
 ]
 
 

@@ -143,6 +143,7 @@ def health_view(agent: Any, backlog: int | None) -> dict[str, Any]:
         "last_ack": str(sync.get("last_ack") or sync.get("last_ack_at") or ""),
         "devices": devices,
         "core_errors": int((health.get("core") or {}).get("core_errors", 0)),
+        "storage": health.get("storage") or {},
         "at": time.time(),
     }
 

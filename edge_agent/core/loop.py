@@ -27,10 +27,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from edge_agent.commands import Command
+from edge_agent.commands import CloseBarrier, Command, ShowSign
 from edge_agent.config import AgentConfig
 from edge_agent.core import officers, profiles
 from edge_agent.core.context import Assessor, CoreContext, E
+from edge_agent.core.journal import Journal
 from edge_agent.lane import (
     DECIDED,
     CrossingEnded,
@@ -52,16 +53,20 @@ from edge_agent.models import (
     PreArrivalReceived,
     Rejected,
     Tick,
+    VehicleLeft,
     WeightReading,
     utcnow,
 )
 from edge_agent.outputs import OutputBus
 from edge_agent.plates.association import PlateIndex, PlateMatch, disagreement
 from edge_agent.store import Store
+from edge_agent.store.failures import storage_failure
 
 log = logging.getLogger(__name__)
 
 _EVENT = TypeAdapter(Event)
+STORAGE_RETRY_S = 1.0  # how often a failed storage is tried again
+STORAGE_CATCH_UP_PER_TICK = 200  # journaled events committed per tick once it takes them
 
 
 class Core:
@@ -79,6 +84,7 @@ class Core:
         tick_s: float = 0.2,
         online: Callable[[], bool] = lambda: False,
         on_tick: Callable[[], None] | None = None,
+        journal_max_events: int = 50_000,
     ) -> None:
         self.config = config
         self.store = store
@@ -103,6 +109,13 @@ class Core:
         self.tick_hooks: list[Callable[[datetime], None]] = []
         self._stop = threading.Event()
         self._last_tick = 0.0
+        # The storage: "" while it takes commits, else why not ("disk_full", "io_error").
+        self.storage_failed = ""
+        self.storage_failed_since: datetime | None = None
+        self.journal = Journal(journal_max_events)
+        self.on_storage_failure: Callable[[str], bool] | None = None  # True: space freed, try again at once
+        self.on_storage_recovered: Callable[[], None] | None = None
+        self._next_retry = 0.0
         for handlers in (officers.HANDLERS, profiles.HANDLERS):
             for event_type, handler in handlers.items():
                 self.handlers[event_type] = partial(handler, self)
@@ -157,18 +170,39 @@ class Core:
                 handled += 1
 
     def handle(self, item: Any) -> None:
-        """One event, one transaction, then the commands. A bug here is logged, not fatal.
+        """One event, one transaction, then the commands. Nothing here is fatal.
 
         When handling fails the transaction is rolled back, so the lanes go back to what
-        the database says, and the event is kept as a rejection naming the failure: it is
-        never lost, and the next event starts from a consistent state.
+        the database says. A failure of the storage itself (disk full, I/O errors) keeps
+        the event, and every later one, in the journal until the storage takes them
+        again; any other failure is a bug, and the event is kept as a rejection naming it.
+        Either way no event is lost and the next one starts from a consistent state.
         """
+        if self.storage_failed:
+            if isinstance(item, Tick):
+                self._tick_while_storage_failed()
+            else:
+                self._keep(item)
+            return
+        failure = self._process(item)
+        if failure and self.on_storage_failure is not None and self.on_storage_failure(failure):
+            failure = self._process(item)  # the space the reserve gave back lets it finish
+        if failure:
+            self._storage_down(failure, item)
+
+    def _process(self, item: Any) -> str:
+        """Handle one event: "" when it is done (or kept as a rejection), else the storage
+        failure that stopped it, with nothing of it kept."""
         lanes_before = dict(self.lanes)
         try:
             self._handle(item)
             self.committed_lanes = dict(self.lanes)
+            return ""
         except Exception as err:
             self.lanes = lanes_before  # LaneState is immutable: the old values are intact
+            failure = storage_failure(err)
+            if failure:
+                return failure
             self.counters["core_errors"] += 1
             kind = getattr(item, "kind", type(item).__name__)
             log.exception("core_event_failed kind=%s", kind)
@@ -177,8 +211,67 @@ class Core:
                 with self.store.transaction():
                     self.store.record_rejection(Rejected(source=getattr(item, "source", "") or "core",
                                                          reason=f"core failed on {kind}: {err!r}"[:500], raw=raw))
-            except Exception:
+            except Exception as stored:
+                if storage_failure(stored):
+                    return storage_failure(stored)  # kept in the journal, rejected once it can be stored
                 log.exception("core_rejection_not_stored kind=%s", kind)
+            return ""
+
+    # ------------------------------------------------------------------ storage failed
+
+    def _storage_down(self, failure: str, item: Any) -> None:
+        self.storage_failed = failure
+        self.storage_failed_since = utcnow()
+        self.counters["storage_failures"] += 1
+        self._next_retry = self.clock() + STORAGE_RETRY_S
+        # One line per change of state, not one per event: the alarm must stand out.
+        log.error("storage_failed reason=%s: events are kept in memory (up to %d) and stored when the storage "
+                  "takes them again; no barrier opens meanwhile", failure, self.journal.max_events)
+        if not isinstance(item, Tick):
+            self._keep(item)
+
+    def _keep(self, item: Any) -> None:
+        self._close_behind(item)
+        if not self.journal.append(item):
+            self.counters["journal_refused"] += 1
+            if self.journal.refused == 1:
+                log.critical("journal_full events=%d: further events are refused until the storage recovers",
+                             len(self.journal))
+
+    def _close_behind(self, item: Any) -> None:
+        """The safe direction needs no commit: a truck that left gets its barrier closed."""
+        if isinstance(item, VehicleLeft) and item.lane in self.lanes:
+            crossing = self.lanes[item.lane].crossing_id
+            self.outputs.dispatch(CloseBarrier(lane=item.lane, crossing_id=crossing))
+            self.outputs.dispatch(ShowSign(lane=item.lane, crossing_id=crossing, sign="none"))
+
+    def _tick_while_storage_failed(self) -> None:
+        self._last_tick = self.clock()
+        if self.on_tick:
+            self.on_tick()  # the agent withholds the gates' open permission meanwhile
+        if self.clock() < self._next_retry:
+            return
+        self._next_retry = self.clock() + STORAGE_RETRY_S
+        # A bounded batch per tick: the loop keeps ticking (watchdog, gates) while it catches up.
+        for _ in range(STORAGE_CATCH_UP_PER_TICK):
+            if not len(self.journal):
+                break
+            if self._process(self.journal.oldest()):
+                return
+            self.journal.drop_oldest()
+        if len(self.journal) or self._process(Tick()):
+            return
+        down_s = (utcnow() - self.storage_failed_since).total_seconds() if self.storage_failed_since else 0.0
+        log.warning("storage_recovered reason=%s after_s=%.0f", self.storage_failed, down_s)
+        self.storage_failed, self.storage_failed_since = "", None
+        if self.on_storage_recovered is not None:
+            self.on_storage_recovered()
+
+    def storage_health(self) -> dict[str, Any]:
+        return {"state": "failed" if self.storage_failed else "ok", "reason": self.storage_failed,
+                "since": self.storage_failed_since.isoformat(timespec="seconds") if self.storage_failed_since else "",
+                "journal": len(self.journal), "journal_refused": self.journal.refused,
+                "failures": self.counters["storage_failures"]}
 
     def _handle(self, item: Any) -> None:
         if isinstance(item, Tick):
@@ -444,9 +537,12 @@ class Core:
         """The lanes as committed, for the console and the demo (read from any thread)."""
         lanes = self.committed_lanes
         weights = dict(self.live_weight)
+        failed = self.storage_failed
         return {
             lane_id: {
-                "phase": lane.phase.value,
+                # While the storage fails the lanes stand still, and say why.
+                "phase": "storage_failed" if failed else lane.phase.value,
+                "lane_phase": lane.phase.value,
                 "crossing": lane.crossing_id,
                 "tractor": lane.tractor.text if lane.tractor else "",
                 "trailer": lane.trailer.text if lane.trailer else "",

@@ -39,6 +39,7 @@ class SiteFigures:
     hits: list[tuple[str, str, int]] = field(default_factory=list)  # (indicator, level, hits)
     control_acts: dict[str, int] = field(default_factory=dict)  # result -> acts stored
     outbox_backlog: int = 0
+    storage: dict[str, Any] = field(default_factory=dict)  # Agent.storage_health()
     extra: list[str] = field(default_factory=list)  # families other parts render (the console)
 
 
@@ -63,6 +64,14 @@ def render(f: SiteFigures) -> str:
                   "Evidence files (snapshots, clips, device payloads) that could not be written.",
                   [({}, int(f.evidence.get("failures", 0) or 0))])
     out += _link(f.link)
+    out += family("edge_agent_storage_failed", "gauge",
+                  "1 while the storage takes no commits (disk full, I/O errors): events wait in memory.",
+                  [({"reason": f.storage.get("reason") or "none"}, 1 if f.storage.get("state") == "failed" else 0)])
+    out += family("edge_agent_storage_journal_events", "gauge",
+                  "Events kept in memory until the storage takes them.", [({}, f.storage.get("journal", 0))])
+    out += family("edge_agent_storage_reserve_bytes", "gauge",
+                  "Space the reserve file holds for a full disk (0 once given back).",
+                  [({}, int(float(f.storage.get("reserve_mb", 0.0)) * 2**20))])
     out += family("edge_agent_watchdog_stalled", "gauge",
                   "1 for a thread the service watchdog has not heard from in time (pings withheld).",
                   [({"thread": name}, 1) for name in f.stalled])
