@@ -32,7 +32,8 @@ from pathlib import Path
 
 import click
 
-REPO = Path(__file__).resolve().parents[1]
+from edge_agent import shipped
+
 DEFAULT_EXEC = "/opt/edge-agent/venv/bin/edge-agent"
 USER = "edge-agent"
 GROUPS = ("dialout", "gpio", "video")
@@ -53,8 +54,13 @@ class Step:
     keep_existing: bool = False
 
 
-def plan(root: Path, *, exec_path: str, start: bool = False, source: Path = REPO) -> list[Step]:
-    """The steps for this host (or image under `root`), from what is already there."""
+def plan(root: Path, *, exec_path: str, start: bool = False, source: Path | None = None) -> list[Step]:
+    """The steps for this host (or image under `root`), from what is already there.
+
+    `source` holds the files to install, laid out as `edge_agent.shipped` (the default):
+    systemd/, firmware_config/ and wiring.md.
+    """
+    source = source or shipped.path()
     chroot = str(root) != "/"
     root_opt = ("--root", str(root)) if chroot else ()
     steps: list[Step] = []
@@ -85,7 +91,7 @@ def plan(root: Path, *, exec_path: str, start: bool = False, source: Path = REPO
     for pinmap in sorted((source / "firmware_config/pinmaps").glob("*.toml")):
         steps.append(Step(f"pin map {pinmap.name}", "file", path=f"/etc/edge-agent/pinmaps/{pinmap.name}",
                           content=pinmap.read_bytes(), mode=0o640, group=USER))
-    wiring = source / "docs/wiring.md"
+    wiring = source / "wiring.md"
     if wiring.is_file():
         steps.append(Step("wiring notes", "file", path="/usr/share/doc/edge-agent/wiring.md",
                           content=wiring.read_bytes()))
