@@ -12,7 +12,8 @@ What it does, in order (each step is printed; `--dry-run` only prints):
    example site file if /etc/edge-agent/site.toml does not exist yet (a site's own
    file is never overwritten);
 4. `systemctl daemon-reload`, `systemctl enable edge-agent.service` (`--start` also
-   starts it), `udevadm control --reload` and `udevadm trigger`.
+   starts it), `udevadm control --reload` and `udevadm trigger`; on a host where systemd
+   is not running (a container, a chroot) only the enable.
 
 `--root DIR` does all of it inside DIR instead of / (useradd/groupadd `--root`,
 `systemctl --root`; udev is not reloaded), which is how images are prepared and how the
@@ -101,10 +102,13 @@ def plan(root: Path, *, exec_path: str, start: bool = False, source: Path | None
                           path="/etc/edge-agent/site.toml", content=with_fresh_secret(example.read_bytes()),
                           mode=0o640, group=USER, keep_existing=True))
     systemctl = ("systemctl", f"--root={root}") if chroot else ("systemctl",)
-    if not chroot:
+    # An image being prepared in a chroot or a container has no running systemd to reload
+    # or start anything; enabling works without it (symlinks).
+    booted = not chroot and systemd_running()
+    if booted:
         steps.append(Step("reload systemd", "run", argv=("systemctl", "daemon-reload")))
     steps.append(Step("enable edge-agent.service", "run",
-                      argv=(*systemctl, "enable", *(("--now",) if start and not chroot else ()), "edge-agent.service")))
+                      argv=(*systemctl, "enable", *(("--now",) if start and booted else ()), "edge-agent.service")))
     if not chroot:
         steps.append(Step("reload udev rules", "run", argv=("udevadm", "control", "--reload")))
         steps.append(Step("apply udev rules", "run", argv=("udevadm", "trigger")))
@@ -164,8 +168,15 @@ def install(root: Path, dry_run: bool, exec_path: str | None, start: bool) -> No
     if os.geteuid() != 0:
         raise click.ClickException("run as root (sudo edge-agent install)")
     apply(steps, root)
+    if start and str(root) == "/" and not systemd_running():
+        click.echo("  not started: systemd is not running on this host")
     click.echo("done. Next: edit /etc/edge-agent/site.toml, run `edge-agent gpio test`, "
                "then `systemctl start edge-agent`.")
+
+
+def systemd_running() -> bool:
+    """sd_booted(3): the host runs systemd as its init system."""
+    return Path("/run/systemd/system").is_dir()
 
 
 def _this_program() -> str:
