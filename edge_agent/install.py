@@ -55,11 +55,13 @@ class Step:
     keep_existing: bool = False
 
 
-def plan(root: Path, *, exec_path: str, start: bool = False, source: Path | None = None) -> list[Step]:
+def plan(root: Path, *, exec_path: str, start: bool = False, source: Path | None = None,
+         booted: bool | None = None) -> list[Step]:
     """The steps for this host (or image under `root`), from what is already there.
 
     `source` holds the files to install, laid out as `edge_agent.shipped` (the default):
-    systemd/, firmware_config/ and wiring.md.
+    systemd/, firmware_config/ and wiring.md. `booted`: whether systemd runs the host
+    (default: look, see `systemd_running`); never for an image under `root`.
     """
     source = source or shipped.path()
     chroot = str(root) != "/"
@@ -104,7 +106,7 @@ def plan(root: Path, *, exec_path: str, start: bool = False, source: Path | None
     systemctl = ("systemctl", f"--root={root}") if chroot else ("systemctl",)
     # An image being prepared in a chroot or a container has no running systemd to reload
     # or start anything; enabling works without it (symlinks).
-    booted = not chroot and systemd_running()
+    booted = not chroot and (systemd_running() if booted is None else booted)
     if booted:
         steps.append(Step("reload systemd", "run", argv=("systemctl", "daemon-reload")))
     steps.append(Step("enable edge-agent.service", "run",
