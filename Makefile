@@ -20,6 +20,7 @@ TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromiu
 	$(PACKAGE_DEBS)
 # The boards' architectures: Raspberry Pi OS 64-bit and Debian 12 (arm64), Debian 12 on a PC (amd64).
 ARCHS ?= amd64 arm64
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench deb bundle debs venv clean
@@ -49,9 +50,9 @@ deb: venv
 	@$(MAKE) --no-print-directory debs DEBS="$(PACKAGE_DEBS)"
 	@for arch in $(ARCHS); do $(BIN)/python packaging/build.py deb --arch $$arch --out dist || exit 1; done
 
-bundle: venv
-	@$(MAKE) --no-print-directory debs DEBS="$(PACKAGE_DEBS)"
-	@for arch in $(ARCHS); do $(BIN)/python packaging/build.py bundle --arch $$arch --out dist || exit 1; done
+bundle: deb
+	@for arch in $(ARCHS); do $(BIN)/python packaging/build.py bundle --arch $$arch --out dist \
+		--deb dist/edge-agent_$(VERSION)_$$arch.deb || exit 1; done
 
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

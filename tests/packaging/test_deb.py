@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,3 +91,24 @@ def test_the_tag_check_refuses_wheels_the_board_cannot_run():
            "numpy-2.4.6.tar.gz"]
     assert wrong("arm64", good) == []
     assert wrong("arm64", bad) == bad
+
+
+def test_the_bundle_holds_the_package_and_install_notes_with_its_sha256(arm64_deb, tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "packaging/build.py"), "bundle", "--arch", "arm64",
+                             "--deb", str(arm64_deb), "--out", str(tmp_path)], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    version = arm64_deb.name.split("_")[1]
+    archive = tmp_path / f"edge-agent-{version}-arm64.tar"
+    assert result.stdout.strip() == str(archive)
+    checked = subprocess.run(["sha256sum", "--check", f"{archive.name}.sha256"], cwd=tmp_path, capture_output=True,
+                             text=True, check=False)
+    assert checked.returncode == 0 and f"{archive.name}: OK" in checked.stdout, checked.stdout + checked.stderr
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == [f"edge-agent-{version}-arm64/INSTALL.txt",
+                                          f"edge-agent-{version}-arm64/{arm64_deb.name}"]
+        packed = tar.extractfile(f"edge-agent-{version}-arm64/{arm64_deb.name}").read()
+        notes = tar.extractfile(f"edge-agent-{version}-arm64/INSTALL.txt").read().decode()
+    assert packed == arm64_deb.read_bytes()
+    assert f"sha256sum -c {archive.name}.sha256" in notes and f"apt install ./{arm64_deb.name}" in notes
+    assert len(notes.splitlines()) < 40  # short: a technician reads it at the board
