@@ -20,6 +20,8 @@ TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromiu
 	$(PACKAGE_DEBS)
 # The boards' architectures: Raspberry Pi OS 64-bit and Debian 12 (arm64), Debian 12 on a PC (amd64).
 ARCHS ?= amd64 arm64
+# Optional dependency groups the package carries too, e.g. EXTRAS=ocr (local plate recognition).
+EXTRAS ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -48,7 +50,8 @@ bench: venv
 
 deb: venv
 	@$(MAKE) --no-print-directory debs DEBS="$(PACKAGE_DEBS)"
-	@for arch in $(ARCHS); do $(BIN)/python packaging/build.py deb --arch $$arch --out dist || exit 1; done
+	@for arch in $(ARCHS); do $(BIN)/python packaging/build.py deb --arch $$arch --out dist \
+		--extras "$(EXTRAS)" || exit 1; done
 
 bundle: deb
 	@for arch in $(ARCHS); do $(BIN)/python packaging/build.py bundle --arch $$arch --out dist \

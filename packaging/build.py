@@ -180,7 +180,7 @@ def _platform_fits(platform: str, machine: str) -> bool:
     if base in LEGACY_MANYLINUX:
         return LEGACY_MANYLINUX[base] <= BOARD_GLIBC
     glibc = re.fullmatch(r"manylinux_(\d+)_(\d+)", base)
-    return bool(glibc) and (int(glibc[1]), int(glibc[2])) <= BOARD_GLIBC
+    return glibc is not None and (int(glibc[1]), int(glibc[2])) <= BOARD_GLIBC
 
 
 # --------------------------------------------------------------------------- the Debian package

@@ -64,13 +64,17 @@ def running_release(board) -> str:
 
 
 def test_installs_without_network_then_removes_and_purges(board, amd64_deb, shell_env, make_root, tmp_path):
+    root = board.root
+    by_hand = root / "opt/edge-agent/venv"  # the board had the agent installed by hand before
+    by_hand.mkdir(parents=True)
+    (by_hand / "pyvenv.cfg").write_text("home = /usr/bin\n")
     installed = board.dpkg("-i", str(amd64_deb))
     assert installed.returncode == 0, installed.stdout + installed.stderr
     version = version_of(amd64_deb)
     assert board.installed_version() == f"{version} ii"
     assert board.current_release() == version
+    assert (root / "opt/edge-agent/venv.before-package/pyvenv.cfg").read_text() == "home = /usr/bin\n"
     assert "not started (it was not running)" in installed.stdout  # a first installation waits for its site file
-    root = board.root
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([board.program(), *args], cwd=tmp_path, env=shell_env, capture_output=True,
