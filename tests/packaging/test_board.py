@@ -77,8 +77,8 @@ def test_installs_without_network_then_removes_and_purges(board, amd64_deb, shel
     assert "not started (it was not running)" in installed.stdout  # a first installation waits for its site file
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([board.program(), *args], cwd=tmp_path, env=shell_env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(["unshare", "--net", board.program(), *args], cwd=tmp_path, env=shell_env,
+                              capture_output=True, text=True, timeout=120, check=False)
 
     helped = run("--help")
     assert helped.returncode == 0 and "check-config" in helped.stdout, helped.stderr
