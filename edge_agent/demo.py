@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import click
 
+from edge_agent import shipped
 from edge_agent.agent import Agent
 from edge_agent.config import (
     AgentConfig,
@@ -51,8 +52,7 @@ from edge_agent.store import StoreView
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_INDICATORS = ROOT / "firmware_config" / "indicators" / "demo.json"
+DEMO_INDICATORS = shipped.path("firmware_config", "indicators", "demo.json")
 
 # Scenario durations in seconds of lane time; --speed divides them.
 ARRIVAL_GAP_S = 3.0

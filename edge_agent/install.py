@@ -12,7 +12,8 @@ What it does, in order (each step is printed; `--dry-run` only prints):
    example site file if /etc/edge-agent/site.toml does not exist yet (a site's own
    file is never overwritten);
 4. `systemctl daemon-reload`, `systemctl enable edge-agent.service` (`--start` also
-   starts it), `udevadm control --reload` and `udevadm trigger`.
+   starts it), `udevadm control --reload` and `udevadm trigger`; on a host where systemd
+   is not running (a container, a chroot) only the enable.
 
 `--root DIR` does all of it inside DIR instead of / (useradd/groupadd `--root`,
 `systemctl --root`; udev is not reloaded), which is how images are prepared and how the
@@ -32,7 +33,8 @@ from pathlib import Path
 
 import click
 
-REPO = Path(__file__).resolve().parents[1]
+from edge_agent import shipped
+
 DEFAULT_EXEC = "/opt/edge-agent/venv/bin/edge-agent"
 USER = "edge-agent"
 GROUPS = ("dialout", "gpio", "video")
@@ -53,8 +55,15 @@ class Step:
     keep_existing: bool = False
 
 
-def plan(root: Path, *, exec_path: str, start: bool = False, source: Path = REPO) -> list[Step]:
-    """The steps for this host (or image under `root`), from what is already there."""
+def plan(root: Path, *, exec_path: str, start: bool = False, source: Path | None = None,
+         booted: bool | None = None) -> list[Step]:
+    """The steps for this host (or image under `root`), from what is already there.
+
+    `source` holds the files to install, laid out as `edge_agent.shipped` (the default):
+    systemd/, firmware_config/ and wiring.md. `booted`: whether systemd runs the host
+    (default: look, see `systemd_running`); never for an image under `root`.
+    """
+    source = source or shipped.path()
     chroot = str(root) != "/"
     root_opt = ("--root", str(root)) if chroot else ()
     steps: list[Step] = []
@@ -85,7 +94,7 @@ def plan(root: Path, *, exec_path: str, start: bool = False, source: Path = REPO
     for pinmap in sorted((source / "firmware_config/pinmaps").glob("*.toml")):
         steps.append(Step(f"pin map {pinmap.name}", "file", path=f"/etc/edge-agent/pinmaps/{pinmap.name}",
                           content=pinmap.read_bytes(), mode=0o640, group=USER))
-    wiring = source / "docs/wiring.md"
+    wiring = source / "wiring.md"
     if wiring.is_file():
         steps.append(Step("wiring notes", "file", path="/usr/share/doc/edge-agent/wiring.md",
                           content=wiring.read_bytes()))
@@ -95,10 +104,13 @@ def plan(root: Path, *, exec_path: str, start: bool = False, source: Path = REPO
                           path="/etc/edge-agent/site.toml", content=with_fresh_secret(example.read_bytes()),
                           mode=0o640, group=USER, keep_existing=True))
     systemctl = ("systemctl", f"--root={root}") if chroot else ("systemctl",)
-    if not chroot:
+    # An image being prepared in a chroot or a container has no running systemd to reload
+    # or start anything; enabling works without it (symlinks).
+    booted = not chroot and (systemd_running() if booted is None else booted)
+    if booted:
         steps.append(Step("reload systemd", "run", argv=("systemctl", "daemon-reload")))
     steps.append(Step("enable edge-agent.service", "run",
-                      argv=(*systemctl, "enable", *(("--now",) if start and not chroot else ()), "edge-agent.service")))
+                      argv=(*systemctl, "enable", *(("--now",) if start and booted else ()), "edge-agent.service")))
     if not chroot:
         steps.append(Step("reload udev rules", "run", argv=("udevadm", "control", "--reload")))
         steps.append(Step("apply udev rules", "run", argv=("udevadm", "trigger")))
@@ -158,8 +170,15 @@ def install(root: Path, dry_run: bool, exec_path: str | None, start: bool) -> No
     if os.geteuid() != 0:
         raise click.ClickException("run as root (sudo edge-agent install)")
     apply(steps, root)
+    if start and str(root) == "/" and not systemd_running():
+        click.echo("  not started: systemd is not running on this host")
     click.echo("done. Next: edit /etc/edge-agent/site.toml, run `edge-agent gpio test`, "
                "then `systemctl start edge-agent`.")
+
+
+def systemd_running() -> bool:
+    """sd_booted(3): the host runs systemd as its init system."""
+    return Path("/run/systemd/system").is_dir()
 
 
 def _this_program() -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from edge_agent import shipped
 from edge_agent.config import parse_config
-from edge_agent.install import install
+from edge_agent.install import install, plan
 from edge_agent.site import secret_problems
 
 
@@ -93,3 +95,24 @@ def test_refuses_a_non_debian_tree(tmp_path):
     result = CliRunner().invoke(install, ["--root", str(tmp_path)])
     assert result.exit_code != 0
     assert "not a Debian or Raspberry Pi OS system" in result.output
+
+
+def test_a_host_without_a_running_systemd_is_enabled_but_not_reloaded_or_started():
+    """A chroot or container preparing a board: `systemctl daemon-reload` and `--now` would fail there."""
+    booted = [s.argv for s in plan(Path("/"), exec_path="/x/edge-agent", start=True, booted=True) if s.kind == "run"]
+    assert ("systemctl", "daemon-reload") in booted
+    assert ("systemctl", "enable", "--now", "edge-agent.service") in booted
+    not_booted = [s.argv for s in plan(Path("/"), exec_path="/x/edge-agent", start=True, booted=False)
+                  if s.kind == "run"]
+    assert ("systemctl", "daemon-reload") not in not_booted
+    assert ("systemctl", "enable", "edge-agent.service") in not_booted
+
+
+def test_the_plan_installs_the_files_the_package_ships(image):
+    """Units, udev rules, pin maps and wiring notes come from edge_agent.shipped, wherever it is installed."""
+    files = {s.path: s.content for s in plan(image, exec_path="/x/edge-agent") if s.kind == "file"}
+    pinmaps = sorted(p.name for p in shipped.path("firmware_config", "pinmaps").glob("*.toml"))
+    assert pinmaps and all(f"/etc/edge-agent/pinmaps/{name}" in files for name in pinmaps)
+    assert files["/etc/udev/rules.d/70-edge-agent.rules"] == shipped.path(
+        "firmware_config", "udev", "70-edge-agent.rules").read_bytes()
+    assert files["/usr/share/doc/edge-agent/wiring.md"] == shipped.path("wiring.md").read_bytes()

@@ -22,12 +22,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_agent import shipped
 from edge_agent.config import GateConfig
 from edge_agent.errors import ConfigError
 
+# The installed maps (a technician may add or edit one) before the ones the agent carries.
 PINMAP_DIRS = (
     Path("/etc/edge-agent/pinmaps"),
-    Path(__file__).resolve().parents[3] / "firmware_config" / "pinmaps",
+    shipped.path("firmware_config", "pinmaps"),
 )
 
 # role -> GateConfig key; outputs are driven, inputs are read.
