@@ -247,9 +247,15 @@ class SyncConfig(Section):
     tls_ca: Path | None = None
     tls_cert: Path | None = None  # the site's client certificate; its CN must be the site id
     tls_key: Path | None = None
-    keepalive_s: int = Field(default=30, gt=0)
-    # outbox: delivery
-    drain_rate_per_s: float = Field(default=200.0, ge=0)  # backlog pace after an outage; 0 = unpaced
+    # A link that went silent (half-open: the far end gone without a word) is given up
+    # within twice this (MQTT keepalive), or sooner when data sent is not acknowledged.
+    keepalive_s: int = Field(default=10, gt=0)
+    # Reconnect waits: full jitter from 0 up to base doubled per attempt, capped.
+    reconnect_base_s: float = Field(default=1.0, gt=0)
+    reconnect_cap_s: float = Field(default=60.0, gt=0)
+    # outbox: delivery. The backlog is paced by the hub's acknowledgements: at most
+    # max_inflight events unacknowledged; drain_rate_per_s caps it further (0 = no cap).
+    drain_rate_per_s: float = Field(default=0.0, ge=0)
     max_inflight: int = Field(default=500, gt=0)  # unacknowledged window; keep under the broker's max_queued_messages
     resend_timeout_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=0.05, gt=0)  # how often new outbox rows are looked for

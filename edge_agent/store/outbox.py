@@ -86,7 +86,12 @@ class Outbox(Database):
     # ------------------------------------------------------------------ reads (the sender, the budget)
 
     def outbox_count(self) -> int:
-        return self._scalar("SELECT count(*) FROM outbox")
+        return self._scalar("SELECT coalesce(sum(rows), 0) FROM outbox_totals")
+
+    def outbox_oldest_at(self) -> str:
+        """When the oldest unsent event was queued ("" with none)."""
+        row = self._one("SELECT created_at FROM outbox ORDER BY seq LIMIT 1")
+        return row[0] if row else ""
 
     def outbox_max_seq(self) -> int:
         return self._scalar("SELECT coalesce(max(seq), 0) FROM outbox")
@@ -113,9 +118,7 @@ class Outbox(Database):
     def outbox_usage(self) -> dict[str, int]:
         """Bytes and rows per class, for the budget policy (edge_agent/sync/outbox.py)."""
         out = {"customs_bytes": 0, "other_bytes": 0, "customs_rows": 0, "other_rows": 0}
-        for klass, rows, size in self.conn.execute(
-            "SELECT klass, count(*), coalesce(sum(bytes), 0) FROM outbox GROUP BY klass"
-        ).fetchall():
+        for klass, rows, size in self.conn.execute("SELECT klass, rows, bytes FROM outbox_totals").fetchall():
             key = "customs" if klass == "customs" else "other"
             out[f"{key}_rows"] += rows
             out[f"{key}_bytes"] += size

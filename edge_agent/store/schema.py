@@ -168,6 +168,29 @@ def _migration_6_rules_in_force(db: sqlite_utils.Database) -> None:
     db.table("rules_in_force").create_index(["from_at"])
 
 
+def _migration_7_outbox_totals(db: sqlite_utils.Database) -> None:
+    # Rows and bytes per class kept as the outbox changes, so the budget check and the
+    # backlog figure cost the same with ten rows or a million (a scan stalled the core
+    # loop for a second during a long outage's drain). Triggers keep them in the very
+    # transaction that inserts or deletes.
+    db.execute("""CREATE TABLE outbox_totals (
+        klass TEXT PRIMARY KEY,
+        rows INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0
+    )""")
+    db.execute("""INSERT INTO outbox_totals (klass, rows, bytes)
+        SELECT klass, count(*), coalesce(sum(bytes), 0) FROM outbox GROUP BY klass""")
+    db.execute("""CREATE TRIGGER outbox_totals_insert AFTER INSERT ON outbox BEGIN
+        INSERT INTO outbox_totals (klass, rows, bytes) VALUES (new.klass, 1, new.bytes)
+        ON CONFLICT(klass) DO UPDATE SET rows = rows + 1, bytes = bytes + new.bytes;
+    END""")
+    db.execute("""CREATE TRIGGER outbox_totals_delete AFTER DELETE ON outbox BEGIN
+        UPDATE outbox_totals SET rows = rows - 1, bytes = bytes - old.bytes WHERE klass = old.klass;
+    END""")
+    # The crossings a crash left open are looked up at every start.
+    db.execute("CREATE INDEX crossings_open ON crossings (ended_at) WHERE ended_at = ''")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2_rechannels,
@@ -175,4 +198,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_4_rau_raise_expiry,
     _migration_5_reported,
     _migration_6_rules_in_force,
+    _migration_7_outbox_totals,
 ]

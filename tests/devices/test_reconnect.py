@@ -10,14 +10,8 @@ import threading
 import pytest
 from testkit.waiting import wait_for
 
-from edge_agent.devices.reconnect import (
-    Backoff,
-    LinkEvents,
-    LinkLost,
-    ReconnectingWorker,
-    backoff_ceiling_s,
-    full_jitter_delay_s,
-)
+from edge_agent.backoff import Backoff, backoff_ceiling_s, full_jitter_delay_s
+from edge_agent.devices.reconnect import LinkEvents, LinkLost, ReconnectingWorker
 
 # ------------------------------------------------------------------ the policy
 

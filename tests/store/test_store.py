@@ -1,6 +1,7 @@
 """The store: durable mode, migrations, pre-arrival versions, outbox rows, readers."""
 
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 
@@ -86,3 +87,57 @@ def test_a_reader_sees_commits_and_cannot_write(tmp_path):
     assert reader.counts()["events"] == 1
     with pytest.raises(sqlite3.OperationalError):
         reader.conn.execute("DELETE FROM events")
+
+
+def test_outbox_totals_follow_every_append_ack_and_eviction(tmp_path):
+    store = Store.open(tmp_path / "agent.db")
+    now = datetime.now(UTC)
+
+    def scanned() -> dict[str, int]:
+        out = {"customs_bytes": 0, "other_bytes": 0, "customs_rows": 0, "other_rows": 0}
+        for klass, rows, size in store.conn.execute(
+                "SELECT klass, count(*), coalesce(sum(bytes), 0) FROM outbox GROUP BY klass"):
+            out[f"{klass}_rows"], out[f"{klass}_bytes"] = rows, size
+        return out
+
+    with store.transaction():
+        ids = [store.outbox_append("hit" if n % 3 else "health", {"n": n, "pad": "x" * n}, now) for n in range(60)]
+        store.outbox_append("hit", {"id": ids[1], "n": 1}, now)  # a duplicate id is ignored, and not counted
+    assert store.outbox_usage() == scanned() and store.outbox_count() == 60
+    with store.transaction():
+        store.outbox_ack(ids[:10])
+        store.outbox_evict(ids[10:40])  # only the non-customs ones go
+    assert store.outbox_usage() == scanned() and store.outbox_count() == sum(1 for _ in store.outbox_after(0, limit=99))
+    try:
+        with store.transaction():
+            store.outbox_ack(ids[40:])
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert store.outbox_usage() == scanned()
+    assert store.outbox_oldest_at() == store.conn.execute("SELECT min(created_at) FROM outbox").fetchone()[0]
+    store.close()
+
+
+def test_the_totals_migration_counts_what_was_already_queued(tmp_path):
+    import sqlite3
+
+    import sqlite_utils
+
+    from edge_agent.store import MIGRATIONS
+
+    path = tmp_path / "agent.db"
+    conn = sqlite3.connect(path)
+    db = sqlite_utils.Database(conn)
+    for version, migration in enumerate(MIGRATIONS[:6], start=1):  # an agent of schema 6, with a backlog
+        migration(db)
+        conn.execute(f"PRAGMA user_version={version}")
+    conn.executemany("INSERT INTO outbox (id, stream, klass, priority, payload, bytes, created_at)"
+                     " VALUES (?, 'hit', 'customs', 0, '{}', ?, '2026-01-01T00:00:00.000+00:00')",
+                     [(f"id-{n}", 100 + n) for n in range(25)])
+    conn.commit()
+    conn.close()
+    store = Store.open(path)
+    assert store.outbox_usage() == {"customs_bytes": sum(100 + n for n in range(25)), "other_bytes": 0,
+                                    "customs_rows": 25, "other_rows": 0}
+    store.close()

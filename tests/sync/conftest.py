@@ -2,22 +2,29 @@
 configuration the test writes, a TCP proxy that cuts connections on demand, the
 central hub (in this process, or as the real `edge-agent central serve`), and the RAU's
 signing keys (`rau`): a root key and one role per level, as docs/sync.md's ceremony
-makes them."""
+makes them; and sites (`make_site`): a store and its SyncClient, with a thread playing
+the core's part in acknowledgements."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import select
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from testkit.processes import serve_central
 
+from edge_agent.config import SiteConfig, SyncConfig
+from edge_agent.models import AcksReceived
+from edge_agent.store import Store
 from edge_agent.sync.bundles import build_full, pack
+from edge_agent.sync.client import SyncClient
 from edge_agent.sync.trust import generate_key, make_root, sign
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +45,7 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.refusing = threading.Event()
+        self.frozen = threading.Event()
         self.cuts = 0
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -64,6 +72,11 @@ class TcpProxy:
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
         try:
             while not self.stopped.is_set():
+                if self.frozen.is_set():
+                    # Half-open: both sockets stay open and nothing goes through, as
+                    # when a NAT forgets the connection or the far end loses power.
+                    time.sleep(0.05)
+                    continue
                 ready, _, _ = select.select([a, b], [], [], 0.2)
                 for sock in ready:
                     data = sock.recv(65536)
@@ -85,6 +98,13 @@ class TcpProxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
         self.cuts += 1
+
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop forwarding without closing anything (`freeze(False)` resumes)."""
+        if frozen:
+            self.frozen.set()
+        else:
+            self.frozen.clear()
 
     def hold(self, refusing: bool) -> None:
         if refusing:
@@ -183,3 +203,71 @@ def rau() -> RauKeys:
 def module_rau() -> RauKeys:
     """The same keys for a whole module (Hypothesis runs many examples in one test)."""
     return RauKeys()
+
+
+class Site:
+    """A store, its SyncClient, and a thread standing in for the core's ack handling."""
+
+    def __init__(self, tmp_path: Path, port: int, site_id: str = "bcp-a", **sync_kwargs) -> None:
+        self.db_path = tmp_path / f"{site_id}.db"
+        self.store = Store.open(self.db_path)
+        self.lock = threading.Lock()
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.posted: list = []
+        settings = {
+            "enabled": True,
+            "broker_port": port,
+            "poll_interval_s": 0.02,
+            "resend_timeout_s": 3.0,
+            "drain_rate_per_s": 0,
+            "health_interval_s": 3600,
+            **sync_kwargs,
+        }
+        self.client = SyncClient(
+            SiteConfig(id=site_id, region="north", data_dir=tmp_path),
+            SyncConfig(**settings),
+            self.db_path,
+            self.events.put,
+        )
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._core, daemon=True)
+        self.thread.start()
+
+    def _core(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                event = self.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.posted.append(event)
+            if isinstance(event, AcksReceived):
+                with self.lock, self.store.transaction():
+                    self.store.outbox_ack(event.ids)
+
+    def append(self, stream: str, payload: dict) -> str:
+        with self.lock, self.store.transaction():
+            return self.store.outbox_append(stream, payload, datetime.now(UTC))
+
+    def outbox(self) -> int:
+        with self.lock:
+            return self.store.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    def close(self) -> None:
+        self.client.stop()
+        self.stopped.set()
+        self.thread.join(2)
+        self.store.close()
+
+
+@pytest.fixture()
+def make_site(tmp_path):
+    sites: list[Site] = []
+
+    def make(port: int, **kwargs) -> Site:
+        s = Site(tmp_path, port, **kwargs)
+        sites.append(s)
+        return s
+
+    yield make
+    for s in sites:
+        s.close()

@@ -4,95 +4,21 @@ cuts, restarts, kill -9 and broker restarts; live events ahead of the backlog; s
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 from testkit.waiting import wait_for
 
 from edge_agent.central.broker import Endpoint, publish_once
 from edge_agent.central.hub import Hub
-from edge_agent.config import SiteConfig, SyncConfig
-from edge_agent.models import AcksReceived, IndicatorBundleReceived, PreArrivalReceived, RauCommand, Rejected
-from edge_agent.store import Store
+from edge_agent.models import IndicatorBundleReceived, PreArrivalReceived, RauCommand, Rejected
 from edge_agent.sync import topics
-from edge_agent.sync.client import SyncClient
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Site:
-    """A store, its SyncClient, and a thread standing in for the core's ack handling."""
-
-    def __init__(self, tmp_path: Path, port: int, site_id: str = "bcp-a", **sync_kwargs) -> None:
-        self.db_path = tmp_path / f"{site_id}.db"
-        self.store = Store.open(self.db_path)
-        self.lock = threading.Lock()
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.posted: list = []
-        settings = {
-            "enabled": True,
-            "broker_port": port,
-            "poll_interval_s": 0.02,
-            "resend_timeout_s": 3.0,
-            "drain_rate_per_s": 0,
-            "health_interval_s": 3600,
-            **sync_kwargs,
-        }
-        self.client = SyncClient(
-            SiteConfig(id=site_id, region="north", data_dir=tmp_path),
-            SyncConfig(**settings),
-            self.db_path,
-            self.events.put,
-        )
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._core, daemon=True)
-        self.thread.start()
-
-    def _core(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                event = self.events.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            self.posted.append(event)
-            if isinstance(event, AcksReceived):
-                with self.lock, self.store.transaction():
-                    self.store.outbox_ack(event.ids)
-
-    def append(self, stream: str, payload: dict) -> str:
-        with self.lock, self.store.transaction():
-            return self.store.outbox_append(stream, payload, datetime.now(UTC))
-
-    def outbox(self) -> int:
-        with self.lock:
-            return self.store.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
-
-    def close(self) -> None:
-        self.client.stop()
-        self.stopped.set()
-        self.thread.join(2)
-        self.store.close()
-
-
-@pytest.fixture()
-def make_site(tmp_path):
-    sites: list[Site] = []
-
-    def make(port: int, **kwargs) -> Site:
-        s = Site(tmp_path, port, **kwargs)
-        sites.append(s)
-        return s
-
-    yield make
-    for s in sites:
-        s.close()
 
 
 def central_ns(db: Path, site: str = "bcp-a") -> list[int]:
