@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -27,6 +27,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,20 +35,29 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 
 from edge_agent.central.mosquitto import PrivateBroker  # noqa: E402
-from edge_agent.config import SiteConfig, SyncConfig  # noqa: E402
-from edge_agent.models import AcksReceived  # noqa: E402
+from edge_agent.config import (  # noqa: E402
+    SiteConfig,
+    SyncConfig,
+    parse_config,  # noqa: E402
+)
+from edge_agent.core import Core  # noqa: E402
+from edge_agent.core.rules_in_force import RulesAssessor  # noqa: E402
+from edge_agent.local_rules import load_indicator_set  # noqa: E402
+from edge_agent.models import AcksReceived, EventBase  # noqa: E402
+from edge_agent.outputs import OutputBus  # noqa: E402
+from edge_agent.plates.association import PlateIndex  # noqa: E402
 from edge_agent.store import Store  # noqa: E402
 from edge_agent.sync.client import SyncClient  # noqa: E402
-from edge_agent.sync.outbox import enforce_budget  # noqa: E402
 
-TICK_S = 0.05
-
-
-class Tick:
-    """The core's periodic tick, posted into the same queue as the acknowledgements."""
-
-    def __init__(self) -> None:
-        self.posted = time.perf_counter()
+SITE = """
+[site]
+id = "bcp-bench"
+region = "north"
+[[lanes]]
+id = "L1"
+[policy]
+random_secret = "benchmark-secret"
+"""
 
 PAYLOAD = {
     "site": "bcp-bench",
@@ -100,7 +110,28 @@ def bench_raw(port: int, n: int, body: bytes) -> float:
     return n / elapsed
 
 
+class LiveHit(EventBase):
+    """A hit made while the backlog drains; the core queues it for the RAU like any hit."""
+
+    kind: Literal["bench_live_hit"] = "bench_live_hit"
+    posted: float = 0.0
+
+
+class Probe(EventBase):
+    """Posted every 50 ms: how long it waits in the core's queue is the loop's gap."""
+
+    kind: Literal["bench_probe"] = "bench_probe"
+    posted: float = 0.0
+
+
+def make_core(db_path: Path) -> Core:
+    config = parse_config(SITE)
+    rules = load_indicator_set(ROOT / "firmware_config" / "indicators" / "demo.json")
+    return Core(config, Store.open(db_path), RulesAssessor(config, rules), PlateIndex(), OutputBus())
+
+
 def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], list[float], dict]:
+    """The real core loop applies the acknowledgements and handles the live hits and probes."""
     db_path = workdir / "agent.db"
     store = Store.open(db_path)
     now = datetime.now(UTC)
@@ -108,111 +139,93 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], l
         with store.transaction():
             for _ in range(min(10_000, n - start)):
                 store.outbox_append("crossing", PAYLOAD, now)
+    store.close()
     hub_db, ready = workdir / "central.db", workdir / "hub.ready"
     hub = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge_agent.cli",
-            "central",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(hub_db),
-            "--ready-file",
-            str(ready),
-        ],
+        [sys.executable, "-m", "edge_agent.cli", "central", "serve", "--port", str(port),
+         "--db", str(hub_db), "--ready-file", str(ready)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "hub.log", "wb"),  # noqa: SIM115 - the hub writes to it until it stops
     )
+    core = make_core(db_path)
+    live_sent: dict[str, float] = {}  # outbox id -> when its hit was posted
+    latencies: list[float] = []
+    gaps: list[float] = []
+
+    def live_hit(ctx: Any, event: LiveHit) -> list:
+        event_id = ctx.store.outbox_append("hit", {**PAYLOAD, "indicator_id": "C-WEIGHT-10"}, datetime.now(UTC))
+        live_sent[event_id] = event.posted
+        return []
+
+    def probe(ctx: Any, event: Probe) -> list:
+        gaps.append(time.perf_counter() - event.posted)
+        return []
+
+    core.register(LiveHit, live_hit)
+    core.register(Probe, probe)
+    acked_at: dict[str, float] = {}
+
+    def to_core(event: Any) -> None:  # the sync thread's posts: note when a live hit's ack came
+        if isinstance(event, AcksReceived):
+            arrived = time.perf_counter()
+            for event_id in event.ids:
+                if event_id in live_sent:
+                    acked_at[event_id] = arrived
+        core.post(event)
+
+    done = threading.Event()
+
+    def every_50_ms() -> None:
+        while not done.wait(0.05):
+            core.post(Probe(posted=time.perf_counter()))
+            core.post(LiveHit(posted=time.perf_counter()))
+
     try:
         deadline = time.monotonic() + 30
         while not ready.exists():
             if time.monotonic() > deadline or hub.poll() is not None:
                 raise SystemExit("central serve did not start: " + (workdir / "hub.log").read_text()[-500:])
             time.sleep(0.05)
-        lock = threading.Lock()
-        events: queue.SimpleQueue = queue.SimpleQueue()
-        live_sent: dict[str, float] = {}
-        latencies: list[float] = []
-        tick_lateness: list[float] = []
-        done = threading.Event()
-
-        def core() -> None:  # the core's part: apply acks and tick, in the one writer
-            while not done.is_set():
-                try:
-                    event = events.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if isinstance(event, Tick):
-                    tick_lateness.append(time.perf_counter() - event.posted)
-                    with lock:
-                        enforce_budget(store, budget_bytes=512 * 2**20)
-                elif isinstance(event, AcksReceived):
-                    arrived = time.perf_counter()
-                    with lock:
-                        with store.transaction():
-                            store.outbox_ack(event.ids)
-                        for event_id in event.ids:
-                            if event_id in live_sent:
-                                latencies.append(arrived - live_sent.pop(event_id))
-
-        def ticker() -> None:
-            while not done.wait(TICK_S):
-                events.put(Tick())
-
-        def live() -> None:  # hits while the backlog drains
-            while not done.wait(0.05):
-                with lock:
-                    with store.transaction():
-                        event_id = store.outbox_append(
-                            "hit", {**PAYLOAD, "indicator_id": "C-WEIGHT-10"}, datetime.now(UTC)
-                        )
-                    live_sent[event_id] = time.perf_counter()
-
-        sync = SyncConfig(
-            enabled=True,
-            broker_port=port,
-            drain_rate_per_s=0,
-            max_inflight=1000,
-            poll_interval_s=0.01,
-            resend_timeout_s=30,
-            health_interval_s=3600,
-        )
-        client = SyncClient(SiteConfig(id="bcp-bench", region="north", data_dir=workdir), sync, db_path, events.put)
-        threading.Thread(target=core, daemon=True).start()
-        threading.Thread(target=ticker, daemon=True).start()
+        sync = SyncConfig(enabled=True, broker_port=port, max_inflight=1000, poll_interval_s=0.01,
+                          resend_timeout_s=30, health_interval_s=3600)
+        client = SyncClient(SiteConfig(id="bcp-bench", region="north", data_dir=workdir), sync, db_path, to_core)
+        core_thread = threading.Thread(target=core.run, daemon=True)
+        core_thread.start()
+        reader = Store.reader(db_path)
         start = time.perf_counter()
         client.start()
-        threading.Thread(target=live, daemon=True).start()
+        threading.Thread(target=every_50_ms, daemon=True).start()
         next_report = start + 30
         while True:
-            with lock:  # O(1): the outbox totals, less the live hits still unacknowledged
-                left = store.outbox_count() - len(live_sent)
-            if left <= 0:
+            # O(1): the outbox totals, less the live hits still waiting for their ack
+            backlog_left = reader.outbox_count() - (len(live_sent) - len(acked_at))
+            if backlog_left <= 0:
                 break
             if time.perf_counter() >= next_report:
                 next_report += 30
-                print(f"  ... {n - left:,} of {n:,} drained after {time.perf_counter() - start:.0f} s", flush=True)
+                print(f"  ... {n - backlog_left:,} of {n:,} drained after {time.perf_counter() - start:.0f} s",
+                      flush=True)
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
         done.set()
         health = client.health()
+        health["acks_forgotten"] = core.counters["acks_forgotten"]
         client.stop()
+        core.stop()
+        core_thread.join(10)
+        reader.close()
+        latencies = [acked_at[i] - live_sent[i] for i in acked_at]
     finally:
         hub.terminate()
         hub.wait(20)
-        store.close()
-    import sqlite3
-
+        core.store.close()
     conn = sqlite3.connect(hub_db)
     stored = conn.execute("SELECT count(*) FROM events WHERE stream = 'crossing'").fetchone()[0]
     conn.close()
     if stored != n:
         raise SystemExit(f"central store holds {stored} of {n} backlog events")
-    return n / elapsed, latencies, tick_lateness, health
+    return n / elapsed, latencies, gaps, health
 
 
 def main() -> None:
@@ -251,10 +264,12 @@ def main() -> None:
             f"p50 {statistics.median(ordered) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
             f"max {ordered[-1] * 1000:.0f} ms (target p99 <= 1000 ms)"
         )
+    if health["acks_forgotten"]:
+        print(f"  acknowledgements forgotten past the core's cap (rows sent again): {health['acks_forgotten']:,}")
     if lateness:
         ordered = sorted(lateness)
         print(
-            f"core-loop gaps during the drain ({len(ordered)} ticks every {TICK_S * 1000:.0f} ms): "
+            f"core-loop gaps during the drain ({len(ordered)} probes every 50 ms, time queued): "
             f"p99 {ordered[int(len(ordered) * 0.99)] * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms "
             f"(target max <= 100 ms)"
         )

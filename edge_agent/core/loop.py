@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -67,6 +67,11 @@ log = logging.getLogger(__name__)
 _EVENT = TypeAdapter(Event)
 STORAGE_RETRY_S = 1.0  # how often a failed storage is tried again
 STORAGE_CATCH_UP_PER_TICK = 200  # journaled events committed per tick once it takes them
+# Acknowledged outbox rows are deleted in chunks when the queue is idle: a backlog drained
+# after an outage brings thousands a second, and deleting them in one transaction each
+# as they came held a lane's event behind it for up to a few hundred milliseconds.
+ACK_CHUNK = 100
+ACKS_PENDING_MAX = 50_000  # past it the oldest are forgotten: those rows are sent again, the hub drops them
 
 
 class Core:
@@ -116,6 +121,7 @@ class Core:
         self.on_storage_failure: Callable[[str], bool] | None = None  # True: space freed, try again at once
         self.on_storage_recovered: Callable[[], None] | None = None
         self._next_retry = 0.0
+        self.acks_pending: deque[str] = deque()
         for handlers in (officers.HANDLERS, profiles.HANDLERS):
             for event_type, handler in handlers.items():
                 self.handlers[event_type] = partial(handler, self)
@@ -145,15 +151,19 @@ class Core:
     def run(self) -> None:
         log.info("core_started lanes=%s", ",".join(self.lanes))
         while not self._stop.is_set():
-            try:
-                item = self.queue.get(timeout=self.tick_s)
-            except queue.Empty:
-                item = Tick()
-            if item is None:
-                break
-            self.handle(item)
-            now = self.clock()
-            if now - self._last_tick >= self.tick_s and not isinstance(item, Tick):
+            if self.acks_pending and not self.storage_failed and self.queue.empty():
+                self.settle_acks()  # one chunk; anything posted meanwhile goes first
+            else:
+                try:
+                    item = self.queue.get(timeout=self.tick_s)
+                except queue.Empty:
+                    item = Tick()
+                if item is None:
+                    break
+                self.handle(item)
+                if isinstance(item, Tick):
+                    continue
+            if self.clock() - self._last_tick >= self.tick_s:
                 self.handle(Tick())
         log.info("core_stopped")
 
@@ -164,10 +174,32 @@ class Core:
             try:
                 item = self.queue.get_nowait()
             except queue.Empty:
+                while self.acks_pending and not self.storage_failed:
+                    self.settle_acks()
                 return handled
             if item is not None:
                 self.handle(item)
                 handled += 1
+
+    def settle_acks(self) -> int:
+        """Delete up to ACK_CHUNK acknowledged outbox rows in one transaction."""
+        if self.storage_failed or not self.acks_pending:
+            return 0
+        chunk = [self.acks_pending[i] for i in range(min(ACK_CHUNK, len(self.acks_pending)))]
+        try:
+            with self.store.transaction():
+                gone = self.store.outbox_ack(chunk)
+        except Exception as err:
+            failure = storage_failure(err)
+            if failure:
+                self._storage_down(failure, Tick())
+                return 0
+            log.exception("core_acks_failed ids=%d", len(chunk))
+            gone = 0  # not deleted: those rows go again and the hub acknowledges them again
+        for _ in chunk:
+            self.acks_pending.popleft()
+        self.counters["acked"] += gone
+        return gone
 
     def handle(self, item: Any) -> None:
         """One event, one transaction, then the commands. Nothing here is fatal.
@@ -289,6 +321,16 @@ class Core:
         elif not hasattr(item, "kind"):
             self._reject(Rejected(source="core", reason=f"not an event: {type(item).__name__}", raw=repr(item)[:500]))
             return
+        elif isinstance(item, AcksReceived):
+            # Nothing to commit now: the rows are deleted in chunks when the loop is idle.
+            self.acks_pending.extend(item.ids)
+            overflow = len(self.acks_pending) - ACKS_PENDING_MAX
+            for _ in range(max(0, overflow)):
+                self.acks_pending.popleft()
+            if overflow > 0:
+                self.counters["acks_forgotten"] += overflow
+            self.counters[f"events_{item.kind}"] += 1
+            return
         elif isinstance(item, LaneEvent) and item.lane not in self.lanes:
             self._reject(Rejected(source=item.source or "core", reason=f"unknown lane {item.lane!r}",
                                   raw=item.model_dump_json()))
@@ -296,8 +338,7 @@ class Core:
         commands: list = []
         with self.store.transaction():
             if not isinstance(item, Tick):
-                if not isinstance(item, AcksReceived):
-                    self.store.record_event(item)
+                self.store.record_event(item)
                 commands = self._apply(item)
             else:
                 now = utcnow()
@@ -320,9 +361,6 @@ class Core:
             return self._step_lane(item.lane, item)
         if isinstance(item, PreArrivalReceived):
             self._prearrival(item.record)
-            return []
-        if isinstance(item, AcksReceived):
-            self.counters["acked"] += self.store.outbox_ack(item.ids)
             return []
         handler = self.handlers.get(type(item))
         if handler is None:
