@@ -242,7 +242,7 @@ class SyncConfig(Section):
     enabled: bool = False
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=1883, gt=0, lt=65536)
-    client_id: str = ""  # empty: "bcp-<site id>"
+    client_id: str = ""  # empty: the site id (the shipped broker uses the certificate's CN anyway)
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     tls_ca: Path | None = None
     tls_cert: Path | None = None  # the site's client certificate; its CN must be the site id
