@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 
 from edge_agent.errors import ConfigError
 
@@ -242,7 +242,7 @@ class SyncConfig(Section):
     enabled: bool = False
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=1883, gt=0, lt=65536)
-    client_id: str = ""  # empty: "bcp-<site id>"
+    client_id: str = ""  # empty: the site id (the shipped broker uses the certificate's CN anyway)
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     tls_ca: Path | None = None
     tls_cert: Path | None = None  # the site's client certificate; its CN must be the site id
@@ -281,7 +281,19 @@ class ConsoleConfig(Section):
     # Default <data_dir>/console.db. It is not the customs database, which only the core writes.
     db_file: Path | None = None
     session_ttl_s: float = Field(default=8 * 3600.0, gt=0)  # one shift
-    secure_cookies: bool = False  # True when a TLS reverse proxy fronts the console
+    # The session cookie is Secure whenever the console is reached over TLS (its own, or a
+    # trusted proxy's X-Forwarded-Proto); True sets it always (a TLS proxy not listed below).
+    secure_cookies: bool = False
+    # Serve HTTPS itself with this certificate and key (PEM); both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto
+    # are believed; none by default: the TCP peer is the client.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # The booth terminals (addresses or networks): a username being guessed from elsewhere
+    # still logs in from these, as from any address the user logged in from recently.
+    booth_addresses: list[IPvAnyNetwork] = Field(default_factory=list)
+    login_remember_address_days: float = Field(default=30.0, gt=0)
     live_interval_s: float = Field(default=1.0, gt=0)  # how often the lane page's live stream sends
     evidence_dir: Path | None = None  # CCTV snapshots; default <data_dir>/evidence
     # Password guessing: after these many wrong passwords for one username (or from one
@@ -293,6 +305,12 @@ class ConsoleConfig(Section):
     # How often the audit log's newest hash is anchored in the customs database and sent
     # to the RAU: entries newer than the last anchor could be cut without a trace.
     audit_anchor_interval_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ConsoleConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return self
 
 
 class MetricsConfig(Section):

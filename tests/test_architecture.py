@@ -248,6 +248,7 @@ SQL = re.compile(r"\b(SELECT\s[\s\S]*\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s
 OTHER_DATABASES = {
     "edge_agent.console.auth": "console.db: users and sessions",
     "edge_agent.console.audit": "console.db: the hash-chained audit log",
+    "edge_agent.console.throttle": "console.db: failed-login counts and users' login addresses",
     "edge_agent.central.ledger": "the RAU's ledger",
 }
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from edge_agent.config import ConsoleConfig
+from edge_agent.console.headers import SecurityHeaders
 from edge_agent.console.pages import HERE, Console
 from edge_agent.console.views.lanes import (
     control_act_action,
@@ -60,6 +62,6 @@ def create_app(agent: Any, config: ConsoleConfig | None = None) -> Starlette:
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.console = console
     return app

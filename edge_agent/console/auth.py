@@ -163,6 +163,12 @@ class Accounts:
         log.info("console_user_%s user=%s sessions_ended=%d", "disabled" if disabled else "enabled", username, ended)
         return ended
 
+    def exists(self, username: str) -> bool:
+        """Whether this username is an account (disabled or not): the login throttle counts
+        real accounts one by one and invented names together."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone() is not None
+
     def authenticate(self, username: str, password: str) -> User | None:
         with self._lock:
             row = self._conn.execute(

@@ -3,7 +3,7 @@
     edge-agent console adduser --config SITE.toml --role officer olga     (asks for the password)
     edge-agent console users --config SITE.toml
     edge-agent console serve --config SITE.toml                           (the agent with its console)
-    edge-agent audit verify --config SITE.toml                            (exit 1 if the chain is broken)
+    edge-agent audit verify --config SITE.toml --central-db central.db    (exit 1 broken, 3 local-only)
 """
 
 from __future__ import annotations
@@ -171,6 +171,11 @@ def serve(config_path, host, port) -> None:
         agent.stop()
 
 
+AUDIT_LOCAL_ONLY = ("LOCAL-ONLY: not checked against the anchors at the RAU. Whoever rewrote this log and the"
+                    " site's own anchors would pass. Give --central-db (the hub's central.db, or a copy) or"
+                    " --local-only to accept this.")
+
+
 @click.group()
 def audit() -> None:
     """The console's hash-chained audit log."""
@@ -182,10 +187,16 @@ def audit() -> None:
 @click.option("--central-db", "central_db", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Check against the anchors the RAU's hub stored (its central.db) instead of this site's own.")
 @click.option("--site", "site_id", help="The site's id in --central-db (default: the site file's).")
-def verify_command(config_path, db_path, central_db, site_id) -> None:
+@click.option("--local-only", is_flag=True,
+              help="Accept a result not checked against the RAU's anchors (no --central-db): exit 0 if it holds.")
+def verify_command(config_path, db_path, central_db, site_id, local_only) -> None:
     """Check every link of the audit chain, and that the log still reaches the newest
-    entry anchored in the customs database (with --config) or at the RAU's hub (with
-    --central-db); exit 1 at the first problem."""
+    entry anchored at the RAU's hub (with --central-db) or, locally, in the customs
+    database (with --config); exit 1 at the first problem.
+
+    Only the hub's anchors are out of a forger's reach: one who rewrote the log and the
+    site's own anchors passes every local check. Without --central-db the result is
+    LOCAL-ONLY and exits 3 unless --local-only accepts it."""
     from edge_agent.console.anchoring import central_anchor, latest_anchor
     from edge_agent.console.audit import verify
 
@@ -207,6 +218,10 @@ def verify_command(config_path, db_path, central_db, site_id) -> None:
         else:
             checked = f"; no anchor in {source} yet"
         click.echo(f"{path}: audit log intact, {result.entries} entries{checked}")
+        if central_db is None or anchor is None:  # the hub holding no anchor proves nothing either
+            click.echo(AUDIT_LOCAL_ONLY, err=True)
+            if not local_only:
+                sys.exit(3)
         return
     where = f"entry {result.bad_seq}: " if result.bad_seq is not None else ""
     click.echo(f"{path}: audit log BROKEN after {result.entries} good entries: {where}{result.problem}", err=True)

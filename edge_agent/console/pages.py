@@ -21,6 +21,8 @@ from edge_agent.config import ConsoleConfig
 from edge_agent.console.anchoring import AuditAnchorer
 from edge_agent.console.audit import AuditLog
 from edge_agent.console.auth import PERMISSIONS, ROLE_LABELS, Accounts, Session, allowed, csrf_ok
+from edge_agent.console.forwarded import client_address, forwarded_https
+from edge_agent.console.login_audit import LoginRefusals
 from edge_agent.console.readouts import health_view, lane_view
 from edge_agent.console.throttle import LoginThrottle, ThrottlePolicy
 from edge_agent.metrics.exposition import family
@@ -47,10 +49,14 @@ class Console:
         db_file = config.db_file or self.data_dir / "console.db"
         self.accounts = Accounts(db_file, config.session_ttl_s)
         self.audit = AuditLog(db_file)
-        self.throttle = LoginThrottle(ThrottlePolicy(
+        # Counted in the console's database, so neither a restart nor a spray forgets them.
+        self.throttle = LoginThrottle(db_file, ThrottlePolicy(
             free_failures=config.login_free_failures, free_failures_per_client=config.login_free_failures_per_client,
             pause_s=config.login_pause_s, max_pause_s=config.login_max_pause_s,
-            forget_after_s=max(config.login_max_pause_s, config.login_pause_s)))
+            forget_after_s=max(config.login_max_pause_s, config.login_pause_s),
+            remember_address_s=config.login_remember_address_days * 86400.0),
+            is_account=self.accounts.exists, booth=config.booth_addresses)
+        self.login_refusals = LoginRefusals(self.audit)
         self.evidence_dir = config.evidence_dir or self.data_dir / "evidence"
         self.counters: Counter[str] = Counter()
         self.closing = threading.Event()
@@ -70,7 +76,9 @@ class Console:
         self.anchorer.anchor_now()  # what the last shift did is anchored before the console goes
         if hasattr(self.agent, "add_metrics_source"):
             self.agent.add_metrics_source("console", None)
+        self.login_refusals.flush()
         self.store.close()
+        self.throttle.close()
         self.accounts.close()
         self.audit.close()
 
@@ -106,6 +114,21 @@ def console_of(request: Request) -> Console:
 
 def session_of(request: Request) -> Session | None:
     return console_of(request).accounts.session(request.cookies.get(COOKIE))
+
+
+def client_of(request: Request) -> str:
+    """The client's address: the TCP peer, or what a configured trusted proxy forwarded."""
+    peer = request.client.host if request.client else "-"
+    return client_address(peer, request.headers.get("x-forwarded-for", ""), console_of(request).config.trusted_proxies)
+
+
+def over_tls(request: Request) -> bool:
+    """Whether the browser reached us over TLS: our own listener, or a trusted proxy's."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else "-"
+    trusted = console_of(request).config.trusted_proxies
+    return forwarded_https(peer, request.headers.get("x-forwarded-proto", ""), trusted)
 
 
 def render_page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from typing import Any
@@ -50,6 +51,11 @@ def start_console(agent: Any, config: ConsoleConfig | None = None, startup_timeo
     from edge_agent.console.app import create_app
 
     config = config or agent.config.console
+    if config.tls_cert and config.tls_key:
+        try:  # uvicorn loads them in its thread, where a bad file would only say "did not start"
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(config.tls_cert, config.tls_key)
+        except (OSError, ssl.SSLError) as err:
+            raise ConsoleError(f"the console's TLS certificate or key is unusable: {err}") from err
     # Bind here, in the caller's thread, so a taken port or a bad address is an error the
     # agent sees at start, not a traceback in the server's thread.
     try:
@@ -58,8 +64,12 @@ def start_console(agent: Any, config: ConsoleConfig | None = None, startup_timeo
         raise ConsoleError(
             f"the console could not listen on {config.host}:{config.port}: {err.strerror or err}") from err
     app = create_app(agent, config)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from loopback, where anyone
+    # on the board (or a rotating header behind no proxy at all) could pick their address;
+    # the console believes only console.trusted_proxies (forwarded.py).
+    tls = {"ssl_certfile": str(config.tls_cert), "ssl_keyfile": str(config.tls_key)} if config.tls_cert else {}
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2,
-                                           access_log=False))
+                                           access_log=False, proxy_headers=False, **tls))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="console", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout_s
@@ -71,7 +81,8 @@ def start_console(agent: Any, config: ConsoleConfig | None = None, startup_timeo
             raise ConsoleError(f"the console did not start on {config.host}:{config.port}")
         time.sleep(0.02)
     host, port = sock.getsockname()[:2]
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if config.tls_cert else "http"
+    url = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
     log.info("console_started url=%s", url)
     return ConsoleHandle(server, thread, app, url)
 

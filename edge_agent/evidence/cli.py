@@ -9,6 +9,10 @@ import click
 
 from edge_agent.evidence import evidence_root
 
+LOCAL_ONLY = ("LOCAL-ONLY: checked against this folder alone. Removing the newest manifests, or replacing a file"
+              " and recomputing every later manifest, would pass. Give --head with the newest manifest digest"
+              " anchored at the RAU, or --local-only to accept this.")
+
 
 @click.group()
 def evidence() -> None:
@@ -22,9 +26,18 @@ def evidence() -> None:
 @click.option("--head", "expected_head", default=None,
               help="A manifest SHA-256 anchored at the RAU (at least 12 hex digits) that must be in the chain.")
 @click.option("--grace-s", default=24 * 3600.0, show_default=True,
-              help="Files no manifest lists are problems once older than this (open crossings are younger).")
-def verify(root: Path | None, config_path: Path | None, expected_head: str | None, grace_s: float) -> None:
-    """Check every manifest link, sequence number and file digest; exit 1 on any problem."""
+              help="Unlisted files of a crossing with no manifest are problems once older than this "
+                   "(open crossings are younger); in a sealed crossing they are problems at once.")
+@click.option("--local-only", is_flag=True,
+              help="Accept a result checked against this folder alone (no --head): exit 0 if it holds.")
+def verify(root: Path | None, config_path: Path | None, expected_head: str | None, grace_s: float,
+           local_only: bool) -> None:
+    """Check every manifest link, sequence number and file digest; exit 1 on any problem.
+
+    Without --head (the newest manifest digest anchored at the RAU) the chain proves only
+    that it is consistent with itself: a forger who removed the newest manifests, or
+    replaced a file and recomputed every later manifest, passes. Such a result is
+    LOCAL-ONLY and exits 3 unless --local-only accepts it."""
     from edge_agent.evidence.manifest import manifest_paths
     from edge_agent.evidence.verify import verify_evidence
 
@@ -41,10 +54,18 @@ def verify(root: Path | None, config_path: Path | None, expected_head: str | Non
             for problem in err.problems:
                 click.echo(f"  {problem}", err=True)
             sys.exit(2)
-    problems = verify_evidence(root, expected_head=expected_head, unsealed_grace_s=grace_s)
-    for problem in problems:
-        click.echo(problem)
+    notices: list[str] = []
+    problems = verify_evidence(root, expected_head=expected_head, unsealed_grace_s=grace_s, notices=notices)
+    for line in problems + notices:
+        click.echo(line)
     if problems:
         click.echo(f"{root}: {len(problems)} problem(s)", err=True)
         sys.exit(1)
-    click.echo(f"{root}: ok: {len(manifest_paths(root))} manifest(s), chain intact")
+    summary = f"{root}: ok: {len(manifest_paths(root))} manifest(s), chain intact"
+    if expected_head:
+        click.echo(f"{summary}, reaches the anchored manifest {expected_head.strip().lower()[:16]}")
+        return
+    click.echo(f"{summary}, LOCAL-ONLY")
+    click.echo(LOCAL_ONLY, err=True)
+    if not local_only:
+        sys.exit(3)

@@ -8,10 +8,14 @@ format):
   digest of the one before it (a removed, inserted, reordered or renamed manifest shows);
 - every listed file exists with the listed SHA-256 and size (a deleted or changed file
   shows);
-- files that no manifest lists and that are older than `unsealed_grace_s` (a crossing
-  still open is younger) show as unsealed: that is what removing the last manifest
-  leaves behind;
+- a file that no manifest lists in the folder of a crossing that has a manifest shows at
+  once (planted after the seal, or added after it and not yet sealed again); in the
+  folder of a crossing with no manifest it shows once older than `unsealed_grace_s` (a
+  crossing still open is younger), and before that it is a notice, not a problem:
+  unlisted files of a crossing whose manifest was removed are what that leaves behind;
 - optionally, a manifest digest anchored elsewhere (published to the RAU) is in the chain.
+  Without one, a forger who removed the newest manifests or recomputed every manifest
+  after a replaced file leaves a chain that holds: the CLI says so (LOCAL-ONLY).
 """
 
 from __future__ import annotations
@@ -36,13 +40,17 @@ def verify_evidence(
     expected_head: str | None = None,
     unsealed_grace_s: float = 24 * 3600.0,
     now_s: float | None = None,
+    notices: list[str] | None = None,
 ) -> list[str]:
-    """Return every problem found under `root`; an empty list means the chain holds."""
+    """Return every problem found under `root`; an empty list means the chain holds.
+
+    Unlisted files of crossings still open (within the grace) go to `notices` if given."""
     root = Path(root)
     problems: list[str] = []
     if not root.is_dir():
         return [f"{root}: no such evidence folder"]
     listed: set[str] = set()
+    sealed: set[str] = set()  # the crossings' folder names that a manifest covers
     digests: set[str] = set()
     prev_name: str | None = None
     prev_digest: str | None = None
@@ -61,12 +69,14 @@ def verify_evidence(
         problems += _check_manifest(name, path.name, body, prev_name, prev_digest, prev_sequence)
         actual = body_sha256(body)
         digests.add(actual)
+        sealed.add(safe_part(str(body.get("crossing_id", ""))))
         for entry in body.get("files") or []:
             problems += _check_file(root, name, entry, listed)
         sequence = body.get("sequence")
         prev_name, prev_digest = name, actual
         prev_sequence = sequence if isinstance(sequence, int) else None
-    problems += _unsealed(root, listed, unsealed_grace_s, time.time() if now_s is None else now_s)
+    problems += _unsealed(root, listed, sealed, unsealed_grace_s, time.time() if now_s is None else now_s,
+                          notices if notices is not None else [])
     if expected_head:
         head = expected_head.strip().lower()
         if not any(d.startswith(head) for d in digests) or len(head) < 12:
@@ -118,7 +128,8 @@ def _check_file(root: Path, manifest: str, entry: dict, listed: set[str]) -> lis
     return []
 
 
-def _unsealed(root: Path, listed: set[str], grace_s: float, now_s: float) -> list[str]:
+def _unsealed(root: Path, listed: set[str], sealed: set[str], grace_s: float, now_s: float,
+              notices: list[str]) -> list[str]:
     problems = []
     base = root / CROSSINGS_DIR
     if not base.is_dir():
@@ -127,6 +138,15 @@ def _unsealed(root: Path, listed: set[str], grace_s: float, now_s: float) -> lis
         if not path.is_file():
             continue
         rel = path.relative_to(root).as_posix()
-        if rel not in listed and now_s - path.stat().st_mtime >= grace_s:
+        if rel in listed:
+            continue
+        parts = path.relative_to(base).parts
+        if len(parts) == 1:  # no crossing's folder: the store never writes there
+            problems.append(f"unlisted file: {rel} (outside any crossing's folder)")
+        elif parts[0] in sealed:
+            problems.append(f"unlisted file: {rel} (in sealed crossing {parts[0]}, but no manifest lists it)")
+        elif now_s - path.stat().st_mtime >= grace_s:
             problems.append(f"unsealed file: {rel} (no manifest lists it)")
+        else:
+            notices.append(f"open crossing: {rel} (not sealed yet)")
     return problems

@@ -70,7 +70,9 @@ class SyncClient:
         self.store_path = Path(store_path)
         self.post = post
         self.clock = clock
-        self.client_id = sync.client_id or f"bcp-{site.id}"
+        # The site id is the certificate's CN, which the shipped broker makes the client id
+        # (use_username_as_clientid): asking for the same keeps the session under one name.
+        self.client_id = sync.client_id or site.id
         self.schedule = DrainSchedule()
         self.inflight = Inflight()
         self.pacer = Pacer(sync.drain_rate_per_s, burst=max(1, min(sync.max_inflight, 200)), clock=clock)

@@ -3,12 +3,27 @@
 #
 #   make-certs.sh OUT_DIR [CLIENT_CN ...]
 #
-# Each client certificate's CN becomes its MQTT username (use_identity_as_username):
-# a site id (bcp-merdare), rau-hub, rau-publisher or seed-feed. For tests and lab
-# setups only: production certificates come from the customs PKI.
+# Each client certificate's CN becomes its MQTT username and client id
+# (use_identity_as_username, use_username_as_clientid), and bcp.acl keys on it:
+#
+#   rau-hub, rau-publisher, seed-feed   the RAU's services (their own ACL blocks)
+#   hub, indicators                     reserved topic levels: refused here
+#   anything else                       a site: the CN is the site id (xk-merdare)
+#
+# A site id is one topic level of letters, digits, '_', '.' and '-' (the site file's
+# rule); anything else is refused. For tests and lab setups only: production
+# certificates come from the customs PKI, which must keep the same convention.
 set -eu
 out=${1:?usage: make-certs.sh OUT_DIR [CLIENT_CN ...]}
 shift
+for cn in "$@"; do
+    case "$cn" in
+        hub|indicators)
+            echo "make-certs.sh: $cn is a reserved topic level, not a client name" >&2; exit 2 ;;
+        broker|ca|*[!A-Za-z0-9_.-]*|''|[!A-Za-z0-9]*)
+            echo "make-certs.sh: bad client name '$cn' (letters, digits, _ . - only)" >&2; exit 2 ;;
+    esac
+done
 mkdir -p "$out"
 cd "$out"
 days=825

@@ -93,7 +93,7 @@ def test_the_console_anchors_its_log_and_verify_catches_a_cut_tail(anchored_site
     time.sleep(1.0)  # five anchoring rounds with nothing new to anchor
     assert len(_anchors_queued(agent)) == 1, "an anchor only when the log has grown"
 
-    intact = CliRunner().invoke(audit, ["verify", "--config", str(site)])
+    intact = CliRunner().invoke(audit, ["verify", "--config", str(site), "--local-only"])
     assert intact.exit_code == 0, intact.output
     assert f"reaches entry {head.seq}" in intact.output
 
@@ -101,7 +101,7 @@ def test_the_console_anchors_its_log_and_verify_catches_a_cut_tail(anchored_site
     conn.execute("DELETE FROM audit WHERE seq = ?", [head.seq])
     conn.commit()
     conn.close()
-    assert CliRunner().invoke(audit, ["verify", "--db", str(console.audit.path)]).exit_code == 0, \
+    assert CliRunner().invoke(audit, ["verify", "--db", str(console.audit.path), "--local-only"]).exit_code == 0, \
         "the chain alone cannot tell"
     cut = CliRunner().invoke(audit, ["verify", "--config", str(site)])
     assert cut.exit_code == 1 and "cut short" in cut.output
@@ -123,6 +123,9 @@ def test_the_hubs_copy_of_the_anchors_still_catches_a_cut_when_the_sites_own_are
     assert ledger.ingest([("xk-test", "audit_anchor", row[0].encode()) for row in rows]).stored == len(rows)
     ledger.close()
     site = _site_toml(agent.data_dir)
+    intact = CliRunner().invoke(audit, ["verify", "--config", str(site), "--central-db", str(central_db)])
+    assert intact.exit_code == 0 and "anchored at" in intact.output and "LOCAL-ONLY" not in intact.output, \
+        intact.output
 
     # Cut the log's tail, and the site's own anchors with it.
     conn = sqlite3.connect(console.audit.path)
@@ -134,10 +137,17 @@ def test_the_hubs_copy_of_the_anchors_still_catches_a_cut_when_the_sites_own_are
     conn.commit()
     conn.close()
 
+    # Issue 14 item 9: the site's own check passes such a forgery, so it says so and fails.
     local = CliRunner().invoke(audit, ["verify", "--config", str(site)])
-    assert local.exit_code == 0 and "no anchor in the customs database yet" in local.output
+    assert local.exit_code == 3 and "no anchor in the customs database yet" in local.stdout
+    assert "LOCAL-ONLY: not checked against the anchors at the RAU" in local.stderr
+    accepted = CliRunner().invoke(audit, ["verify", "--config", str(site), "--local-only"])
+    assert accepted.exit_code == 0 and "LOCAL-ONLY" in accepted.output
     at_hub = CliRunner().invoke(audit, ["verify", "--db", str(console.audit.path), "--central-db", str(central_db),
                                         "--site", "xk-test"])
     assert at_hub.exit_code == 1 and "cut short" in at_hub.output and "entries 3 to 4" in at_hub.output
+    other_site = CliRunner().invoke(audit, ["verify", "--db", str(console.audit.path), "--central-db",
+                                            str(central_db), "--site", "xk-none"])
+    assert other_site.exit_code == 3 and "no anchor in the hub's" in other_site.output, "no anchor at the hub: local"
     no_site = CliRunner().invoke(audit, ["verify", "--db", str(console.audit.path), "--central-db", str(central_db)])
     assert no_site.exit_code == 2 and "--site" in no_site.output

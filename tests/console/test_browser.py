@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import expect
 from testkit import console_rig as rig
 
+# Waits go through locators (expect), not wait_for_function: Playwright evaluates a
+# function's text with eval while polling, which the console's CSP rightly refuses.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -39,6 +42,7 @@ def page():
         try:
             context = browser.new_context()
             context.set_default_timeout(20_000)
+            expect.set_options(timeout=20_000)  # as generous as the page's other waits
             yield context.new_page()
         finally:
             browser.close()
@@ -67,7 +71,7 @@ def test_an_officer_watches_a_truck_arrive_and_records_a_control_act(served, age
 
     # The truck arrives while the page is open: the live stream brings it in, no reload.
     snap = rig.drive_in(agent, "L1", rig.tobacco_record(), "KS123AB", 24100)
-    page.wait_for_function("document.getElementById('channel').textContent.trim() === 'red'")
+    expect(page.locator("#channel")).to_have_text("red")
     assert page.text_content("[data-plate=tractor]") == "KS123AB"
     assert page.text_content("#phase") == "held"
     assert page.text_content("#reference") == "EX-24-0001"
@@ -100,9 +104,33 @@ def test_an_officer_watches_a_truck_arrive_and_records_a_control_act(served, age
     assert act["crossing_id"] == snap["crossing"] and act["user"] == "olga"
     assert act["result"] == "positive" and act["classification"] == "offence" and act["evaded_duties_eur"] == 3200
     # the release follows on the live page
-    page.wait_for_function("document.getElementById('barrier').textContent.trim() === 'open'")
+    expect(page.locator("#barrier")).to_have_text("open")
     page.reload()
     assert "offence" in page.text_content("#acts")
+
+
+def test_the_content_security_policy_is_enforced_and_the_live_page_works_under_it(served, agent, page):
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(served.url + "/login?next=/lanes/L1")
+    page.fill("#username", "olga")
+    page.fill("#password", rig.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/lanes/L1")
+    rig.drive_in(agent, "L1", rig.tobacco_record(), "KS123AB", 24100)
+    expect(page.locator("#channel")).to_have_text("red")  # the script and its stream ran
+    assert violations == [], "the console's own script, styles, images and stream are all allowed"
+    # An injected inline script (what a stored XSS would add) is blocked: the browser
+    # reports the violation, and the script's effect never happens.
+    blocked = page.evaluate("""() => new Promise((resolve) => {
+        document.addEventListener("securitypolicyviolation", (e) => resolve(e.violatedDirective), {once: true});
+        const s = document.createElement("script");
+        s.textContent = "window.injected = 1";
+        document.body.append(s);
+        if (window.injected) resolve("ran");  // an inline script runs as it is appended
+    })""")
+    assert blocked.startswith("script-src")
+    assert page.evaluate("window.injected") is None
 
 
 @pytest.fixture
@@ -148,9 +176,7 @@ def test_on_the_demo_rig_an_officer_watches_a_truck_arrive_and_records_a_control
     driver.start()
     try:
         # weighbridge frames over TCP, the camera's HTTP push, the loops on mock pins: live on the page
-        page.wait_for_function(
-            "document.getElementById('channel') && document.getElementById('channel').textContent.trim() === 'red'",
-            timeout=30_000)
+        expect(page.locator("#channel")).to_have_text("red", timeout=30_000)
         assert page.text_content("[data-plate=tractor]") == plan.tractor_read
         assert page.text_content("#reference") == plan.record.reference
         crossing = page.get_attribute("#live [data-crossing]", "data-crossing")

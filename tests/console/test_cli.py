@@ -34,7 +34,7 @@ def test_audit_verify_passes_an_intact_chain_and_fails_an_edited_one(tmp_path):
     for n in range(5):
         log.append("olga", "officer", "release", "done", f"reason {n}", {"lane": "L1"})
     log.close()
-    ok = CliRunner().invoke(audit, ["verify", "--db", str(db)])
+    ok = CliRunner().invoke(audit, ["verify", "--db", str(db), "--local-only"])
     assert ok.exit_code == 0 and "intact, 5 entries" in ok.output
     conn = sqlite3.connect(db)
     conn.execute("UPDATE audit SET user = 'someone' WHERE seq = 3")

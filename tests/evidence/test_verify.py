@@ -156,3 +156,61 @@ def test_an_entry_pointing_outside_the_folder_is_refused(store, chain):
 def test_manifest_paths_ignore_temporary_files(store, chain):
     (chain[0].path.parent / ".manifest-abc.tmp").write_bytes(b"half")
     assert manifest_paths(store.root) == [m.path for m in chain]
+
+
+# --------------------------------------------------------------------------- issue 14, item 9
+
+
+def _forge_from(store, chain, index: int, path: str, data: bytes) -> None:
+    """Replace a file of chain[index] and recompute that manifest and every later one, as a
+    forger with write access to the folder would: the chain then holds on its own."""
+    import hashlib
+
+    (store.root / path).write_bytes(data)
+    previous = None
+    for manifest in chain[index:]:
+        body = json.loads(manifest.path.read_text())
+        for entry in body["files"]:
+            if entry["path"] == path:
+                entry["sha256"], entry["size"] = hashlib.sha256(data).hexdigest(), len(data)
+        if previous is not None:
+            body["previous"]["sha256"] = previous
+        body["manifest_sha256"] = previous = body_sha256(body)
+        manifest.path.write_bytes(canonical_json(body, indent=True))
+
+
+def test_a_file_replaced_with_every_later_manifest_recomputed_is_caught_only_by_the_anchored_head(store, chain):
+    _forge_from(store, chain, 1, chain[1].files[0]["path"], b"forged snapshot")
+    assert verify(store) == [], "the chain alone cannot tell"
+    problems = verify(store, expected_head=chain[-1].sha256)
+    assert problems == [f"anchored manifest {chain[-1].sha256} is not in the chain (manifests removed or replaced)"]
+
+
+def test_a_removed_newest_manifest_is_caught_by_the_anchored_head_at_once(store, chain):
+    chain[-1].path.unlink()
+    notices: list[str] = []
+    assert verify(store, notices=notices) == [], "its files look like an open crossing's for a day"
+    assert len(notices) == 3 and all(n.startswith("open crossing: crossings/X3/") for n in notices)
+    assert verify(store, expected_head=chain[-1].sha256) == [
+        f"anchored manifest {chain[-1].sha256} is not in the chain (manifests removed or replaced)"]
+
+
+def test_a_file_planted_in_a_sealed_crossing_is_reported_at_once(store, chain):
+    planted = store.root / "crossings" / "X1" / "snapshot" / "extra.jpg"
+    planted.write_bytes(b"planted")
+    stray = store.root / "crossings" / "loose.bin"
+    stray.write_bytes(b"stray")
+    assert verify(store) == [
+        "unlisted file: crossings/X1/snapshot/extra.jpg (in sealed crossing X1, but no manifest lists it)",
+        "unlisted file: crossings/loose.bin (outside any crossing's folder)",
+    ]
+
+
+def test_an_open_crossing_is_a_notice_until_its_grace_ends(store, chain):
+    store.add_file("OPEN", "snapshot", "arrival.jpg", b"x")
+    notices: list[str] = []
+    assert verify(store, notices=notices) == []
+    assert notices == ["open crossing: crossings/OPEN/snapshot/arrival.jpg (not sealed yet)"]
+    store.seal("OPEN")
+    notices.clear()
+    assert verify(store, notices=notices) == [] and notices == []
