@@ -273,7 +273,7 @@ def test_managing_console_users_runs_as_written(tmp_path, monkeypatch):
     steps = [e for e in examples_in(REPO / "docs/console.md")
              if e.argv[:2] in {("console", "adduser"), ("console", "users"), ("console", "disable"),
                                ("console", "enable")}
-             or e.argv == ("audit", "verify", "--config", "SITE.toml")]
+             or e.argv == ("audit", "verify", "--config", "SITE.toml", "--local-only")]
     assert len(steps) >= 6, steps
     _site(tmp_path, "SITE.toml")
     outputs = run_as_written(steps, tmp_path, monkeypatch, stdin="a long enough password 1\n" * 2)
