@@ -8,6 +8,9 @@ Two kinds of mode (`CameraConfig.pull_mode`):
   event is complete when the next one arrives or the stream goes quiet;
 * `snapshot`, any vendor: `GET url` returns one JPEG (`/ISAPI/Streaming/channels/101/picture`, or any
   camera's snapshot URL) every `poll_interval_s`; plates are read by local recognition.
+  Consecutive snapshots of one truck vote (voting.FrameVote): the plate is reported
+  once two snapshots read it alike, after `vote_frames` snapshots with a read, or when
+  the truck is gone (a snapshot with no plate, or another plate).
   A plate seen again within `repeat_s` is not reported again.
 
 `PullCamera` is the thin transport: one thread, HTTP with Basic or Digest login
@@ -29,6 +32,7 @@ from edge_agent.config import CameraConfig
 from edge_agent.devices.anpr.multipart import MultipartError
 from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification
 from edge_agent.devices.anpr.vendors import SNAPSHOT, VendorSpec
+from edge_agent.devices.anpr.voting import FrameVote
 from edge_agent.devices.reconnect import Backoff, LinkEvents, LinkLost, ReconnectingWorker
 from edge_agent.models import Rejected
 
@@ -49,7 +53,8 @@ class PullCamera(ReconnectingWorker):
 
     def __init__(self, camera: CameraConfig, accept: Accept, vendor: VendorSpec, *,
                  recognizer: Callable[[], Any] | None = None,
-                 repeat_s: float = 60.0, read_timeout_s: float = 0.5, dead_after_s: float = 300.0) -> None:
+                 repeat_s: float = 60.0, read_timeout_s: float = 0.5, dead_after_s: float = 300.0,
+                 vote_frames: int = 5) -> None:
         super().__init__(
             name=f"anpr-pull-{camera.id}", log=log, events=LINK_EVENTS,
             context=f"camera={camera.id} mode={camera.pull_mode}",
@@ -64,6 +69,9 @@ class PullCamera(ReconnectingWorker):
         self.dead_after_s = dead_after_s  # Hikvision sends heartbeats every few seconds
         self.counters: dict[str, int] = {"events": 0, "accepted": 0, "rejected": 0, "ignored": 0, "connects": 0}
         self._last_plate: tuple[str, float] = ("", 0.0)
+        self.vote_frames = vote_frames
+        self._vote = FrameVote(max_frames=vote_frames)
+        self._vote_jpeg = b""  # the snapshot of the vote's latest read, sent with the plate
         handlers: list[Any] = []
         if camera.username:
             passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
@@ -137,9 +145,21 @@ class PullCamera(ReconnectingWorker):
             log.warning("anpr_snapshot_rejected camera=%s reason=not_an_image bytes=%d", self.camera.id, len(data))
             return
         candidates = self.recognizer().recognize(frame)
+        if self._vote.reads and not (candidates and self._vote.same_plate(candidates)):
+            self._report_vote()  # the truck has gone: its reads so far are its answer
         if not candidates:
             return
-        best = candidates[0]
+        self._vote.add(candidates)
+        self._vote_jpeg = data
+        if self._vote.settled:
+            self._report_vote()
+
+    def _report_vote(self) -> None:
+        best = self._vote.answer()
+        data = self._vote_jpeg
+        self._vote = FrameVote(max_frames=self.vote_frames)
+        if best is None:
+            return
         last_text, last_at = self._last_plate
         now = time.monotonic()
         if best.text == last_text and now - last_at < self.repeat_s:
