@@ -47,6 +47,7 @@ from edge_agent.models import AcksReceived, EventBase  # noqa: E402
 from edge_agent.outputs import OutputBus  # noqa: E402
 from edge_agent.plates.association import PlateIndex  # noqa: E402
 from edge_agent.store import Store  # noqa: E402
+from edge_agent.store.checkpoint import Checkpointer  # noqa: E402
 from edge_agent.sync.client import SyncClient  # noqa: E402
 
 SITE = """
@@ -149,6 +150,7 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], l
         stderr=open(workdir / "hub.log", "wb"),  # noqa: SIM115 - the hub writes to it until it stops
     )
     core = make_core(db_path)
+    checkpointer = Checkpointer(db_path).start(core.store.conn)  # as the agent runs it
     live_sent: dict[str, float] = {}  # outbox id -> when its hit was posted
     latencies: list[float] = []
     gaps: list[float] = []
@@ -214,6 +216,7 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], l
         client.stop()
         core.stop()
         core_thread.join(10)
+        checkpointer.stop()
         reader.close()
         latencies = [acked_at[i] - live_sent[i] for i in acked_at]
     finally:

@@ -41,6 +41,7 @@ from edge_agent.reload import remove_pid, write_pid
 from edge_agent.site import site_problems
 from edge_agent.storage.reserve import Reserve
 from edge_agent.store import Store, StoreView
+from edge_agent.store.checkpoint import Checkpointer
 from edge_agent.sync.outbox import enforce_budget
 from edge_agent.watchdog import Watchdog
 
@@ -73,6 +74,7 @@ class Agent:
         self.cctv: dict[str, list[Any]] = {}
         self.outputs = OutputBus()
         self.store: Store | None = None
+        self.checkpointer: Checkpointer | None = None
         self.core: Core | None = None
         self._core_thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -87,6 +89,7 @@ class Agent:
             raise ConfigError(problems, "site configuration")
         self._start_gates()
         self.store = Store.open(self.data_dir / "agent.db")
+        self.checkpointer = Checkpointer(self.data_dir / "agent.db").start(self.store.conn)
         self.assessor = RulesAssessor.for_site(self.config, self.data_dir)
         # The set in force is archived now and whenever it changes (on the core thread), so a
         # crossing can be assessed again later with the set of its time (assess --replay).
@@ -157,6 +160,8 @@ class Agent:
                 _quietly(gate.close)
             if self.metrics_store is not None:
                 self.metrics_store.close()
+            if self.checkpointer is not None:
+                self.checkpointer.stop()
             if self.store is not None:
                 self.store.close()
             self.watchdog.close()
