@@ -6,8 +6,10 @@ when they are run, so `edge-agent --help` and `check-config` start in a blink on
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -52,6 +54,9 @@ def main(verbose: int) -> None:
       edge-agent check-config SITE.toml    validate a site file
       edge-agent run --config SITE.toml    the daemon
     """
+    # A process that will not stop can be asked where each thread is: kill -USR1 <pid>
+    # prints every thread's stack on stderr (the journal, under systemd).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

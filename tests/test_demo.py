@@ -88,11 +88,12 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
 
     from edge_agent.demo import DEMO_PASSWORD
 
+    stderr = open(tmp_path / "demo.err", "wb")  # noqa: SIM115 - the child writes it until it ends
     child = subprocess.Popen(
         [sys.executable, "-m", "edge_agent.cli", "demo", "--speed", "max", "--trucks", "4", "--quiet",
          "--console", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    with reaped(child):
+        stdout=subprocess.PIPE, stderr=stderr, text=True)
+    with reaped(child, stderr_path=tmp_path / "demo.err"):
         lines = []
         for line in child.stdout:
             lines.append(line)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from testkit.waiting import wait_for
@@ -61,11 +62,21 @@ def serve_central(broker_port: int, db: Path, workdir: Path, *extra: str, name: 
 
 
 @contextlib.contextmanager
-def reaped(child: subprocess.Popen):
-    """The child is killed and waited for if it is still running when the block ends."""
+def reaped(child: subprocess.Popen, stderr_path: Path | None = None):
+    """The child is killed and waited for if it is still running when the block ends.
+
+    With `stderr_path` (where the child's stderr goes), a child still running is first
+    asked for its threads' stacks (edge-agent dumps them on SIGUSR1), and the end of
+    its stderr is printed, so a test that failed on a hung child says where it hung."""
     try:
         yield child
     finally:
         if child.poll() is None:
+            if stderr_path is not None:
+                child.send_signal(signal.SIGUSR1)
+                time.sleep(1)
             child.kill()
             child.wait()
+            if stderr_path is not None and stderr_path.exists():
+                print("--- the child's stderr, last 200 lines ---")
+                print("\n".join(stderr_path.read_text(errors="replace").splitlines()[-200:]))
