@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from edge_agent.storage.retention import CrossingState, Periods, records_due
 from edge_agent.store import Store, iso
+from edge_agent.store.failures import storage_failure
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class RecordsPurger:
         self.max_rows = max_rows
         self.has_files = has_files
         self.lead_s = lead_s
-        self.counts: Counter[str] = Counter()  # crossings_<class>, rows
+        self.counts: Counter[str] = Counter()  # crossings_<class>, rows, failures
         self.next_due: datetime | None = None  # None: due at the next step
         self._lanes: list[str] | None = None  # the lanes left in this pass
         self._cursor: dict[str, str] = {}  # lane -> started_at of the last crossing passed
@@ -49,9 +50,24 @@ class RecordsPurger:
         self.next_due = None
 
     def step(self, now: datetime) -> int:
-        """Delete up to `max_rows` rows of due crossings; returns how many went."""
+        """Delete up to `max_rows` rows of due crossings; returns how many went.
+
+        A failing storage is the core's to handle (raised); any other error is logged and
+        the pass put off by `interval_s`, so a bug here never costs the lanes a tick."""
         if self.next_due is not None and now < self.next_due:
             return 0
+        try:
+            return self._step(now)
+        except Exception as err:
+            if storage_failure(err):
+                raise
+            self.counts["failures"] += 1
+            log.exception("retention_records_failed")
+            self._lanes = None
+            self.next_due = now + timedelta(seconds=self.interval_s)
+            return 0
+
+    def _step(self, now: datetime) -> int:
         if self._lanes is None:
             self._lanes = self.store.lanes_with_crossings()
             self._cursor = {}
@@ -104,3 +120,19 @@ class RecordsPurger:
         lower = iso(started - timedelta(seconds=self.lead_s))
         previous = self.store.previous_crossing_end(row["lane"], row["started_at"])
         return max(lower, previous) if previous else lower
+
+
+def due_crossings(store: Store, periods: Periods, now: datetime,
+                  has_files: Callable[[str], bool] = lambda crossing_id: False) -> list[CrossingState]:
+    """The crossings whose rows a pass would delete now (for `storage purge --dry-run`)."""
+    oldest_due = now - timedelta(days=min(periods.records_days, periods.flagged_days))
+    out = []
+    for lane in store.lanes_with_crossings():
+        after = ""
+        while rows := store.retention_candidates(lane, after, oldest_due, CANDIDATES_PER_QUERY):
+            for row in rows:
+                state = CrossingState.from_row(row)
+                if records_due(state, periods, now) and not has_files(state.id):
+                    out.append(state)
+            after = rows[-1]["started_at"]
+    return out

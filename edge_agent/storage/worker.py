@@ -15,8 +15,10 @@ chain (EvidenceStore.purge). It writes nothing in agent.db: the rows are the cor
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -36,6 +38,7 @@ from edge_agent.store import Store
 log = logging.getLogger(__name__)
 
 REQUEST_FILE = "purge-requested"  # a command's "purge now" to the running agent
+STATUS_FILE = "retention-status.json"  # the last run and the next, for `storage status`
 POLL_S = 2.0  # how often the thread looks for that file
 
 
@@ -73,6 +76,7 @@ class RetentionWorker:
         self.pause_s = pause_s
         self.clock = clock
         self.request_file = Path(request_dir) / REQUEST_FILE if request_dir else None
+        self.status_file = Path(request_dir) / STATUS_FILE if request_dir else None
         self.on_request: Callable[[], None] | None = None  # the agent also asks the core's records step
         self.last: PurgeReport | None = None
         self.next_run: datetime | None = None
@@ -125,6 +129,17 @@ class RetentionWorker:
                 log.exception("retention_run_failed")
             deadline = time.monotonic() + self.interval_s
             self.next_run = self.clock() + timedelta(seconds=self.interval_s)
+            self._write_status()
+
+    def _write_status(self) -> None:
+        if self.status_file is None:
+            return
+        tmp = self.status_file.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self.health(), default=str), encoding="utf-8")
+            tmp.replace(self.status_file)
+        except OSError as err:  # a full disk: the status waits for the next run
+            log.warning("retention_status_not_written error=%s", err)
 
     def _take_request(self) -> bool:
         if self.request_file is None or not self.request_file.exists():
@@ -248,8 +263,24 @@ def has_files(root: Path, crossing_id: str) -> bool:
     return (Path(root) / CROSSINGS_DIR / crossing_id).is_dir()
 
 
+def read_status(data_dir: Path) -> dict:
+    """What the running agent's worker last wrote ({} when none)."""
+    try:
+        return json.loads((Path(data_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def request_purge(data_dir: Path) -> Path:
     """Ask the running agent's worker for a purge now (it looks every POLL_S)."""
     path = Path(data_dir) / REQUEST_FILE
     path.write_text("now\n", encoding="ascii")
     return path
+
+
+def media_cap_bytes(evidence_max_mb: float, evidence_max_pct: float, root: Path) -> int:
+    """The media cap: `evidence_max_mb`, or (0) that share of the evidence file system."""
+    if evidence_max_mb > 0:
+        return int(evidence_max_mb * 2**20)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return int(shutil.disk_usage(root).total * evidence_max_pct / 100)
