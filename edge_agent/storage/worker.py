@@ -54,12 +54,13 @@ class PurgeReport:
     purged_files: Counter = field(default_factory=Counter)  # "<class>/<reason>" -> files
     purged_bytes: Counter = field(default_factory=Counter)
     tombstones: int = 0
+    media_bytes: int = 0  # pictures and clips of every class: what the budget counts
 
     def summary(self) -> dict:
         return {"at": self.at.isoformat(timespec="seconds"), "dry_run": self.dry_run,
                 "bytes_by_class": dict(self.bytes_by_class), "files_by_class": dict(self.files_by_class),
                 "purged_files": dict(self.purged_files), "purged_bytes": dict(self.purged_bytes),
-                "tombstones": self.tombstones}
+                "tombstones": self.tombstones, "media_bytes": self.media_bytes}
 
 
 class RetentionWorker:
@@ -166,6 +167,7 @@ class RetentionWorker:
             report.files_by_class[klass] += 1
             if file_class(f.kind, f.path) == "media":
                 media_bytes += f.size
+        report.media_bytes = media_bytes
         if self.budget is not None and not dry_run:
             self.budget.recount(media_bytes)
         budget = self.budget
