@@ -262,3 +262,15 @@ def test_at_the_cap_no_new_media_is_written_while_records_still_are(tmp_path):
 def _manifest_of(site, cid):
     return next(p for p in manifest_paths(site.evidence.root) if p.name.endswith(f"_{cid}.json")) \
         .relative_to(site.evidence.root).as_posix()
+
+
+def test_records_may_not_go_before_the_files_they_describe():
+    from edge_agent.config import parse_config
+    from edge_agent.errors import ConfigError
+
+    site = '[site]\nid = "B"\nregion = "R"\n[[lanes]]\nid = "L1"\n[retention]\nmedia_days = 120\n'
+    with pytest.raises(ConfigError) as refused:
+        parse_config(site)
+    assert any("line 6: retention" in p and "records_days must be at least media_days" in p
+               for p in refused.value.problems), refused.value.problems
+    assert parse_config(site + "records_days = 120\n").retention.records_days == 120
