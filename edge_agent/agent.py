@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from edge_agent.devices.gate.controller import Equipment, GateController, make_p
 from edge_agent.devices.scale.transport import ScaleReader
 from edge_agent.errors import ConfigError
 from edge_agent.evidence import evidence_root
+from edge_agent.evidence.budget import MediaBudget
 from edge_agent.evidence.crossing_feed import CrossingEvidenceFeed
 from edge_agent.evidence.manifest import EvidenceStore
 from edge_agent.health import device_summary
@@ -39,7 +42,10 @@ from edge_agent.models import IndicatorFilesChanged, TruckFoundAtStart, WeightSt
 from edge_agent.outputs import OutputBus
 from edge_agent.reload import remove_pid, write_pid
 from edge_agent.site import site_problems
+from edge_agent.storage.records import RecordsPurger
 from edge_agent.storage.reserve import Reserve
+from edge_agent.storage.retention import Periods
+from edge_agent.storage.worker import RetentionWorker, has_files, media_cap_bytes
 from edge_agent.store import Store, StoreView
 from edge_agent.store.checkpoint import Checkpointer
 from edge_agent.sync.outbox import enforce_budget
@@ -71,6 +77,9 @@ class Agent:
         self._next_budget_check = 0.0
         self._budget_alarm = False
         self.evidence: Any = None
+        self.retention: RetentionWorker | None = None
+        self.records_purger: RecordsPurger | None = None
+        self.media_budget: MediaBudget | None = None
         self.cctv: dict[str, list[Any]] = {}
         self.outputs = OutputBus()
         self.store: Store | None = None
@@ -104,6 +113,7 @@ class Agent:
         self.core.on_storage_failure = self._storage_failed
         self.core.on_storage_recovered = self._storage_recovered
         self._register_handlers()
+        self._register_retention()
         self.core.recover_interrupted()
         for lane_id, gate in self.gates.items():
             if gate.occupied_at_start:
@@ -154,6 +164,8 @@ class Agent:
             for cameras in self.cctv.values():
                 for camera in cameras:
                     _quietly(camera.stop)
+            if self.retention is not None:
+                _quietly(self.retention.stop)
             if self.evidence is not None:
                 _quietly(self.evidence.stop)
             for gate in self.gates.values():
@@ -228,11 +240,34 @@ class Agent:
         self.rau.register()
         self.assessor.floor = self.rau.floor
 
+    def _register_retention(self) -> None:
+        """The database rows of crossings past their period go in the core's tick, in
+        bounded steps (the core is the only writer), after the crossing's files."""
+        retention = self.config.retention
+        root = evidence_root(self.data_dir)
+        self.records_purger = RecordsPurger(self.store, Periods.of(retention), interval_s=retention.purge_interval_s,
+                                            max_rows=retention.purge_batch_rows,
+                                            has_files=lambda crossing_id: has_files(root, crossing_id))
+        self.core.tick_hooks.append(self.records_purger.step)
+
     def _start_evidence(self) -> None:
         self.cctv = build_cameras(self.config.lanes)
-        recorder = EvidenceRecorder(EvidenceStore(evidence_root(self.data_dir)), self.cctv)
+        retention = self.config.retention
+        root = evidence_root(self.data_dir)
+        self.media_budget = MediaBudget(media_cap_bytes(retention.evidence_max_mb, retention.evidence_max_pct, root),
+                                        retention.high_water_pct)
+        store = EvidenceStore(root, self.media_budget)
+        recorder = EvidenceRecorder(store, self.cctv)
         self.evidence = CrossingEvidenceFeed(recorder)
         self.outputs.add(self.evidence)
+        # Files past their period, and media past the budget, go on the worker's own thread.
+        self.retention = RetentionWorker(store, self.data_dir / "agent.db", Periods.of(retention), self.media_budget,
+                                         interval_s=retention.purge_interval_s,
+                                         batch_files=retention.purge_batch_files, pause_s=retention.purge_pause_s,
+                                         request_dir=self.data_dir)
+        if self.records_purger is not None:
+            self.retention.on_request = self.records_purger.request
+        self.retention.start()
         for cameras in self.cctv.values():
             for camera in cameras:
                 self._watch(camera)
@@ -328,6 +363,7 @@ class Agent:
             "evidence": self.evidence.health() if self.evidence else {},
             "watchdog": {"stalled": list(self.watchdog.stalled)},
             "storage": self.storage_health(),
+            "retention": self.retention.health() if self.retention else {},
         }
 
     def storage_health(self) -> dict[str, Any]:
@@ -378,8 +414,29 @@ class Agent:
             control_acts=store.control_act_counts(),
             outbox_backlog=store.outbox_count() or 0,
             storage=self.storage_health(),
+            retention=self._retention_figures(store),
             extra=extra,
         )
+
+    def _retention_figures(self, store: StoreView) -> dict[str, Any]:
+        """Disk free, bytes per class (files at the worker's last scan, the database's
+        file for records), held crossings, the oldest unsent event's age."""
+        last = self.retention.last if self.retention else None
+        by_class = dict(last.bytes_by_class) if last else {}
+        by_class["records"] = sum(p.stat().st_size for p in self.data_dir.glob("agent.db*") if p.is_file())
+        oldest = store.outbox_oldest_at()
+        try:
+            free = shutil.disk_usage(self.data_dir).free
+        except OSError:
+            free = None
+        return {
+            "disk_free_bytes": free,
+            "bytes_by_class": by_class,
+            "held_crossings": store.held_count(),
+            "oldest_unsent_age_s": (utcnow() - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0,
+            "budget": self.media_budget.snapshot() if self.media_budget else {},
+            "purged": dict(self.retention.totals) if self.retention else {},
+        }
 
     def render_metrics(self) -> str:
         return render_metrics(self.figures())

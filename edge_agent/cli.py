@@ -27,6 +27,7 @@ from edge_agent.lazy_commands import LazyGroup
         "scale": ("edge_agent.devices.scale.cli:scale", "Weighbridge tools: live monitor, protocol probe."),
         "anpr": ("edge_agent.devices.anpr.cli:anpr", "Plate recognition tools."),
         "evidence": ("edge_agent.evidence.cli:evidence", "Evidence files: verify the hash chain."),
+        "storage": ("edge_agent.storage.cli:storage", "Retention and holds: status, hold, release, purge."),
         "cctv": ("edge_agent.devices.cctv.cli:cctv", "CCTV tools: take a snapshot, watch a stream's health."),
         "console": ("edge_agent.console.cli:console", "The officers' lane console: serve, add users."),
         "audit": ("edge_agent.console.cli:audit", "The console's audit log: verify its hash chain."),

@@ -331,6 +331,32 @@ class StorageConfig(Section):
     journal_max_events: int = Field(default=50_000, ge=100)
 
 
+class RetentionConfig(Section):
+    """How long each class of data is kept, and the disk budget of evidence media
+    (docs/storage.md, "Retention"). Periods are days from the crossing's end, or from the
+    release of its hold when that is later; a crossing on hold is kept whole."""
+
+    media_days: int = Field(default=30, ge=1)  # pictures and clips of crossings with no hit, control or re-channel
+    raw_days: int = Field(default=30, ge=1)  # raw device payloads (scale frames, ANPR payloads) of those
+    records_days: int = Field(default=90, ge=1)  # their database records (crossing, assessment, events)
+    flagged_days: int = Field(default=1825, ge=1)  # everything of flagged crossings, once the hold is released
+    purge_interval_s: float = Field(default=600.0, gt=0)  # how often the worker and the records step run
+    purge_batch_files: int = Field(default=100, ge=1)  # files deleted between two pauses
+    purge_pause_s: float = Field(default=0.5, ge=0)
+    purge_batch_rows: int = Field(default=200, ge=1, le=10_000)  # database rows per core tick at most
+    evidence_max_mb: float = Field(default=0.0, ge=0)  # the media cap; 0 = evidence_max_pct of the file system
+    evidence_max_pct: float = Field(default=50.0, gt=0, le=100)
+    high_water_pct: float = Field(default=90.0, gt=0, lt=100)  # of the cap: past it the oldest media go early
+
+    @model_validator(mode="after")
+    def _records_outlive_files(self) -> RetentionConfig:
+        # A crossing's rows say what its files are: they must not go before the files.
+        if self.records_days < max(self.media_days, self.raw_days):
+            raise ValueError("records_days must be at least media_days and raw_days (the records say what the "
+                             "files are)")
+        return self
+
+
 class AgentConfig(Section):
     """A whole site: what `edge-agent run --config FILE` runs."""
 
@@ -342,6 +368,7 @@ class AgentConfig(Section):
     console: ConsoleConfig = ConsoleConfig()
     metrics: MetricsConfig = MetricsConfig()
     storage: StorageConfig = StorageConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @field_validator("lanes")
     @classmethod

@@ -30,14 +30,18 @@ def evidence() -> None:
                    "(open crossings are younger); in a sealed crossing they are problems at once.")
 @click.option("--local-only", is_flag=True,
               help="Accept a result checked against this folder alone (no --head): exit 0 if it holds.")
+@click.option("--show-purges", is_flag=True, help="List each file retention purged (the count is always shown).")
 def verify(root: Path | None, config_path: Path | None, expected_head: str | None, grace_s: float,
-           local_only: bool) -> None:
+           local_only: bool, show_purges: bool) -> None:
     """Check every manifest link, sequence number and file digest; exit 1 on any problem.
 
     Without --head (the newest manifest digest anchored at the RAU) the chain proves only
     that it is consistent with itself: a forger who removed the newest manifests, or
     replaced a file and recomputed every later manifest, passes. Such a result is
-    LOCAL-ONLY and exits 3 unless --local-only accepts it."""
+    LOCAL-ONLY and exits 3 unless --local-only accepts it.
+
+    Files deleted by retention, each after its tombstone in the chain, are purges, not
+    problems: they are counted apart (and listed with --show-purges)."""
     from edge_agent.evidence.manifest import manifest_paths
     from edge_agent.evidence.verify import verify_evidence
 
@@ -55,9 +59,13 @@ def verify(root: Path | None, config_path: Path | None, expected_head: str | Non
                 click.echo(f"  {problem}", err=True)
             sys.exit(2)
     notices: list[str] = []
-    problems = verify_evidence(root, expected_head=expected_head, unsealed_grace_s=grace_s, notices=notices)
-    for line in problems + notices:
+    purges: list[str] = []
+    problems = verify_evidence(root, expected_head=expected_head, unsealed_grace_s=grace_s, notices=notices,
+                               purges=purges)
+    for line in problems + notices + (purges if show_purges else []):
         click.echo(line)
+    if purges:
+        click.echo(f"{len(purges)} purged file(s) (retention, each with its tombstone)")
     if problems:
         click.echo(f"{root}: {len(problems)} problem(s)", err=True)
         sys.exit(1)

@@ -16,6 +16,12 @@ SHA-256 of its canonical JSON without that field, so:
 - a removed, inserted or reordered manifest breaks the sequence and the links;
 - files written but never sealed show up as unsealed (a removed last manifest).
 
+Retention deletes files only through `purge`, which first appends a tombstone manifest
+(format /2: `"files": []` and `"purged": [{path, sha256, size, class, reason,
+purged_at}]`, the digest taken from the file as it is deleted) to the same chain, so the
+verifier tells a purge from a deletion: a listed file that is gone with a later
+tombstone of the same digest was purged; gone without one, it is missing.
+
 The last manifest of the chain can only be anchored outside the box: the core should
 publish each `Manifest.sha256` to the RAU with the crossing, and `verify --head` checks
 that the anchored manifest is still in the chain.
@@ -27,6 +33,7 @@ manifest is the claim that the files existed with those digests at that time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -39,11 +46,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge_agent.evidence.budget import MediaBudget
+from edge_agent.evidence.classes import file_class
 from edge_agent.ids import new_id, timestamp_ms
 
 log = logging.getLogger(__name__)
 
 FORMAT = "bcp-evidence-manifest/1"
+# A manifest that records purged files (tombstones): /1 plus a "purged" list. Seals stay
+# /1, byte for byte, so a verifier of /1 still reads every seal; it reports a tombstone
+# as an unknown format rather than reading it as an empty seal.
+PURGE_FORMAT = "bcp-evidence-manifest/2"
+FORMATS = (FORMAT, PURGE_FORMAT)
 CROSSINGS_DIR = "crossings"
 MANIFESTS_DIR = "manifests"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -73,25 +87,32 @@ class EvidenceStore:
         manifest = store.seal(crossing_id, clock_offset_s=0.012)
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, budget: MediaBudget | None = None) -> None:
         self.root = Path(root)
+        self.budget = budget  # media past its cap are refused (the disk budget)
         (self.root / CROSSINGS_DIR).mkdir(parents=True, exist_ok=True)
         (self.root / MANIFESTS_DIR).mkdir(parents=True, exist_ok=True)
         self.files_written = 0
         self.bytes_written = 0
         self.manifests_sealed = 0
-        self._lock = threading.Lock()
+        self.files_purged = 0
+        self.bytes_purged = 0
+        self._lock = threading.RLock()  # seal holds it across _append
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._sealed_paths: dict[str, set[str]] = {}
         self._last = last_manifest(self.root)
 
     # ------------------------------------------------------------------ files
 
-    def add_file(self, crossing_id: str, kind: str, name: str, data: bytes) -> Path:
+    def add_file(self, crossing_id: str, kind: str, name: str, data: bytes) -> Path | None:
         """Write `data` once as crossings/<crossing>/<kind>/<name> and remember its digest.
 
         An existing file is never replaced: a second file of the same name gets a suffix.
+        None when the media budget is at its cap and this is a picture or a clip (counted
+        in `budget.refused`; raw payloads are always written).
         """
+        if not self._admit(kind, name):
+            return None
         target_dir = self._crossing_dir(crossing_id) / safe_part(kind)
         target_dir.mkdir(parents=True, exist_ok=True)
         path = _create_exclusive(target_dir, safe_part(name), data)
@@ -101,12 +122,15 @@ class EvidenceStore:
     # ANPR payloads and raw scale frames come as bytes too; one name for readers of the core.
     add_bytes = add_file
 
-    def add_path(self, crossing_id: str, kind: str, name: str, source: Path) -> Path:
+    def add_path(self, crossing_id: str, kind: str, name: str, source: Path) -> Path | None:
         """Move an already written file (a clip from VideoWriter) into the crossing.
 
         `source` must be on the same file system (use `scratch_dir()`), so this is a rename,
-        not a second write.
+        not a second write. None, with `source` left to the caller, when the media budget
+        refuses it.
         """
+        if not self._admit(kind, name):
+            return None
         target_dir = self._crossing_dir(crossing_id) / safe_part(kind)
         target_dir.mkdir(parents=True, exist_ok=True)
         digest, size = file_sha256(source)
@@ -141,33 +165,59 @@ class EvidenceStore:
                     digest, size = file_sha256(path)
                     entries.append({"path": rel, "kind": path.parent.name, "sha256": digest, "size": size,
                                     "added_at": _mtime_utc(path), "recovered": True})
-            now = datetime.now(UTC)
-            sequence = self._last.sequence + 1 if self._last else 1
-            body: dict[str, Any] = {
-                "format": FORMAT,
-                "sequence": sequence,
-                "crossing_id": crossing_id,
-                "sealed_at": now.isoformat(timespec="milliseconds"),
-                "clock": {"source": "system", "offset_s": clock_offset_s},
-                "previous": None if self._last is None else {
-                    "name": self._last.path.name, "sha256": self._last.sha256, "sequence": self._last.sequence,
-                },
-                "files": sorted(entries, key=lambda e: e["path"]),
-            }
-            digest = body_sha256(body)
-            body["manifest_sha256"] = digest
-            ident = new_id(self._next_ms())
-            day = datetime.fromtimestamp(timestamp_ms(ident) / 1000, UTC).strftime("%Y-%m-%d")
-            folder = self.root / MANIFESTS_DIR / day
-            folder.mkdir(exist_ok=True)
-            path = folder / f"{ident}_{safe_part(crossing_id)}.json"
-            _write_durably(path, canonical_json(body, indent=True))
+            manifest = self._append(crossing_id, FORMAT, {"files": sorted(entries, key=lambda e: e["path"])},
+                                    clock_offset_s)
             sealed.update(e["path"] for e in entries)
-            manifest = Manifest(path, sequence, crossing_id, digest, body)
-            self._last = manifest
-            self.manifests_sealed += 1
         log.info("evidence_sealed crossing=%s sequence=%s files=%s sha256=%s",
-                 crossing_id, sequence, len(entries), digest[:16])
+                 crossing_id, manifest.sequence, len(entries), manifest.sha256[:16])
+        return manifest
+
+    # ------------------------------------------------------------------ purging
+
+    def purge(self, crossing_id: str, files: list[dict[str, Any]]) -> Manifest | None:
+        """Delete files of a crossing, after appending their tombstone to the chain.
+
+        `files`: {"path" (relative to the root), "class", "reason"}. Each file is hashed as
+        it is now (a file changed since its seal gets a tombstone whose digest differs,
+        which the verifier reports), the tombstone manifest is written and fsynced, and
+        only then are the files deleted: a crash between the two leaves a tombstone for a
+        file still there, which the next purge deletes (and tombstones again). None when
+        nothing was left to purge; a crossing with files not yet sealed is not touched.
+        """
+        with self._lock:
+            if self._pending.get(crossing_id):
+                log.warning("evidence_purge_skipped crossing=%s reason=unsealed files", crossing_id)
+                return None
+        base = self._crossing_dir(crossing_id).resolve()
+        entries, targets = [], []
+        for item in files:
+            target = (self.root / item["path"]).resolve()
+            if not target.is_relative_to(base) or not target.is_file():
+                continue  # outside the crossing, or already gone
+            digest, size = file_sha256(target)
+            entries.append({"path": target.relative_to(self.root.resolve()).as_posix(), "sha256": digest,
+                            "size": size, "class": item["class"], "reason": item["reason"],
+                            "purged_at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+            targets.append((target, size, item["class"]))
+        if not entries:
+            return None
+        manifest = self._append(crossing_id, PURGE_FORMAT, {"files": [],
+                                                            "purged": sorted(entries, key=lambda e: e["path"])})
+        for target, size, klass in targets:
+            target.unlink(missing_ok=True)
+            self.files_purged += 1
+            self.bytes_purged += size
+            if klass == "media" and self.budget is not None:
+                self.budget.remove(size)
+        self._prune_dirs(base)
+        with self._lock:
+            sealed = self._sealed_paths.get(crossing_id)
+            if sealed is not None:
+                sealed.difference_update(e["path"] for e in entries)
+                if not sealed:
+                    del self._sealed_paths[crossing_id]  # a year of crossings must not stay in memory
+        log.info("evidence_purged crossing=%s files=%d bytes=%d sha256=%s", crossing_id, len(entries),
+                 sum(e["size"] for e in entries), manifest.sha256[:16])
         return manifest
 
     @property
@@ -180,6 +230,47 @@ class EvidenceStore:
             return list(self._pending.get(crossing_id, []))
 
     # ------------------------------------------------------------------ internals
+
+    def _append(self, crossing_id: str, fmt: str, content: dict[str, Any],
+                clock_offset_s: float | None = None) -> Manifest:
+        """Write the next manifest of the chain (seal or tombstone), durably."""
+        with self._lock:
+            now = datetime.now(UTC)
+            sequence = self._last.sequence + 1 if self._last else 1
+            body: dict[str, Any] = {
+                "format": fmt,
+                "sequence": sequence,
+                "crossing_id": crossing_id,
+                "sealed_at": now.isoformat(timespec="milliseconds"),
+                "clock": {"source": "system", "offset_s": clock_offset_s},
+                "previous": None if self._last is None else {
+                    "name": self._last.path.name, "sha256": self._last.sha256, "sequence": self._last.sequence,
+                },
+                **content,
+            }
+            digest = body_sha256(body)
+            body["manifest_sha256"] = digest
+            ident = new_id(self._next_ms())
+            day = datetime.fromtimestamp(timestamp_ms(ident) / 1000, UTC).strftime("%Y-%m-%d")
+            folder = self.root / MANIFESTS_DIR / day
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{ident}_{safe_part(crossing_id)}.json"
+            _write_durably(path, canonical_json(body, indent=True))
+            manifest = Manifest(path, sequence, crossing_id, digest, body)
+            self._last = manifest
+            self.manifests_sealed += 1
+            return manifest
+
+    def _admit(self, kind: str, name: str) -> bool:
+        return self.budget is None or file_class(kind, name) != "media" or self.budget.admit()
+
+    def _prune_dirs(self, base: Path) -> None:
+        # Empty kind folders, then the crossing's: an empty crossing costs a directory entry each.
+        for folder in sorted((p for p in base.glob("*") if p.is_dir()), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        with contextlib.suppress(OSError):
+            base.rmdir()
 
     def _next_ms(self) -> int:
         # Names must sort in chain order even if the clock stepped back (NTP, a dead RTC
@@ -208,6 +299,8 @@ class EvidenceStore:
             self._pending.setdefault(crossing_id, []).append(entry)
             self.files_written += 1
             self.bytes_written += size
+        if self.budget is not None and file_class(entry["kind"], path.name) == "media":
+            self.budget.add(size)
 
 
 def canonical_json(body: dict[str, Any], indent: bool = False) -> bytes:

@@ -40,6 +40,7 @@ class SiteFigures:
     control_acts: dict[str, int] = field(default_factory=dict)  # result -> acts stored
     outbox_backlog: int = 0
     storage: dict[str, Any] = field(default_factory=dict)  # Agent.storage_health()
+    retention: dict[str, Any] = field(default_factory=dict)  # Agent._retention_figures()
     extra: list[str] = field(default_factory=list)  # families other parts render (the console)
 
 
@@ -72,6 +73,7 @@ def render(f: SiteFigures) -> str:
     out += family("edge_agent_storage_reserve_bytes", "gauge",
                   "Space the reserve file holds for a full disk (0 once given back).",
                   [({}, int(float(f.storage.get("reserve_mb", 0.0)) * 2**20))])
+    out += _retention(f.retention, f.outbox_backlog)
     out += family("edge_agent_watchdog_stalled", "gauge",
                   "1 for a thread the service watchdog has not heard from in time (pings withheld).",
                   [({"thread": name}, 1) for name in f.stalled])
@@ -124,6 +126,38 @@ def _devices(devices: dict[str, dict[str, Any]]) -> list[str]:
                      "Failed opens, lost links and rejected input, per device.", errors)
             + family("edge_agent_device_reconnects_total", "counter", "Outages that ended with the link back.",
                      reconnects))
+
+
+def _retention(r: dict[str, Any], backlog: int) -> list[str]:
+    if not r:
+        return []
+    budget = r.get("budget") or {}
+    out = family("edge_agent_disk_free_bytes", "gauge", "Free bytes on the data directory's file system.",
+                 [({}, r["disk_free_bytes"])] if r.get("disk_free_bytes") is not None else [])
+    out += family("edge_agent_storage_class_bytes", "gauge",
+                  "Bytes kept per retention class (evidence files at the last scan; records: the database file).",
+                  [({"class": k}, v) for k, v in sorted((r.get("bytes_by_class") or {}).items())])
+    out += family("edge_agent_held_crossings", "gauge", "Crossings on hold (hits, control acts, re-channels, manual).",
+                  [({}, r.get("held_crossings", 0))])
+    out += family("edge_agent_outbox_depth", "gauge", "Events in the outbox, waiting for the hub's acknowledgement.",
+                  [({}, backlog)])
+    out += family("edge_agent_outbox_oldest_unsent_age_seconds", "gauge",
+                  "Age of the oldest event not yet acknowledged by the hub (0 with none).",
+                  [({}, float(r.get("oldest_unsent_age_s", 0.0)))])
+    out += family("edge_agent_evidence_media_bytes", "gauge",
+                  "Evidence media (pictures, clips) counted against the cap.",
+                  [({}, budget["used_bytes"])] if budget else [])
+    out += family("edge_agent_evidence_media_cap_bytes", "gauge", "The evidence media cap.",
+                  [({}, budget["cap_bytes"])] if budget else [])
+    out += family("edge_agent_evidence_budget_state", "gauge", "1 for the media budget's state (ok, high, critical).",
+                  [({"state": s}, 1 if budget.get("state") == s else 0) for s in ("ok", "high", "critical")]
+                  if budget else [])
+    out += family("edge_agent_evidence_media_refused_total", "counter", "Media files not written: the cap was reached.",
+                  [({}, budget.get("refused", 0))] if budget else [])
+    out += family("edge_agent_retention_purged_files_total", "counter", "Evidence files purged, by class and reason.",
+                  [({"class": k.split("/")[0], "reason": k.split("/")[-1]}, v)
+                   for k, v in sorted((r.get("purged") or {}).items())])
+    return out
 
 
 def _link(link: dict[str, Any]) -> list[str]:

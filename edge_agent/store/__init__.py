@@ -16,6 +16,7 @@ prearrivals.py  SEED pre-arrival records and their status
 crossings.py    crossings, assessments, hits, control acts, and the figures over them
 outbox.py       events queued for the RAU, read by the sync client
 rechannels.py   officers' re-channel requests and the RAU's channel raises
+retention.py    holds on crossings, and what retention reads and deletes
 view.py         StoreView, the read-only window for the console and the demo
 
 Other databases have their own owners: the console's users, sessions and audit log

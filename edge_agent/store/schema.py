@@ -191,6 +191,27 @@ def _migration_7_outbox_totals(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX crossings_open ON crossings (ended_at) WHERE ended_at = ''")
 
 
+def _migration_8_holds(db: sqlite_utils.Database) -> None:
+    # A hold keeps every file and row of a crossing until it is released. Crossings with
+    # hits, control acts or re-channels are held without a row (derived by query); a row
+    # is a manual hold, or the release of either kind (store/retention.py).
+    db.execute("""CREATE TABLE holds (
+        crossing_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        placed_at TEXT NOT NULL DEFAULT '',
+        placed_by TEXT NOT NULL DEFAULT '',
+        placed_reason TEXT NOT NULL DEFAULT '',
+        released_at TEXT NOT NULL DEFAULT '',
+        released_by TEXT NOT NULL DEFAULT '',
+        released_reason TEXT NOT NULL DEFAULT ''
+    )""")
+    # Whether a crossing is flagged is asked per crossing by retention: by crossing, not
+    # by scanning. hits and control acts are a few per flagged truck; nothing per plain one.
+    db.execute("CREATE INDEX hits_crossing ON hits (crossing_id)")
+    db.execute("CREATE INDEX control_acts_crossing ON control_acts (crossing_id)")
+    db.execute("CREATE INDEX rechannels_crossing ON rechannels (crossing_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2_rechannels,
@@ -199,4 +220,5 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_5_reported,
     _migration_6_rules_in_force,
     _migration_7_outbox_totals,
+    _migration_8_holds,
 ]

@@ -100,6 +100,25 @@ class StoreView:
         """Events waiting for the hub's acknowledgement; None when there is no database yet."""
         return self._read(lambda s: s.outbox_count(), None)
 
+    def outbox_oldest_at(self) -> str:
+        """When the oldest unsent event was queued ("" with none)."""
+        return self._read(lambda s: s.outbox_oldest_at(), "")
+
+    # ------------------------------------------------------------------ holds
+
+    def held_count(self) -> int:
+        """Crossings on hold (automatic and manual)."""
+        return self._read(lambda s: s.held_count(), 0)
+
+    def holds(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self._read(lambda s: s.holds(limit), [])
+
+    def hold_of(self, crossing_id: str) -> dict[str, Any] | None:
+        return self._read(lambda s: s.hold_of(crossing_id), None)
+
+    def flagged_reasons(self, crossing_id: str) -> list[str]:
+        return self._read(lambda s: s.flagged_reasons(crossing_id), [])
+
     def outbox_payloads(self, stream: str | None = None) -> list[dict[str, Any]]:
         return self._read(lambda s: s.outbox_payloads(stream), [])
 
