@@ -6,6 +6,7 @@ when they are run, so `edge-agent --help` and `check-config` start in a blink on
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import logging
@@ -57,7 +58,8 @@ def main(verbose: int) -> None:
     """
     # A process that will not stop can be asked where each thread is: kill -USR1 <pid>
     # prints every thread's stack on stderr (the journal, under systemd).
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # no real stderr (embedded, tests)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
