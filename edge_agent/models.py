@@ -338,6 +338,17 @@ class LocalIndicatorSaved(EventBase):
     reason: str = Field(min_length=3, max_length=1000)
 
 
+class HoldChanged(EventBase):
+    """The head of office (console) or the RAU places or releases a hold on a crossing:
+    held, its files and records outlive their retention periods until released."""
+
+    kind: Literal["hold_changed"] = "hold_changed"
+    crossing_id: str = Field(min_length=1, max_length=40)
+    action: Literal["hold", "release"]
+    user: str = Field(min_length=1, max_length=80)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class AuditAnchored(EventBase):
     """The console's audit log has reached this entry. The core keeps it in the customs
     database and sends it to the RAU, so a log cut short before it no longer verifies."""
@@ -394,6 +405,7 @@ Event = Annotated[
     | RechannelDecided
     | LocalIndicatorSaved
     | AuditAnchored
+    | HoldChanged
     | Tick,
     Field(discriminator="kind"),
 ]

@@ -35,6 +35,7 @@ from edge_agent.console.views.login import login_page, login_submit, logout
 from edge_agent.console.views.profiles import profiles_page, profiles_save
 from edge_agent.console.views.rechannels import rechannel_decide, rechannels_page
 from edge_agent.console.views.reports import audit_page, evidence_file, healthz, stats_page
+from edge_agent.console.views.storage import hold_action, storage_page
 
 
 def create_app(agent: Any, config: ConsoleConfig | None = None) -> Starlette:
@@ -57,6 +58,8 @@ def create_app(agent: Any, config: ConsoleConfig | None = None) -> Starlette:
         Route("/profiles", profiles_page, methods=["GET"]),
         Route("/profiles", profiles_save, methods=["POST"]),
         Route("/stats", stats_page),
+        Route("/storage", storage_page),
+        Route("/storage/holds", hold_action, methods=["POST"]),
         Route("/audit", audit_page),
         Route("/evidence/{path:path}", evidence_file),
         Route("/healthz", healthz),

@@ -53,6 +53,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "rechannel_request": frozenset({Role.OFFICER, Role.HEAD_OF_OFFICE}),
     "rechannel_decide": frozenset({Role.HEAD_OF_OFFICE, Role.LOCAL_RISK_ANALYST}),
     "profiles_edit": frozenset({Role.LOCAL_RISK_ANALYST}),
+    "storage_hold": frozenset({Role.HEAD_OF_OFFICE}),
     "audit_view": frozenset({Role.HEAD_OF_OFFICE, Role.TECHNICIAN, Role.LOCAL_RISK_ANALYST}),
 }
 

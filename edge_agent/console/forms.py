@@ -146,6 +146,20 @@ def decision_form(data: Mapping[str, Any]) -> Form:
     return form
 
 
+def hold_form(data: Mapping[str, Any]) -> Form:
+    """Place or release a hold on a crossing (the head of office, on the storage page)."""
+    form = _start(data)
+    form.values["crossing_id"] = _text(data, "crossing_id", 40)
+    if not form.values["crossing_id"] or len(form.values["crossing_id"]) > 40:
+        form.errors["crossing_id"] = "the crossing's id, as the lane or the audit log shows it"
+    action = _text(data, "action")
+    if action not in ("hold", "release"):
+        form.errors["action"] = "hold or release"
+    form.values["action"] = action
+    _reason(form, data)
+    return form
+
+
 def indicator_form(data: Mapping[str, Any], policy: PolicyConfig) -> Form:
     """A local indicator from the profile editor; the condition is the set file's JSON."""
     form = _start(data)

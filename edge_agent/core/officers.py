@@ -1,4 +1,4 @@
-"""The officers' decisions, applied by the core: control acts and re-channel requests.
+"""The officers' decisions, applied by the core: control acts, re-channel requests, holds.
 
 The console turns forms into these events (models.ControlActRecorded,
 RechannelRequested, RechannelDecided); here they become records, outbox rows and lane
@@ -16,7 +16,7 @@ from dataclasses import replace
 from edge_agent.commands import Command
 from edge_agent.core.context import CoreContext, Handler, refuse
 from edge_agent.lane import raise_channel, raise_refusal
-from edge_agent.models import ControlActRecorded, EventBase, RechannelDecided, RechannelRequested
+from edge_agent.models import ControlActRecorded, EventBase, HoldChanged, RechannelDecided, RechannelRequested
 from edge_agent.store import iso
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,22 @@ def rechannel_decided(core: CoreContext, event: RechannelDecided) -> list[Comman
     return commands
 
 
+def hold_changed(core: CoreContext, event: HoldChanged) -> list[Command]:
+    if core.store.crossing_lane(event.crossing_id) is None:
+        return refuse(core, event, "no such crossing")
+    if event.action == "release":
+        if not core.store.on_hold(event.crossing_id):
+            return refuse(core, event, "the crossing is not on hold")
+        core.store.release_hold(event.crossing_id, event.user, event.reason, event.at)
+    else:
+        core.store.place_hold(event.crossing_id, event.user, event.reason, event.at)
+    log.info("hold_changed crossing=%s action=%s by=%s", event.crossing_id, event.action, event.user)
+    return []
+
+
 HANDLERS: dict[type[EventBase], Handler] = {
     ControlActRecorded: control_act,
     RechannelRequested: rechannel_requested,
     RechannelDecided: rechannel_decided,
+    HoldChanged: hold_changed,
 }

@@ -156,10 +156,8 @@ def _hold_or_release(config_path: Path, crossing: str, reason: str, by: str, *, 
         if store.crossing_lane(crossing) is None:
             click.echo(f"no crossing {crossing} in {db}", err=True)
             sys.exit(1)
-        row = store.hold_of(crossing)
         flagged = store.flagged_reasons(crossing)
-        held = (row is not None and row["state"] == "held") or (bool(flagged) and (row is None or
-                                                                                  row["state"] != "released"))
+        held = store.on_hold(crossing)
         if release and not held:
             click.echo(f"crossing {crossing} is not on hold", err=True)
             sys.exit(1)

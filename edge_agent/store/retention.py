@@ -64,6 +64,12 @@ class Retention(Database):
                 out.append(why)
         return out
 
+    def on_hold(self, crossing_id: str) -> bool:
+        """Held by hand, or flagged (hits, control acts, re-channels) and not released."""
+        row = self.hold_of(crossing_id)
+        state = row["state"] if row else ""
+        return state == "held" or (state != "released" and bool(self.flagged_reasons(crossing_id)))
+
     def holds(self, limit: int = 100) -> list[dict[str, Any]]:
         """Manual holds and releases, the newest change first."""
         return self._dicts("SELECT * FROM holds ORDER BY max(placed_at, released_at) DESC LIMIT ?", [limit])

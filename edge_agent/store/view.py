@@ -116,6 +116,9 @@ class StoreView:
     def hold_of(self, crossing_id: str) -> dict[str, Any] | None:
         return self._read(lambda s: s.hold_of(crossing_id), None)
 
+    def on_hold(self, crossing_id: str) -> bool:
+        return self._read(lambda s: s.on_hold(crossing_id), False)
+
     def flagged_reasons(self, crossing_id: str) -> list[str]:
         return self._read(lambda s: s.flagged_reasons(crossing_id), [])
 
