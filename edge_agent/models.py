@@ -264,10 +264,11 @@ class IndicatorBundleReceived(EventBase):
 
 class RauCommand(EventBase):
     """An instruction from the RAU: raise a channel (until the truck's crossing ends or
-    `expires_at`), withdraw a raise, resend, ping."""
+    `expires_at`), withdraw a raise, hold or release a crossing's data, resend, ping."""
 
     kind: Literal["rau_command"] = "rau_command"
-    command: Literal["raise_channel", "withdraw_raise", "resend", "ping"]
+    command: Literal["raise_channel", "withdraw_raise", "hold", "release_hold", "resend", "ping"]
+    crossing_id: str = ""  # hold, release_hold: the crossing kept past its retention periods, or let go
     reference: str = ""
     plate: str = ""
     channel: str = ""

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import AgentConfig
-from edge_agent.core.context import CoreContext
+from edge_agent.core.context import CoreContext, refuse
+from edge_agent.core.officers import hold_changed
 from edge_agent.core.rules_in_force import rules_in_force, trust_dir
 from edge_agent.errors import IndicatorError
 from edge_agent.lane import LaneState, raise_channel
 from edge_agent.local_rules import rescreen
 from edge_agent.models import (
+    HoldChanged,
     IndicatorBundleReceived,
     IndicatorSetPrepared,
     Observations,
@@ -193,6 +195,8 @@ class RauLink:
     def command(self, event: RauCommand) -> list:
         if event.command == "withdraw_raise":
             return self._withdraw(event)
+        if event.command in ("hold", "release_hold"):
+            return self._hold(event)
         if event.command != "raise_channel":
             return []  # resend and ping are the sync client's; the event is stored all the same
         policy = self.config.policy
@@ -253,6 +257,14 @@ class RauLink:
 
     def expire_raises(self, now: datetime) -> None:
         self._end(sorted(k for k, r in self.raises.items() if r.expired(now)), "expired")
+
+    def _hold(self, event: RauCommand) -> list:
+        """A case at the RAU keeps a crossing's data (or lets it go): as the head of office's hold."""
+        if not event.crossing_id or not event.reason:
+            return refuse(self.core, event, f"{event.command} needs a crossing_id and a reason")
+        return hold_changed(self.core, HoldChanged(
+            crossing_id=event.crossing_id, action="hold" if event.command == "hold" else "release",
+            user="rau", reason=event.reason, at=event.at, source="rau"))
 
     def _withdraw(self, event: RauCommand) -> list:
         keys = raise_keys(event.reference, event.plate)

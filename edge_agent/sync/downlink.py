@@ -5,7 +5,8 @@ post; it never raises. Payload formats are in docs/sync.md:
 
 - ``down/ack``        ``{"ids": ["01J...", ...]}``          -> AcksReceived
 - ``down/prearrival`` a PreArrival JSON object                -> PreArrivalReceived
-- ``down/command``    ``{"command": "raise_channel" | "withdraw_raise" | "resend" | "ping", ...}`` -> RauCommand
+- ``down/command``    ``{"command": "raise_channel" | "withdraw_raise" | "hold" | "release_hold" | "resend" | "ping",
+                       ...}`` -> RauCommand
 - indicator topics    the signed bundle bytes, verified later -> IndicatorBundleReceived
 """
 
@@ -37,6 +38,7 @@ class CommandMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = ""
     command: str
+    crossing_id: str = Field(default="", max_length=40)
     reference: str = Field(default="", max_length=40)
     plate: str = Field(default="", max_length=20)
     channel: str = Field(default="", max_length=40)

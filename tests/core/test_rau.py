@@ -393,3 +393,17 @@ def test_bundles_are_taken_one_at_a_time_so_a_rollback_behind_a_newer_one_is_ref
     assert [r["reason"] for r in site.outbox("bundle_rejected")] == ["rollback"]
     assert [a["version"] for a in site.outbox("indicators_applied")] == [5, 6]
     assert site.assessor.rules.get("C-NEW") is not None and site.assessor.rules.get("C-OLD") is None
+
+
+def test_the_rau_holds_and_releases_a_crossings_data(site):
+    site.post(PreArrivalReceived(record=record("XK26EX661", "01 661-AB")))
+    crossing = site.cross("01661AB").crossing_id
+    site.post(RauCommand(command="hold", crossing_id=crossing, reason="case RAU-2026-88"),
+              RauCommand(command="hold", crossing_id="", reason="no crossing named"),
+              RauCommand(command="hold", crossing_id="01NOSUCHCROSSING", reason="not on this site"))
+    assert site.store.on_hold(crossing)
+    assert site.store.hold_of(crossing)["placed_by"] == "rau"
+    assert site.core.counters["refused_rau_command"] == 1
+    assert site.core.counters["refused_hold_changed"] == 1
+    site.post(RauCommand(command="release_hold", crossing_id=crossing, reason="case closed"))
+    assert not site.store.on_hold(crossing)

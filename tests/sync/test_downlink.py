@@ -57,6 +57,8 @@ def test_commands():
     assert isinstance(event, RauCommand) and event.command == "raise_channel" and event.channel == "red"
     resend = run(topics.down("bcp-a", "command"), b'{"id": "01HZZZZZZZZZZZZZZZZZZZZZZZ", "command": "resend"}')
     assert isinstance(resend, RauCommand) and resend.id == "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+    hold = run(topics.down("bcp-a", "command"), b'{"command": "hold", "crossing_id": "01J9C", "reason": "case 88"}')
+    assert isinstance(hold, RauCommand) and (hold.command, hold.crossing_id) == ("hold", "01J9C")
 
 
 def test_bundles_pass_through_as_bytes():
