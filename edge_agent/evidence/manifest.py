@@ -261,6 +261,11 @@ class EvidenceStore:
             self.manifests_sealed += 1
             return manifest
 
+    def admits(self, kind: str, name: str = "") -> bool:
+        """Would a file of this kind be written now? Asked before costly work (a clip's
+        encoding); a refusal is counted in the budget like a refused write."""
+        return self._admit(kind, name)
+
     def _admit(self, kind: str, name: str) -> bool:
         return self.budget is None or file_class(kind, name) != "media" or self.budget.admit()
 

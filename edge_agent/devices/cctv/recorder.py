@@ -90,6 +90,7 @@ class EvidenceRecorder:
         self.counts = {
             "events": 0, "snapshots": 0, "snapshots_missing": 0, "clips": 0, "clips_empty": 0,
             "files": 0, "sealed": 0, "failures": 0, "dropped": 0,
+            "media_refused": 0,  # pictures and clips the evidence media budget refused (at its cap)
         }
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._clips_pending: dict[str, int] = {}
@@ -230,9 +231,9 @@ class EvidenceRecorder:
                             cam.camera_id, event.lane_id, event.crossing_id, event.what)
             else:
                 try:
-                    self.store.add_file(event.crossing_id, "snapshot", f"{event.what}_{cam.camera_id}_{stamp}.jpg",
-                                        jpeg)
-                    self.counts["snapshots"] += 1
+                    written = self.store.add_file(event.crossing_id, "snapshot",
+                                                  f"{event.what}_{cam.camera_id}_{stamp}.jpg", jpeg)
+                    self.counts["snapshots" if written is not None else "media_refused"] += 1
                 except OSError as err:  # a full or failing SD card: the other cameras still get their turn
                     self.counts["failures"] += 1
                     log.error("evidence_write_failed camera=%s crossing=%s error=%s", cam.camera_id,
@@ -268,6 +269,9 @@ class EvidenceRecorder:
             log.warning("evidence_clip_empty camera=%s crossing=%s what=%s", clip.camera_id, clip.crossing_id,
                         clip.what)
             return
+        if not self.store.admits("clip"):  # the media budget is at its cap: not even encoded
+            self.counts["media_refused"] += 1
+            return
         scratch = self.store.scratch_dir() / f"{new_id()}.avi"
         try:
             written = write_clip(clip.frames, scratch, clip.fps)
@@ -277,8 +281,9 @@ class EvidenceRecorder:
                             clip.crossing_id, len(clip.frames))
                 return
             start = clip.frames[0].at_utc.strftime("%Y%m%dT%H%M%S%fZ")
-            self.store.add_path(clip.crossing_id, "clip", f"{clip.what}_{clip.camera_id}_{start}.avi", scratch)
-            self.counts["clips"] += 1
+            kept = self.store.add_path(clip.crossing_id, "clip", f"{clip.what}_{clip.camera_id}_{start}.avi",
+                                       scratch)
+            self.counts["clips" if kept is not None else "media_refused"] += 1
         finally:
             scratch.unlink(missing_ok=True)
 

@@ -178,3 +178,25 @@ def test_write_clip_resizes_frames_of_another_size(tmp_path):
         shapes.append(got[1].shape)
     video.release()
     assert shapes == [(120, 160, 3)] * 3
+
+
+def test_media_past_the_budget_are_counted_as_refused_and_clips_not_even_encoded(sim, cameras, tmp_path, recorders,
+                                                                                wait_until):
+    from edge_agent.evidence.budget import CRITICAL, MediaBudget
+
+    budget = MediaBudget(cap_bytes=1000)
+    budget.recount(1000)  # at the cap
+    assert budget.state == CRITICAL
+    store = EvidenceStore(tmp_path / "evidence", budget)
+    cam = cameras(sim.url, "L1", "scene", ring_fps=5, ring_seconds=10, clip_before_s=1.0, clip_after_s=1.0)
+    cam.start()
+    wait_until(lambda: len(cam.ring) >= 6)
+    recorder = recorders(store, {"L1": [cam]})
+    recorder.on_lane_event("L1", "C9", "arrival", hit=False)
+    recorder.on_lane_event("L1", "C9", "decision", hit=True)
+    recorder.seal("C9")
+    assert recorder.flush(60)
+    assert recorder.counts["snapshots"] == 0 and recorder.counts["clips"] == 0
+    assert recorder.counts["media_refused"] == 3  # two snapshots and the clip
+    assert list((store.root / "crossings").rglob("*.avi")) == []
+    assert list(store.scratch_dir().iterdir()) == []
