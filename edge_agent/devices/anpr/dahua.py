@@ -43,7 +43,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification, is_jpeg
+from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification, is_jpeg, json_object, rejected
 from edge_agent.models import Rejected
 
 SOURCE = "dahua"
@@ -67,21 +67,9 @@ def looks_like_dahua(content_type: str, body: bytes) -> bool:
 
 def parse_dahua(body: bytes, content_type: str = "application/json") -> Result:
     """One ITSAPI POST body -> notification, ignored (keep-alive) or rejected."""
-    if not body.strip():
-        return _reject("empty body", body)
-    if len(body) > MAX_BODY_BYTES:
-        return _reject(f"body larger than {MAX_BODY_BYTES} bytes", body[:200])
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind and not kind.endswith("json") and kind != "text/plain":
-        return _reject(f"content type {kind[:40]!r} is not JSON", body[:200])
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        return _reject(f"malformed JSON: {err}", body[:200])
-    except RecursionError:
-        return _reject("JSON nested too deeply", body[:200])
-    if not isinstance(doc, dict):
-        return _reject("JSON body is not an object", body[:200])
+    doc = json_object(body, content_type, source=SOURCE, max_bytes=MAX_BODY_BYTES, text_plain_ok=True)
+    if isinstance(doc, Rejected):
+        return doc
     picture = doc.get("Picture")
     if picture is None:
         if "DeviceID" in doc or "Active" in doc:
@@ -203,9 +191,7 @@ def _summary(doc: dict[str, Any]) -> str:
 
 
 def _reject(reason: str, raw: bytes | str) -> Rejected:
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    return Rejected(source=SOURCE, reason=reason, raw=raw)
+    return rejected(SOURCE, reason, raw)
 
 
 # --------------------------------------------------------------------------- building

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge_agent.devices.anpr.notification import Image, PlateNotification, is_jpeg
+from edge_agent.devices.anpr.notification import Image, PlateNotification, is_jpeg, json_object, rejected
 from edge_agent.models import Rejected
 
 SOURCE = "generic"
@@ -49,21 +49,9 @@ class GenericPush(BaseModel):
 
 
 def parse_generic(body: bytes, content_type: str = "application/json") -> PlateNotification | Rejected:
-    if not body.strip():
-        return _reject("empty body", body)
-    if len(body) > MAX_BODY_BYTES:
-        return _reject(f"body larger than {MAX_BODY_BYTES} bytes", body[:200])
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind and not kind.endswith("json"):
-        return _reject(f"content type {kind!r} is not JSON", body[:200])
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        return _reject(f"malformed JSON: {err}", body[:200])
-    except RecursionError:
-        return _reject("JSON nested too deeply", body[:200])
-    if not isinstance(doc, dict):
-        return _reject("JSON body is not an object", body[:200])
+    doc = json_object(body, content_type, source=SOURCE, max_bytes=MAX_BODY_BYTES)
+    if isinstance(doc, Rejected):
+        return doc
     try:
         push = GenericPush.model_validate(doc)
     except ValidationError as err:
@@ -120,6 +108,4 @@ def _without_image(doc: dict) -> str:
 
 
 def _reject(reason: str, raw: bytes | str) -> Rejected:
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    return Rejected(source=SOURCE, reason=reason, raw=raw)
+    return rejected(SOURCE, reason, raw)

@@ -41,7 +41,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from edge_agent.devices.anpr.multipart import MultipartError, Part, boundary_of, split_multipart
-from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification, is_jpeg
+from edge_agent.devices.anpr.notification import Ignored, Image, PlateNotification, is_jpeg, rejected
 from edge_agent.models import Rejected
 
 SOURCE = "hikvision"
@@ -395,9 +395,7 @@ def _local(tag: str) -> str:
 
 
 def _reject(reason: str, raw: bytes | str) -> Rejected:
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    return Rejected(source=SOURCE, reason=reason, raw=raw)
+    return rejected(SOURCE, reason, raw)
 
 
 # --------------------------------------------------------------------------- the alert stream (pull)
