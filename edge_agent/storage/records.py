@@ -100,6 +100,15 @@ class RecordsPurger:
                 if budget <= 0:
                     return self.max_rows
         if self._lanes is not None and not self._lanes:
+            # The crossings done, the records no kept crossing points to (pre-arrivals,
+            # rejected inputs); this step's remaining budget, then the next step's.
+            before = iso(now - timedelta(days=self.periods.records_days))
+            gone = self.store.purge_unlinked_records(before, budget) if budget > 0 else 0
+            budget -= gone
+            self.counts["rows"] += gone
+            self.counts["unlinked"] += gone
+            if budget <= 0:
+                return self.max_rows
             self._lanes = None
             self.next_due = now + timedelta(seconds=self.interval_s)
         return self.max_rows - budget

@@ -109,6 +109,28 @@ class Retention(Database):
 
     # ------------------------------------------------------------------ retention deletes (the core)
 
+    def purge_unlinked_records(self, before: str, max_rows: int) -> int:
+        """Delete up to `max_rows` rows of personal data no kept crossing points to: pre-arrival
+        records whose truck's crossing is gone, or that expired before `before`; the events
+        that brought them, once the record is gone and the event is older than `before`;
+        rejected inputs (a garbled read may still carry a plate) older than `before`.
+        In the caller's transaction; returns how many went."""
+        deleted = self.conn.execute(
+            "DELETE FROM prearrivals WHERE rowid IN (SELECT rowid FROM prearrivals WHERE"
+            " (status = 'arrived' AND crossing_id NOT IN (SELECT id FROM crossings))"
+            " OR (status != 'arrived' AND expires_at != '' AND expires_at < ?) LIMIT ?)",
+            [before, max_rows]).rowcount
+        if deleted < max_rows:
+            deleted += self.conn.execute(
+                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE lane = '' AND at < ?"
+                " AND kind = 'prearrival' AND json_extract(body, '$.record.reference') NOT IN"
+                " (SELECT reference FROM prearrivals) LIMIT ?)", [before, max_rows - deleted]).rowcount
+        if deleted < max_rows:
+            deleted += self.conn.execute(
+                "DELETE FROM rejections WHERE rowid IN (SELECT rowid FROM rejections WHERE at < ? LIMIT ?)",
+                [before, max_rows - deleted]).rowcount
+        return deleted
+
     def purge_crossing_records(self, crossing_id: str, lane: str, events_after: str, events_to: str,
                                max_rows: int) -> tuple[int, bool]:
         """Delete up to `max_rows` rows of a crossing: the lane's events in

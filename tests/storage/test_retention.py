@@ -4,6 +4,7 @@ evidence chain still verifies, and tampering still shows."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -274,3 +275,32 @@ def test_records_may_not_go_before_the_files_they_describe():
     assert any("line 6: retention" in p and "records_days must be at least media_days" in p
                for p in refused.value.problems), refused.value.problems
     assert parse_config(site + "records_days = 120\n").retention.records_days == 120
+
+
+def test_prearrivals_and_rejected_inputs_go_once_no_kept_crossing_points_to_them(site):
+    from edge_agent.models import Party, PreArrival, PreArrivalReceived, Rejected
+
+    def record(reference, expires_at=None):
+        return PreArrival(reference=reference, tractor_plate="KS123AB", gross_kg=24000.0, expires_at=expires_at,
+                          consignor=Party(name="Tabak Export DOO", country="RS"),
+                          consignee=Party(name="Dukat SH.P.K.", country="XK"))
+
+    plain, held = site.crossing(T0, media=0, raw=0), site.crossing(T0, media=0, raw=0, hit=True)
+    with site.store.transaction():
+        for ref, crossing, expires in (("R-PLAIN", plain, None), ("R-HELD", held, None),
+                                       ("R-EXPIRED", "", T0 + DAY), ("R-LATER", "", at(200))):
+            site.store.upsert_prearrival(record(ref, expires))
+            site.store.record_event(PreArrivalReceived(record=record(ref, expires), at=T0, source="seed"))
+            if crossing:
+                site.store.mark_prearrival(ref, "arrived", crossing)
+            elif expires and expires < at(100):
+                site.store.mark_prearrival(ref, "expired")
+        site.store.record_rejection(Rejected(source="anpr", reason="garbled", raw="KS12?AB", at=T0))
+    records(site).run_pass(at(100))
+    left = {ref for ref in ("R-PLAIN", "R-HELD", "R-EXPIRED", "R-LATER") if site.store.prearrival(ref)}
+    assert left == {"R-HELD", "R-LATER"}  # a held crossing keeps its record; one still valid stays
+    with sqlite3.connect(site.store.path) as conn:
+        refs = {r[0] for r in conn.execute(
+            "SELECT json_extract(body, '$.record.reference') FROM events WHERE kind = 'prearrival'")}
+        assert refs == {"R-HELD", "R-LATER"}
+        assert conn.execute("SELECT count(*) FROM rejections").fetchone()[0] == 0
