@@ -266,7 +266,7 @@ class Agent:
                                          batch_files=retention.purge_batch_files, pause_s=retention.purge_pause_s,
                                          request_dir=self.data_dir)
         if self.records_purger is not None:
-            self.retention.on_request = self.records_purger.request
+            self.retention.after_run = self.records_purger.request
         self.retention.start()
         for cameras in self.cctv.values():
             for camera in cameras:

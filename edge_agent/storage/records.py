@@ -44,9 +44,13 @@ class RecordsPurger:
         self.next_due: datetime | None = None  # None: due at the next step
         self._lanes: list[str] | None = None  # the lanes left in this pass
         self._cursor: dict[str, str] = {}  # lane -> started_at of the last crossing passed
+        self._restart = False
 
     def request(self) -> None:
-        """Start a pass at the next step (a command asked for a purge now)."""
+        """Start a pass afresh at the next step (files just went, or a command asked): a
+        pass under way may have passed over crossings whose files were still there.
+        Called from other threads: the core's thread does the resetting."""
+        self._restart = True
         self.next_due = None
 
     def step(self, now: datetime) -> int:
@@ -54,7 +58,7 @@ class RecordsPurger:
 
         A failing storage is the core's to handle (raised); any other error is logged and
         the pass put off by `interval_s`, so a bug here never costs the lanes a tick."""
-        if self.next_due is not None and now < self.next_due:
+        if not self._restart and self.next_due is not None and now < self.next_due:
             return 0
         try:
             return self._step(now)
@@ -68,6 +72,8 @@ class RecordsPurger:
             return 0
 
     def _step(self, now: datetime) -> int:
+        if self._restart:
+            self._restart, self._lanes = False, None
         if self._lanes is None:
             self._lanes = self.store.lanes_with_crossings()
             self._cursor = {}

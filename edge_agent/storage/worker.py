@@ -78,7 +78,9 @@ class RetentionWorker:
         self.clock = clock
         self.request_file = Path(request_dir) / REQUEST_FILE if request_dir else None
         self.status_file = Path(request_dir) / STATUS_FILE if request_dir else None
-        self.on_request: Callable[[], None] | None = None  # the agent also asks the core's records step
+        # Called after each run: the core's records step starts a pass, now that the files
+        # it waits for are gone (before the run, it would pass over those crossings).
+        self.after_run: Callable[[], None] | None = None
         self.last: PurgeReport | None = None
         self.next_run: datetime | None = None
         self.totals: Counter[str] = Counter()  # "<class>/<reason>" -> files purged since start
@@ -128,6 +130,8 @@ class RetentionWorker:
             except Exception:  # a bad file or a locked database must not end the thread
                 self.failures += 1
                 log.exception("retention_run_failed")
+            if self.after_run is not None:
+                self.after_run()
             deadline = time.monotonic() + self.interval_s
             self.next_run = self.clock() + timedelta(seconds=self.interval_s)
             self._write_status()
@@ -147,8 +151,6 @@ class RetentionWorker:
             return False
         self.request_file.unlink(missing_ok=True)
         log.info("retention_purge_requested")
-        if self.on_request is not None:
-            self.on_request()
         return True
 
     # ------------------------------------------------------------------ one run
