@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -104,6 +105,11 @@ def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_
         if console_port is not None:
             echo(f"\nthe console stays up at {rig.agent.console.url}, the site's figures at "
                  f"{rig.agent.metrics.url} (Ctrl-C to end)")
+            # A shell that starts a job in the background without job control has it ignore
+            # SIGINT, and Python keeps an ignored SIGINT ignored: Ctrl-C (or kill -INT) would
+            # then never end the demo. It is promised to, so it is asked for here.
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             try:
                 while True:
                     time.sleep(1)

@@ -92,7 +92,9 @@ def test_the_demo_console_shows_the_crossings_and_stays_up_until_ctrl_c(tmp_path
     child = subprocess.Popen(
         [sys.executable, "-m", "edge_agent.cli", "demo", "--speed", "max", "--trucks", "4", "--quiet",
          "--console", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=stderr, text=True)
+        stdout=subprocess.PIPE, stderr=stderr, text=True,
+        # As a background job of a script starts it: SIGINT ignored. Ctrl-C must still end it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     with reaped(child, stderr_path=tmp_path / "demo.err"):
         lines = []
         for line in child.stdout:
