@@ -38,7 +38,7 @@ from edge_agent.health import device_summary
 from edge_agent.metrics.exposition import SiteFigures
 from edge_agent.metrics.exposition import render as render_metrics
 from edge_agent.metrics.server import MetricsServer
-from edge_agent.models import IndicatorFilesChanged, TruckFoundAtStart, WeightStable, utcnow
+from edge_agent.models import EvidenceManifestWritten, IndicatorFilesChanged, TruckFoundAtStart, WeightStable, utcnow
 from edge_agent.outputs import OutputBus
 from edge_agent.reload import remove_pid, write_pid
 from edge_agent.site import site_problems
@@ -257,6 +257,9 @@ class Agent:
         self.media_budget = MediaBudget(media_cap_bytes(retention.evidence_max_mb, retention.evidence_max_pct, root),
                                         retention.high_water_pct)
         store = EvidenceStore(root, self.media_budget)
+        core = self.core
+        store.on_manifest = lambda m: core.post(EvidenceManifestWritten(
+            crossing_id=m.crossing_id, sequence=m.sequence, sha256=m.sha256, source="evidence"))
         recorder = EvidenceRecorder(store, self.cctv)
         self.evidence = CrossingEvidenceFeed(recorder)
         self.outputs.add(self.evidence)

@@ -350,6 +350,16 @@ class HoldChanged(EventBase):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class EvidenceManifestWritten(EventBase):
+    """The evidence chain has a new head (a crossing sealed, or files purged): the core
+    queues its digest for the RAU, the anchor `evidence verify --central-db` checks."""
+
+    kind: Literal["evidence_manifest_written"] = "evidence_manifest_written"
+    crossing_id: str = Field(min_length=1, max_length=120)
+    sequence: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class AuditAnchored(EventBase):
     """The console's audit log has reached this entry. The core keeps it in the customs
     database and sends it to the RAU, so a log cut short before it no longer verifies."""
@@ -406,6 +416,7 @@ Event = Annotated[
     | RechannelDecided
     | LocalIndicatorSaved
     | AuditAnchored
+    | EvidenceManifestWritten
     | HoldChanged
     | Tick,
     Field(discriminator="kind"),

@@ -6,7 +6,8 @@ rules in force and queued for the RAU, all or nothing. Indicator files a command
 (`indicators add-local`, `indicators import`) arrive as models.IndicatorFilesChanged:
 the rules are reloaded and whatever the RAU has not been sent (each local indicator's
 content, each imported set's file) is queued, once, by digest. An audit anchor
-(models.AuditAnchored) is stored as an event by the core and queued for the RAU here.
+(models.AuditAnchored) is stored as an event by the core and queued for the RAU here;
+so is the evidence chain's new head (models.EvidenceManifestWritten).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from edge_agent.core.context import CoreContext, Handler, refuse
 from edge_agent.durable import replace_file
 from edge_agent.errors import IndicatorError
 from edge_agent.local_rules.local_set import checked_local_set, local_set_path, read_local_set, updated_local_set
-from edge_agent.models import AuditAnchored, EventBase, IndicatorFilesChanged, LocalIndicatorSaved
+from edge_agent.models import (
+    AuditAnchored,
+    EventBase,
+    EvidenceManifestWritten,
+    IndicatorFilesChanged,
+    LocalIndicatorSaved,
+)
 from edge_agent.store import iso
 
 log = logging.getLogger(__name__)
@@ -119,8 +126,18 @@ def audit_anchored(core: CoreContext, event: AuditAnchored) -> list[Command]:
     return []
 
 
+def evidence_manifest_written(core: CoreContext, event: EvidenceManifestWritten) -> list[Command]:
+    # As the audit log's head: the evidence chain's newest digest kept at the RAU, so one who
+    # removes the newest manifests or rewrites the chain on this board is found out.
+    core.store.outbox_append("evidence_head", {"site": core.config.site.id, "sequence": event.sequence,
+                                               "crossing_id": event.crossing_id, "sha256": event.sha256,
+                                               "at": iso(event.at)}, event.at)
+    return []
+
+
 HANDLERS: dict[type[EventBase], Handler] = {
     LocalIndicatorSaved: local_indicator_saved,
     IndicatorFilesChanged: indicator_files_changed,
     AuditAnchored: audit_anchored,
+    EvidenceManifestWritten: evidence_manifest_written,
 }

@@ -10,8 +10,9 @@ import click
 from edge_agent.evidence import evidence_root
 
 LOCAL_ONLY = ("LOCAL-ONLY: checked against this folder alone. Removing the newest manifests, or replacing a file"
-              " and recomputing every later manifest, would pass. Give --head with the newest manifest digest"
-              " anchored at the RAU, or --local-only to accept this.")
+              " and recomputing every later manifest, would pass. Give --central-db (the hub's ledger, which"
+              " holds the heads the site sent) or --head with a manifest digest anchored at the RAU, or"
+              " --local-only to accept this.")
 
 
 @click.group()
@@ -25,14 +26,17 @@ def evidence() -> None:
               help="The site file; its data_dir/evidence is checked.")
 @click.option("--head", "expected_head", default=None,
               help="A manifest SHA-256 anchored at the RAU (at least 12 hex digits) that must be in the chain.")
+@click.option("--central-db", "central_db", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The RAU hub's ledger (central.db, or a copy): the newest head the site sent must be in the chain.")
+@click.option("--site", "site_id", help="The site's id in --central-db (default: the site file's).")
 @click.option("--grace-s", default=24 * 3600.0, show_default=True,
               help="Unlisted files of a crossing with no manifest are problems once older than this "
                    "(open crossings are younger); in a sealed crossing they are problems at once.")
 @click.option("--local-only", is_flag=True,
               help="Accept a result checked against this folder alone (no --head): exit 0 if it holds.")
 @click.option("--show-purges", is_flag=True, help="List each file retention purged (the count is always shown).")
-def verify(root: Path | None, config_path: Path | None, expected_head: str | None, grace_s: float,
-           local_only: bool, show_purges: bool) -> None:
+def verify(root: Path | None, config_path: Path | None, expected_head: str | None, central_db: Path | None,
+           site_id: str | None, grace_s: float, local_only: bool, show_purges: bool) -> None:
     """Check every manifest link, sequence number and file digest; exit 1 on any problem.
 
     Without --head (the newest manifest digest anchored at the RAU) the chain proves only
@@ -47,17 +51,28 @@ def verify(root: Path | None, config_path: Path | None, expected_head: str | Non
 
     if (root is None) == (config_path is None):
         raise click.UsageError("give exactly one of --dir DIR or --config SITE.toml")
-    if root is None:
+    if expected_head and central_db:
+        raise click.UsageError("give --head or --central-db, not both")
+    if config_path is not None:
         from edge_agent.config import load_config
         from edge_agent.errors import ConfigError
 
         try:
-            root = evidence_root(load_config(config_path).site.data_dir)
+            config = load_config(config_path)
         except ConfigError as err:
             click.echo(f"{err.source}: configuration refused:", err=True)
             for problem in err.problems:
                 click.echo(f"  {problem}", err=True)
             sys.exit(2)
+        root = evidence_root(config.site.data_dir)
+        site_id = site_id or config.site.id
+    assert root is not None
+    if central_db is not None:
+        if not site_id:
+            raise click.UsageError("--central-db needs --site ID (or --config SITE.toml)")
+        expected_head = _central_head(central_db, site_id)
+        if expected_head is None:
+            click.echo(f"the hub's {central_db} holds no evidence head of {site_id} yet")
     notices: list[str] = []
     purges: list[str] = []
     problems = verify_evidence(root, expected_head=expected_head, unsealed_grace_s=grace_s, notices=notices,
@@ -77,3 +92,15 @@ def verify(root: Path | None, config_path: Path | None, expected_head: str | Non
     click.echo(LOCAL_ONLY, err=True)
     if not local_only:
         sys.exit(3)
+
+
+def _central_head(central_db: Path, site_id: str) -> str | None:
+    """The newest evidence head the site sent to the RAU, as the hub stored it."""
+    from edge_agent.central.ledger import Ledger
+
+    ledger = Ledger(central_db)
+    try:
+        body = ledger.latest(site_id, "evidence_head", "sequence")
+    finally:
+        ledger.close()
+    return str(body["sha256"]) if body and body.get("sha256") else None

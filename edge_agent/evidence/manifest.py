@@ -41,6 +41,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,9 @@ class EvidenceStore:
     def __init__(self, root: Path, budget: MediaBudget | None = None) -> None:
         self.root = Path(root)
         self.budget = budget  # media past its cap are refused (the disk budget)
+        # Called with each manifest written (seal or tombstone), outside the chain's lock:
+        # the agent sends its digest to the RAU, where no one on this board can reach it.
+        self.on_manifest: Callable[[Manifest], None] | None = None
         (self.root / CROSSINGS_DIR).mkdir(parents=True, exist_ok=True)
         (self.root / MANIFESTS_DIR).mkdir(parents=True, exist_ok=True)
         self.files_written = 0
@@ -259,7 +263,12 @@ class EvidenceStore:
             manifest = Manifest(path, sequence, crossing_id, digest, body)
             self._last = manifest
             self.manifests_sealed += 1
-            return manifest
+        if self.on_manifest is not None:
+            try:
+                self.on_manifest(manifest)
+            except Exception:  # the chain is written; a failed anchor is the next head's to make up
+                log.exception("evidence_on_manifest_failed sequence=%s", sequence)
+        return manifest
 
     def admits(self, kind: str, name: str = "") -> bool:
         """Would a file of this kind be written now? Asked before costly work (a clip's

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # first past the budget (sync/outbox.py).
 CUSTOMS_STREAMS = frozenset({
     "crossing", "hit", "control_act", "local_indicator", "rechannel", "bundle_rejected", "indicators_applied",
-    "prescreen_hit", "rau_raise", "rau_raise_ended", "audit_anchor", "indicator_set_imported",
+    "prescreen_hit", "rau_raise", "rau_raise_ended", "audit_anchor", "indicator_set_imported", "evidence_head",
 })
 STREAM_PRIORITY = {"hit": 0, "prescreen_hit": 0, "control_act": 1, "rechannel": 1, "bundle_rejected": 1,
                    "crossing": 2}
