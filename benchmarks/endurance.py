@@ -18,7 +18,9 @@ is woken.
 Printed per day: evidence media, raw and flagged bytes on disk, the database size, files
 purged by class and reason, crossings on hold. At the end: that the disk use levelled off
 under the budget, that every held crossing still has all its files and rows, that events
-committed equal events written, and that the evidence chain verifies with the purges
+committed equal events written, that the hub (a private mosquitto and `central serve`,
+reached by the agent's own sync client) holds each event queued upward exactly once,
+and that the evidence chain verifies with the purges
 counted apart. Periods are scaled down so that 30 days show every class go (media 7,
 raw 10, records 14, flagged 20 days once released) and the cap (100 MB) is reached.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import random
 import sys
 import tempfile
@@ -41,10 +44,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rau_rig import RauRig  # noqa: E402  (benchmarks/ is the script's own folder)
+
+from edge_agent.config import SiteConfig, SyncConfig  # noqa: E402
 from edge_agent.evidence.budget import MediaBudget  # noqa: E402
 from edge_agent.evidence.manifest import EvidenceStore  # noqa: E402
 from edge_agent.evidence.verify import verify_evidence  # noqa: E402
 from edge_agent.models import (  # noqa: E402
+    AcksReceived,
     Assessment,
     Hit,
     PlateRead,
@@ -57,6 +64,7 @@ from edge_agent.storage.records import RecordsPurger  # noqa: E402
 from edge_agent.storage.retention import Periods  # noqa: E402
 from edge_agent.storage.worker import RetentionWorker, has_files, scan_files  # noqa: E402
 from edge_agent.store import Store, iso  # noqa: E402
+from edge_agent.sync.client import SyncClient  # noqa: E402
 
 PERIODS = Periods(media_days=7, raw_days=10, records_days=14, flagged_days=20)
 CAP_MB = 100
@@ -74,13 +82,50 @@ def main() -> None:
     cap_mb = CAP_MB
     if args.quick:
         args.days, args.trucks, cap_mb = 8, 150, 10
-    with tempfile.TemporaryDirectory(prefix="endurance-") as tmp:
-        run(Path(tmp), args.days, args.trucks, cap_mb)
+    with tempfile.TemporaryDirectory(prefix="endurance-") as tmp, RauRig(Path(tmp)) as rau:
+        run(Path(tmp), args.days, args.trucks, cap_mb, rau)
 
 
-def run(data_dir: Path, days: int, trucks: int, cap_mb: int) -> None:
+class Uplink:
+    """The agent's own sync client sends the outbox to the hub; its acknowledgements are
+    applied by the one writer (this script's thread, between trucks), as the core does."""
+
+    def __init__(self, data_dir: Path, store: Store, port: int) -> None:
+        self.store = store
+        self.acks: queue.SimpleQueue = queue.SimpleQueue()
+        sync = SyncConfig(enabled=True, broker_port=port, poll_interval_s=0.05, health_interval_s=3600)
+        self.client = SyncClient(SiteConfig(id="bcp-endurance", region="north", data_dir=data_dir), sync,
+                                 store.path, self._posted)
+        self.client.start()
+
+    def _posted(self, event: object) -> None:
+        if isinstance(event, AcksReceived):
+            self.acks.put(event.ids)
+
+    def apply_acks(self) -> None:
+        ids: list[str] = []
+        while not self.acks.empty():
+            ids += self.acks.get()
+        if ids:
+            with self.store.transaction():
+                self.store.outbox_ack(ids)
+
+    def drain(self, timeout_s: float = 600) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self.store.outbox_count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            self.apply_acks()
+        return self.store.outbox_count() == 0
+
+    def stop(self) -> None:
+        self.client.stop()
+
+
+def run(data_dir: Path, days: int, trucks: int, cap_mb: int, rau: RauRig) -> None:
     rng = random.Random(7)
     store = Store.open(data_dir / "agent.db")
+    uplink = Uplink(data_dir, store, rau.port)
+    queued = 0  # outbox rows written: what the hub must end up holding
     budget = MediaBudget(cap_mb * MB, high_water_pct=90)
     evidence = EvidenceStore(data_dir / "evidence", budget)
     worker = RetentionWorker(evidence, store.path, PERIODS, budget, pause_s=0)
@@ -104,7 +149,10 @@ def run(data_dir: Path, days: int, trucks: int, cap_mb: int) -> None:
             started = START + timedelta(days=day, seconds=i * 86400 / trucks)
             cid = f"C{n:07d}"
             hit = rng.random() < 0.02
-            events_written += _truck(store, evidence, rng, cid, f"L{1 + n % 2}", started, hit)
+            written, upward = _truck(store, evidence, rng, cid, f"L{1 + n % 2}", started, hit)
+            events_written += written
+            queued += upward
+            uplink.apply_acks()
             if hit:
                 held.add(cid)
                 flagged_by_day.setdefault(day, []).append(cid)
@@ -137,6 +185,9 @@ def run(data_dir: Path, days: int, trucks: int, cap_mb: int) -> None:
         print(f"{day + 1:>4} {by_class['media'] / MB:>9.1f} {by_class['raw'] / MB:>7.1f} "
               f"{by_class['flagged'] / MB:>10.1f} {db_mb:>6.1f} {store.held_count():>5} {budget.refused:>7}  "
               + (", ".join(f"{k} {v}" for k, v in sorted(day_purged.items())) or "-"))
+    drained = uplink.drain()
+    uplink.stop()
+    at_hub = rau.stored()
     stored = store.counts()["events"]
     intact = [c for c in held if store.crossing_lane(c) is None or not has_files(evidence.root, c)]
     purges: list[str] = []
@@ -153,13 +204,17 @@ def run(data_dir: Path, days: int, trucks: int, cap_mb: int) -> None:
     print(f"events: {events_written} written, {stored} in the database now "
           f"(the rest purged with their crossings: {events_written - stored})")
     print(f"evidence chain: {len(problems)} problem(s), {len(purges)} purged file(s) accounted for by tombstones")
+    print(f"at the hub: {at_hub} events for {queued} queued upward (crossings and hits), "
+          f"{'each once' if at_hub == queued and drained else 'NOT EQUAL'}")
     store.close()
-    if intact or problems or media_now >= budget.cap_bytes:
+    if intact or problems or media_now >= budget.cap_bytes or at_hub != queued or not drained:
         sys.exit(1)
 
 
 def _truck(store: Store, evidence: EvidenceStore, rng: random.Random, cid: str, lane: str, started: datetime,
-           hit: bool) -> int:
+           hit: bool) -> tuple[int, int]:
+    """Write one truck; returns (events written, outbox rows queued for the RAU)."""
+    upward = 0
     ended = started + timedelta(seconds=70)
     plate = f"KS{rng.randrange(1000):03d}AB"
     events = [VehicleDetected(lane=lane, at=started - timedelta(milliseconds=40), source="loop"),
@@ -180,15 +235,14 @@ def _truck(store: Store, evidence: EvidenceStore, rng: random.Random, cid: str, 
                                                    hits=hits, at=event.at))
                 for h in hits:
                     store.outbox_append("hit", {"crossing": cid, **h.model_dump(mode="json")}, event.at)
+                    upward += 1
                 if hit and rng.random() < 0.5:
                     store.record_control_act({"id": f"A{cid}", "crossing_id": cid, "lane": lane, "result": "positive",
                                               "user": "olga", "at": iso(event.at), "body": "{}"})
             if k == 3:
                 store.save_crossing({**row, "ended_at": iso(ended), "phase": "idle"})
                 store.outbox_append("crossing", {"crossing": cid}, ended)
-    # The outbox rows are acknowledged by the hub (deleted at once: period 0).
-    with store.transaction():
-        store.outbox_ack([r.id for r in store.outbox_after(0, limit=100)])
+                upward += 1
     for what in ("arrival", "decision"):
         evidence.add_file(cid, "snapshot", f"{what}_cam1.jpg", os.urandom(8 * 1024))
     evidence.add_bytes(cid, "anpr", f"cam1-{cid}-plate.jpg", os.urandom(2 * 1024))
@@ -197,7 +251,7 @@ def _truck(store: Store, evidence: EvidenceStore, rng: random.Random, cid: str, 
     if hit:
         evidence.add_file(cid, "clip", "decision_cam1.avi", os.urandom(60 * 1024))
     evidence.seal(cid)
-    return len(events)
+    return len(events), upward
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+from rau_rig import RauRig  # noqa: E402  (benchmarks/ is the script's own folder)
 
-from edge_agent.central.mosquitto import PrivateBroker  # noqa: E402
 from edge_agent.config import (  # noqa: E402
     SiteConfig,
     SyncConfig,
@@ -131,7 +129,7 @@ def make_core(db_path: Path) -> Core:
     return Core(config, Store.open(db_path), RulesAssessor(config, rules), PlateIndex(), OutputBus())
 
 
-def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], list[float], dict]:
+def bench_drain(workdir: Path, rau: RauRig, n: int) -> tuple[float, list[float], list[float], dict]:
     """The real core loop applies the acknowledgements and handles the live hits and probes."""
     db_path = workdir / "agent.db"
     store = Store.open(db_path)
@@ -141,14 +139,6 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], l
             for _ in range(min(10_000, n - start)):
                 store.outbox_append("crossing", PAYLOAD, now)
     store.close()
-    hub_db, ready = workdir / "central.db", workdir / "hub.ready"
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent.cli", "central", "serve", "--port", str(port),
-         "--db", str(hub_db), "--ready-file", str(ready)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "hub.log", "wb"),  # noqa: SIM115 - the hub writes to it until it stops
-    )
     core = make_core(db_path)
     checkpointer = Checkpointer(db_path).start(core.store.conn)  # as the agent runs it
     live_sent: dict[str, float] = {}  # outbox id -> when its hit was posted
@@ -184,12 +174,7 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], l
             core.post(LiveHit(posted=time.perf_counter()))
 
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            if time.monotonic() > deadline or hub.poll() is not None:
-                raise SystemExit("central serve did not start: " + (workdir / "hub.log").read_text()[-500:])
-            time.sleep(0.05)
-        sync = SyncConfig(enabled=True, broker_port=port, max_inflight=1000, poll_interval_s=0.01,
+        sync = SyncConfig(enabled=True, broker_port=rau.port, max_inflight=1000, poll_interval_s=0.01,
                           resend_timeout_s=30, health_interval_s=3600)
         client = SyncClient(SiteConfig(id="bcp-bench", region="north", data_dir=workdir), sync, db_path, to_core)
         core_thread = threading.Thread(target=core.run, daemon=True)
@@ -220,12 +205,8 @@ def bench_drain(workdir: Path, port: int, n: int) -> tuple[float, list[float], l
         reader.close()
         latencies = [acked_at[i] - live_sent[i] for i in acked_at]
     finally:
-        hub.terminate()
-        hub.wait(20)
         core.store.close()
-    conn = sqlite3.connect(hub_db)
-    stored = conn.execute("SELECT count(*) FROM events WHERE stream = 'crossing'").fetchone()[0]
-    conn.close()
+    stored = rau.stored("crossing")
     if stored != n:
         raise SystemExit(f"central store holds {stored} of {n} backlog events")
     return n / elapsed, latencies, gaps, health
@@ -244,14 +225,10 @@ def main() -> None:
         single, batched = bench_appends(workdir, args.appends)
         print(f"outbox appends, 1 per commit (synchronous=FULL): {single:,.0f}/s")
         print(f"outbox appends, 100 per commit:                  {batched:,.0f}/s   (ratio {single / batched:.2f})")
-        broker = PrivateBroker(workdir / "broker", max_queued_messages=5000)
-        broker.start()
-        try:
+        with RauRig(workdir) as rau:
             body = json.dumps({**PAYLOAD, "id": "01JBENCH000000000000000000", "stream": "crossing"}).encode()
-            raw = bench_raw(broker.port, args.events, body)
-            drain, latencies, lateness, health = bench_drain(workdir, broker.port, args.events)
-        finally:
-            broker.stop()
+            raw = bench_raw(rau.port, args.events, body)
+            drain, latencies, lateness, health = bench_drain(workdir, rau, args.events)
     print(f"raw paho QoS 1 publish loop (window 1000), {args.events:,} messages: {raw:,.0f}/s")
     print(
         f"backlog drain to the central store, {args.events:,}:    {drain:,.0f}/s   "
