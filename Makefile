@@ -7,9 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The demo runs the RAU's broker beside the agent; the tests also need the RTSP camera
-# (GStreamer), the headless browser, the pty and TLS tools, systemd-analyze and useradd.
+# (GStreamer), the headless browser, the pty and TLS tools, systemd-analyze, useradd and
+# PostgreSQL (the RAU ledger's second back-end; its binaries live in /usr/lib/postgresql/*/bin).
 DEMO_DEBS := mosquitto
-TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromium \
+TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromium postgresql \
 	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
