@@ -89,6 +89,7 @@ class Fleet:
         self.acked = 0
         self.rau_up = threading.Event()
         self.rau_up.set()
+        self.core_errors: list[str] = []
         self._work: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -102,27 +103,34 @@ class Fleet:
                 kind, site, items = self._work.get(timeout=0.1)
             except queue.Empty:
                 continue
-            store = self.stores[site]
-            if kind == "append":
-                live = self.clients[site] is not None and self.clients[site].connected and self.rau_up.is_set()
-                with store.transaction():
-                    ids = [store.outbox_append(stream, payload, datetime.now(UTC)) for stream, payload in items]
-                now = time.perf_counter()
-                with self._lock:
-                    for event_id in ids:
-                        self.made[event_id] = (now, self.epochs[site], self.rau_epoch, live)
-                    self.appended += len(ids)
-            else:
-                with store.transaction():
-                    store.outbox_ack(items)
-                now = time.perf_counter()
-                with self._lock:
-                    for event_id in items:
-                        made = self.made.pop(event_id, None)
-                        if made is not None:
-                            self.acked += 1
-                            if made[3] and made[1] == self.epochs[site] and made[2] == self.rau_epoch:
-                                self.latencies.append(now - made[0])
+            try:
+                self._apply(kind, site, items)
+            except Exception as err:  # noqa: BLE001 - a dead core would stall the whole fleet unseen
+                self.core_errors.append(f"{kind} {site}: {err!r}")
+
+    def _apply(self, kind: str, site: str, items: list) -> None:
+        store = self.stores[site]
+        if kind == "append":
+            client = self.clients[site]  # the timeline may take it away at any moment
+            live = client is not None and client.connected and self.rau_up.is_set()
+            with store.transaction():
+                ids = [store.outbox_append(stream, payload, datetime.now(UTC)) for stream, payload in items]
+            now = time.perf_counter()
+            with self._lock:
+                for event_id in ids:
+                    self.made[event_id] = (now, self.epochs[site], self.rau_epoch, live)
+                self.appended += len(ids)
+        else:
+            with store.transaction():
+                store.outbox_ack(items)
+            now = time.perf_counter()
+            with self._lock:
+                for event_id in items:
+                    made = self.made.pop(event_id, None)
+                    if made is not None:
+                        self.acked += 1
+                        if made[3] and made[1] == self.epochs[site] and made[2] == self.rau_epoch:
+                            self.latencies.append(now - made[0])
 
     def append(self, site: str, events: list[tuple[str, dict]]) -> None:
         self._work.put(("append", site, events))
@@ -164,6 +172,8 @@ class Fleet:
     def wait_drained(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if self.core_errors:
+                raise RuntimeError(f"the fleet's core failed: {self.core_errors[:3]}")
             if self._work.empty() and self.unacknowledged() == 0:
                 return True
             time.sleep(0.1)
