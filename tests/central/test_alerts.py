@@ -285,3 +285,13 @@ sms = ["+38344000111"]
         hub.terminate()
     # the hub has stopped: what the relay and the gateway got is all they will get
     assert len(mailbox.messages) == 1 and len(gateway.posts) == 1
+
+
+def test_a_bad_hub_configuration_is_refused_with_its_key(tmp_path):
+    bad = tmp_path / "central.toml"
+    bad.write_text('[alerts.targets.rau-duty]\nemail = ["not-an-address"]\n\n[alerts.smtp]\nhost = "r"\nsender = "a@b"'
+                   '\nstarttls = false\n')
+    result = CliRunner().invoke(central, ["serve", "--config", str(bad), "--db", str(tmp_path / "c.db")])
+    assert result.exit_code == 1
+    assert "alerts.targets.rau-duty.email: Value error, 'not-an-address' is not an e-mail address" in result.output
+    assert "alerts.smtp.starttls: Extra inputs are not permitted" in result.output  # STARTTLS is not optional
