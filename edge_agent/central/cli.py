@@ -9,6 +9,8 @@
     edge-agent central sign indicators.json --level central --scope central --version 7 \\
         --key keys/ind1.key --out bundle-7.json
     edge-agent central publish bundle-7.json --port 1883
+    edge-agent central release bundle-7.json --db central.db   # or through the hub: published once
+    edge-agent central bundles --db central.db  # what was released, and when the hub published it
     edge-agent central route record.json        # hand one SEED record to the hub
     edge-agent central tail --db central.db     # hits as they are stored
     edge-agent central sites --db central.db    # each site's link, devices, gates and lanes
@@ -98,6 +100,9 @@ def serve(
     from edge_agent.errors import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # `edge-agent` has set up logging at WARNING already (basicConfig above is then a no-op):
+    # a hub's routine log (stored batches, routing, publications, alerts) is its record.
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     try:
         config = load_hub_config(config_path) if config_path else HubConfig()
     except ConfigError as err:
@@ -274,6 +279,50 @@ def publish(bundle_file, host, port, tls_ca, tls_cert, tls_key, protocol) -> Non
     except BrokerError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"published {kind} bundle v{signed['version']} on {topic}{' (retained)' if retain else ''}")
+
+
+@central.command()
+@click.argument("bundle_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_option
+def release(bundle_files, db) -> None:
+    """Release signed bundles through the hub: kept in the ledger and published once, in
+    this order, by the hub worker holding the duties (full: retained; delta: not)."""
+    from edge_agent.central.release import destination
+    from edge_agent.central.release import release as release_bundle
+
+    payloads = [(p, p.read_bytes()) for p in bundle_files]
+    for path, payload in payloads:  # all or none: a delta must not go out without its base
+        found = destination(payload)
+        if isinstance(found, str):
+            raise click.ClickException(f"{path}: {found}")
+    ledger = open_ledger(db, must_exist=True)
+    try:
+        for _, payload in payloads:
+            released = release_bundle(ledger, payload)
+            assert not isinstance(released, str)  # checked above
+            where, new = released
+            retained = " (retained)" if where.retain else ""
+            click.echo(f"{where.label}: released, the hub publishes it on {where.topic}{retained}" if new
+                       else f"{where.label}: already released, not published again")
+    finally:
+        ledger.close()
+
+
+@central.command()
+@db_option
+@click.option("--limit", type=int, default=20, show_default=True)
+def bundles(db, limit) -> None:
+    """The bundles released through the hub, newest first, and when the hub published each."""
+    ledger = open_ledger(db, must_exist=True)
+    try:
+        rows = ledger.bundles(limit)
+    finally:
+        ledger.close()
+    if not rows:
+        click.echo("no bundle released through the hub")
+    for label, topic, queued_at, published_at in rows:
+        click.echo(f"{label} on {topic}: released {queued_at}, "
+                   + (f"published {published_at}" if published_at else "NOT YET PUBLISHED"))
 
 
 @central.command("route")

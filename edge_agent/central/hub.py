@@ -16,8 +16,9 @@ the broker dropped the sites send again because it was never acknowledged.
 Several hub processes (workers) may share one PostgreSQL ledger: with `shared_group`
 they subscribe through `$share/{group}/...`, so the broker hands each message to one of
 them, and each acknowledges what it stored. What must happen once for all of them,
-publishing the routed SEED records, is done by whichever holds the ledger's "duties"
-lease (renewed every second, taken over within `lease_ttl_s` when its holder dies).
+publishing the routed SEED records and the bundles released into the ledger
+(`central release`), is done by whichever holds the ledger's "duties" lease (renewed
+every second, taken over within `lease_ttl_s` when its holder dies).
 A SQLite ledger admits one worker (`LedgerBusy` for a second). The alerts dispatcher
 (`alerts.dispatcher`) runs in every worker; deliveries are claimed, so each goes once.
 
@@ -295,7 +296,22 @@ class Hub:
             (self.leading.set if held else self.leading.clear)()
             log.info("hub_duties %s worker=%s", "taken" if held else "left to another worker", self.client_id)
         if held:
+            self._publish_bundles(ledger)
             self._publish_routed(ledger)
+
+    def _publish_bundles(self, ledger: Ledger) -> None:
+        # One at a time, in the order released: a delta never goes out before its base.
+        for bundle_id, topic, retain, label, payload in ledger.bundles_pending():
+            info = self._mqtt.publish(topic, payload, qos=1, retain=retain)
+            try:
+                info.wait_for_publish(timeout=30)
+            except (RuntimeError, ValueError):
+                return  # the link went: it stays pending for the next round
+            if not info.is_published():
+                return
+            ledger.mark_bundle_published(bundle_id)
+            self.counters["bundles_published"] += 1
+            log.info("hub_bundle_published bundle=%r topic=%s retained=%s", label, topic, retain)
 
     def _publish_routed(self, ledger: Ledger) -> None:
         pending = ledger.routed_pending()

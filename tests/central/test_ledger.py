@@ -1,5 +1,5 @@
 """The hub's ledger on both back-ends: idempotent ingest, validation of upward events,
-lookups, leases, migrations, month partitions; and the routing decisions."""
+lookups, leases, released bundles, migrations, month partitions; and the routing decisions."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 
 from edge_agent.central.ledger import UNDATED, Ledger, LedgerBusy, LedgerError, check_event, made_at
 from edge_agent.central.ledger.sqlite import MIGRATIONS, SqliteLedger
+from edge_agent.central.release import Destination, release
 from edge_agent.central.routing import route
 from edge_agent.ids import encode, new_id
+from edge_agent.sync import topics
 
 
 def ev(site: str = "bcp-a", stream: str = "crossing", event_id: str = "", **extra) -> bytes:
@@ -128,6 +130,43 @@ def test_a_routed_record_waits_until_it_is_published(ledger_url):
     ledger.mark_routed_published([("R1", 1)])
     assert ledger.routed_pending() == []
     assert ledger.routed_record("R1")["tractor_plate"] == "AB1"
+    ledger.close()
+
+
+def bundle(level: str, scope: str, version: int, kind: str = "full") -> bytes:
+    """A bundle's envelope as `central sign` writes it; the hub reads only the signed body's fields."""
+    signed = {"level": level, "scope": scope, "version": version, "kind": kind, "indicators": []}
+    return json.dumps({"bundle": {"signed": signed, "signatures": []}}).encode()
+
+
+def test_a_released_bundle_waits_until_it_is_published_and_is_released_once(ledger_url):
+    ledger = Ledger(ledger_url)
+    full, delta = bundle("central", "central", 7), bundle("central", "central", 8, kind="delta")
+    found, new = release(ledger, full)
+    assert new and found == Destination(topics.INDICATORS_CENTRAL, True, "full bundle central:central v7")
+    assert release(ledger, delta) == (Destination(topics.INDICATORS_CENTRAL, False, "delta bundle central:central v8"),
+                                      True)
+    assert release(ledger, full)[1] is False  # the same bytes again: not queued twice
+    pending = ledger.bundles_pending()
+    assert [(topic, retain, payload) for _, topic, retain, _, payload in pending] == [
+        (topics.INDICATORS_CENTRAL, True, full), (topics.INDICATORS_CENTRAL, False, delta)]  # in release order
+    ledger.mark_bundle_published(pending[0][0])
+    assert [label for _, _, _, label, _ in ledger.bundles_pending()] == ["delta bundle central:central v8"]
+    listed = ledger.bundles()
+    assert [(label, bool(published)) for label, _, _, published in listed] == [
+        ("delta bundle central:central v8", False), ("full bundle central:central v7", True)]
+    assert all(queued[:4].isdigit() and "T" in queued for _, _, queued, _ in listed)
+    ledger.close()
+
+
+def test_a_bundle_the_hub_cannot_place_is_not_released(tmp_path):
+    ledger = Ledger(tmp_path / "c.db")
+    assert release(ledger, b"not json").startswith("not a bundle")
+    assert release(ledger, bundle("site", "bcp-a/down", 1)) == "bad scope 'bcp-a/down'"
+    assert release(ledger, bundle("moon", "x", 1)) == "bad level 'moon' for scope 'x'"
+    assert release(ledger, bundle("region", "north", 3))[0].topic == topics.indicators_region("north")
+    assert release(ledger, bundle("site", "bcp-a", 3))[0].topic == topics.down("bcp-a", "indicators")
+    assert len(ledger.bundles()) == 2
     ledger.close()
 
 

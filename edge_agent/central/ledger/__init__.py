@@ -223,6 +223,21 @@ class Ledger(ABC):
     def mark_routed_published(self, keys: list[tuple[str, int]]) -> None: ...
 
     @abstractmethod
+    def queue_bundle(self, sha256: str, topic: str, retain: bool, label: str, payload: bytes) -> bool:
+        """Keep a signed bundle for the lease holder to publish; False when it was released before."""
+
+    @abstractmethod
+    def bundles_pending(self) -> list[tuple[int, str, bool, str, bytes]]:
+        """(id, topic, retain, label, payload) of released bundles not yet published, oldest first."""
+
+    @abstractmethod
+    def mark_bundle_published(self, bundle_id: int) -> None: ...
+
+    @abstractmethod
+    def bundles(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        """(label, topic, queued at, published at or '') of released bundles, newest first."""
+
+    @abstractmethod
     def reject(self, source: str, reason: str, raw: str) -> None: ...
 
     @abstractmethod

@@ -125,11 +125,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status = 'pending';
     CREATE INDEX deliveries_recipient ON deliveries (recipient, sent_at) WHERE status = 'sent';
     """,
+    # 2: signed bundles released through the hub, published once by the lease holder
+    """
+    CREATE TABLE bundles (
+        id bigserial PRIMARY KEY,
+        sha256 text NOT NULL UNIQUE,
+        topic text NOT NULL,
+        retain boolean NOT NULL,
+        label text NOT NULL,
+        payload bytea NOT NULL,
+        queued_at timestamptz NOT NULL DEFAULT now(),
+        published_at timestamptz
+    );
+    """,
 ]
 
+
+
+def _iso(column: str) -> str:
+    """SQL for a timestamptz column as UTC ISO 8601 text, as the SQLite back-end stores times."""
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+
 _DELIVERY_COLUMNS = ("id, hit_id, site, indicator_id, target, channel, recipient, subject, body, status, attempts,"
-                     " error, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                     " coalesce(to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')")
+                     f" error, {_iso('created_at')}, coalesce({_iso('sent_at')}, '')")
 
 _INSERT_EVENTS = (
     "INSERT INTO events (id, made_at, site, stream, tractor_plate, trailer_plate, reference, indicator_id, payload)"
@@ -313,6 +332,25 @@ class PostgresLedger(Ledger):
     def mark_routed_published(self, keys: list[tuple[str, int]]) -> None:
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.executemany("UPDATE routed SET published_at = now() WHERE reference = %s AND version = %s", keys)
+
+    def queue_bundle(self, sha256: str, topic: str, retain: bool, label: str, payload: bytes) -> bool:
+        cur = self.conn.execute(
+            "INSERT INTO bundles (sha256, topic, retain, label, payload) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING", (sha256, topic, retain, label, payload))
+        return bool(cur.rowcount)
+
+    def bundles_pending(self) -> list[tuple[int, str, bool, str, bytes]]:
+        rows = self.conn.execute("SELECT id, topic, retain, label, payload FROM bundles WHERE published_at IS NULL"
+                                 " ORDER BY id").fetchall()
+        return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+    def mark_bundle_published(self, bundle_id: int) -> None:
+        self.conn.execute("UPDATE bundles SET published_at = now() WHERE id = %s", (bundle_id,))
+
+    def bundles(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        rows = self.conn.execute(f"SELECT label, topic, {_iso('queued_at')}, coalesce({_iso('published_at')}, '')"
+                                 " FROM bundles ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def reject(self, source: str, reason: str, raw: str) -> None:
         self.conn.execute("INSERT INTO rejections (source, reason, raw) VALUES (%s, %s, %s)",

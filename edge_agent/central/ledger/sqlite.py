@@ -107,6 +107,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_due ON deliveries (due_epoch) WHERE status = 'pending';
     CREATE INDEX deliveries_recipient ON deliveries (recipient, sent_epoch) WHERE status = 'sent';
     """,
+    # 3: signed bundles released through the hub, published once by the lease holder
+    """
+    CREATE TABLE bundles (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sha256 TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        retain INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        queued_at TEXT NOT NULL,
+        published_at TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]
 
 _DELIVERY_COLUMNS = ("id, hit_id, site, indicator_id, target, channel, recipient, subject, body, status, attempts,"
@@ -223,6 +236,26 @@ class SqliteLedger(Ledger):
         with self.conn:
             self.conn.executemany("UPDATE routed SET published_at = ? WHERE reference = ? AND version = ?",
                                   [(now, ref, ver) for ref, ver in keys])
+
+    def queue_bundle(self, sha256: str, topic: str, retain: bool, label: str, payload: bytes) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO bundles (sha256, topic, retain, label, payload, queued_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)", (sha256, topic, int(retain), label, payload, now_iso()))
+        return bool(cur.rowcount)
+
+    def bundles_pending(self) -> list[tuple[int, str, bool, str, bytes]]:
+        rows = self.conn.execute("SELECT id, topic, retain, label, payload FROM bundles WHERE published_at = ''"
+                                 " ORDER BY id").fetchall()
+        return [(r[0], r[1], bool(r[2]), r[3], bytes(r[4])) for r in rows]
+
+    def mark_bundle_published(self, bundle_id: int) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE bundles SET published_at = ? WHERE id = ?", (now_iso(), bundle_id))
+
+    def bundles(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        return self.conn.execute("SELECT label, topic, queued_at, published_at FROM bundles ORDER BY id DESC LIMIT ?",
+                                 (limit,)).fetchall()
 
     def reject(self, source: str, reason: str, raw: str) -> None:
         with self.conn:
