@@ -172,13 +172,16 @@ def test_a_bundle_the_hub_cannot_place_is_not_released(tmp_path):
 
 def test_one_holder_at_a_time_takes_a_lease(ledger_url):
     first, second = Ledger(ledger_url), Ledger(ledger_url)
+    assert first.lease_holder("duties") is None
     assert first.take_lease("duties", "w1", 30) is True
     assert second.take_lease("duties", "w2", 30) is False
+    assert second.lease_holder("duties") == "w1"
     assert first.take_lease("duties", "w1", 30) is True  # renewed
     first.release_lease("duties", "w1")
     assert second.take_lease("duties", "w2", 30) is True
     assert first.take_lease("duties", "w1", 30) is False
     assert second.take_lease("expired", "w2", -1) is True  # a lease past its time ...
+    assert first.lease_holder("expired") is None
     assert first.take_lease("expired", "w1", 30) is True  # ... is taken over
     first.close()
     second.close()

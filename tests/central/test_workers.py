@@ -23,6 +23,7 @@ from testkit.waiting import wait_for
 from benchmarks.fleet import Fleet, Workers, crossing_payload
 from edge_agent.central.broker import Endpoint, publish_once
 from edge_agent.central.cli import central
+from edge_agent.central.hub import DUTIES_LEASE
 from edge_agent.central.ledger import Ledger
 from edge_agent.central.mosquitto import PrivateBroker
 from edge_agent.sync import topics
@@ -62,13 +63,16 @@ def test_a_worker_killed_under_load_loses_nothing_and_nothing_is_stored_twice(pg
                     fleet.append(site, [("crossing", crossing_payload(site, n * 20 + k, rng)) for k in range(20)])
 
         load(0, 15)
-        wait_for(lambda: ledger.count() >= 400, 30, what="both workers storing")
-        workers.kill9(0)  # mid-stream: it held messages it never acknowledged
+        wait_for(lambda: ledger.count() >= 400, 60, what="both workers storing")
+        holder = wait_for(lambda: ledger.lease_holder(DUTIES_LEASE), 60, what="a worker to hold the duties")
+        workers.kill9(int(holder.rsplit("-", 1)[1]) - 1)  # the lease holder, mid-stream: it held messages
+        # it never acknowledged, and the duties
         load(15, 15)
         publish_once(Endpoint(port=broker.port), "seed-2", [(topics.SEED_INBOX, seed("SEED-B"), False)])
         assert fleet.wait_drained(90), f"{fleet.unacknowledged()} events never acknowledged"
-        wait_for(lambda: "SEED-B" in received and not ledger.routed_pending(), 30,
+        wait_for(lambda: "SEED-B" in received and not ledger.routed_pending(), 60,
                  what="the survivor to take the duties over and route the second record")
+        assert ledger.lease_holder(DUTIES_LEASE) not in (None, holder)
         assert fleet.appended == 4 * 30 * 20
         assert ledger.count() == fleet.appended and ledger.duplicates_stored() == 0
         assert all(store.outbox_count() == 0 for store in fleet.stores.values())

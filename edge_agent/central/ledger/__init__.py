@@ -252,6 +252,10 @@ class Ledger(ABC):
     @abstractmethod
     def release_lease(self, name: str, holder: str) -> None: ...
 
+    @abstractmethod
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds the named lease now, None when nobody does (or it ran out)."""
+
     # ------------------------------------------------------------------ alerts
 
     @abstractmethod

@@ -371,6 +371,11 @@ class PostgresLedger(Ledger):
     def release_lease(self, name: str, holder: str) -> None:
         self.conn.execute("DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder))
 
+    def lease_holder(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT holder FROM leases WHERE name = %s AND expires_at >= now()",
+                                (name,)).fetchone()
+        return row[0] if row else None
+
     # ------------------------------------------------------------------ alerts
 
     def claim_deliveries(self, holder: str, limit: int, lease_s: float) -> list[DeliveryRow]:

@@ -293,6 +293,11 @@ class SqliteLedger(Ledger):
         with self.conn:
             self.conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
+    def lease_holder(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT holder FROM leases WHERE name = ? AND expires_epoch >= ?",
+                                (name, time.time())).fetchone()
+        return row[0] if row else None
+
     # ------------------------------------------------------------------ alerts
 
     def claim_deliveries(self, holder: str, limit: int, lease_s: float) -> list[DeliveryRow]:
