@@ -13,7 +13,8 @@ after an outage). Only the lanes are replaced by a traffic generator.
    (`--outage-s`). Reported: what was stored, lost and stored twice; acknowledgement
    latency p50/p99 (commit at the site to the hub's ack back at the site) of events made
    while their site and the RAU were up; CPU of the hub, the database and the broker per
-   1,000 events; the ledger's size per site-day.
+   1,000 events; the ledger's size per site-day (a day of `--trucks-per-day` trucks,
+   scaled from the replayed day's when `--trucks` differs, as in `--quick`).
 2. Ingest capacity: a backlog of `--backlog` events waits in the sites' outboxes while
    no hub runs, then 1 (and, on PostgreSQL, 2) workers start and drain it: events/s,
    and the speed-up from the second worker on this machine's cores.
@@ -360,6 +361,7 @@ def run_day(kind: str, workers_n: int, args, workdir: Path, cluster: PrivateClus
         "db_cpu_per_1000": (cpu1[1] - cpu0[1]) / max(1, stored) * 1000,
         "broker_cpu_per_1000": (cpu1[2] - cpu0[2]) / max(1, stored) * 1000,
         "bytes_per_site_day": size / args.sites * (args.trucks_per_day / args.trucks),
+        "trucks_per_day": args.trucks_per_day,
     }
 
 
@@ -431,6 +433,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--trucks", type=int, default=1000, help="trucks per site in the replayed day")
+    parser.add_argument("--trucks-per-day", type=int, default=1000,
+                        help="a site-day's trucks, for the ledger's size per site-day")
     parser.add_argument("--day-s", type=float, default=600.0, help="seconds the day is replayed in")
     parser.add_argument("--outage-s", type=float, default=30.0, help="the RAU's outage at mid-day")
     parser.add_argument("--backlog", type=int, default=100_000, help="events waiting for the capacity runs")
@@ -447,7 +451,6 @@ def main() -> None:
     if args.quick:
         args.sites, args.trucks, args.day_s, args.outage_s, args.backlog = 10, 50, 8.0, 2.0, 4_000
         args.resend_timeout_s = 3.0
-    args.trucks_per_day = args.trucks
     kinds = [k for k in args.backends.split(",") if k]
     workdir = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     cluster = PrivateCluster(durable=True, settings={"max_wal_size": "2GB"}).start() if "postgresql" in kinds else None
@@ -486,7 +489,7 @@ def report_day(r: dict) -> None:
     print(f"     ack latency (live events, {r['live_events']:,}): p50 {r['ack_p50_ms']:.0f} ms,"
           f" p99 {r['ack_p99_ms']:.0f} ms; CPU per 1,000 events: hub {r['hub_cpu_per_1000']:.2f} s,"
           f" database {r['db_cpu_per_1000']:.2f} s, broker {r['broker_cpu_per_1000']:.2f} s;"
-          f" ledger {r['bytes_per_site_day'] / 1e6:.2f} MB per site-day")
+          f" ledger {r['bytes_per_site_day'] / 1e6:.2f} MB per site-day of {r['trucks_per_day']:,} trucks")
 
 
 def report_capacity(r: dict) -> None:
