@@ -410,12 +410,12 @@ def run_capacity(kind: str, workers_n: int, args, workdir: Path, cluster: Privat
         while fleet.appended < per_site * sites:
             time.sleep(0.1)
         workers.start(workers_n)
-        cpu0 = (workers.cpu(), backend.cpu())
+        cpu0 = (workers.cpu(), backend.cpu(), process_cpu_s(broker.process.pid), time.process_time())
         start = time.perf_counter()
         fleet.connect_all()
         drained = fleet.wait_drained(args.drain_timeout_s)
         elapsed = time.perf_counter() - start
-        cpu1 = (workers.cpu(), backend.cpu())
+        cpu1 = (workers.cpu(), backend.cpu(), process_cpu_s(broker.process.pid), time.process_time())
     finally:
         fleet.close()
         workers.stop()
@@ -423,7 +423,8 @@ def run_capacity(kind: str, workers_n: int, args, workdir: Path, cluster: Privat
     stored, twice, _ = backend.check()
     return {"backend": kind, "workers": workers_n, "events": per_site * sites, "stored": stored,
             "stored_twice": twice, "drained": drained, "events_per_s": stored / elapsed, "elapsed_s": elapsed,
-            "hub_cpu_s": cpu1[0] - cpu0[0], "db_cpu_s": cpu1[1] - cpu0[1], "wall_s": elapsed}
+            "hub_cpu_s": cpu1[0] - cpu0[0], "db_cpu_s": cpu1[1] - cpu0[1], "broker_cpu_s": cpu1[2] - cpu0[2],
+            "sites_cpu_s": cpu1[3] - cpu0[3], "wall_s": elapsed}
 
 
 # --------------------------------------------------------------------------- report
@@ -494,8 +495,10 @@ def report_day(r: dict) -> None:
 
 def report_capacity(r: dict) -> None:
     print(f"ingest {r['backend']:<10} {r['workers']} worker(s): {r['events']:,} waiting events drained at"
-          f" {r['events_per_s']:,.0f}/s ({r['elapsed_s']:.1f} s; hub CPU {r['hub_cpu_s']:.1f} s,"
-          f" database CPU {r['db_cpu_s']:.1f} s); stored twice {r['stored_twice']}")
+          f" {r['events_per_s']:,.0f}/s in {r['elapsed_s']:.1f} s; stored twice {r['stored_twice']}")
+    print(f"     CPU: hub {r['hub_cpu_s']:.1f} s, database {r['db_cpu_s']:.1f} s, broker {r['broker_cpu_s']:.1f} s,"
+          f" the simulated sites {r['sites_cpu_s']:.1f} s, of {r['elapsed_s'] * (os.cpu_count() or 1):.1f} s"
+          f" on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
