@@ -4,7 +4,9 @@ to real `edge-agent central serve` workers, SQLite and PostgreSQL side by side.
 Each site is the agent's own sync path, imported, not copied: its `Store` (the durable
 outbox, appended and acknowledged by a core thread, as the agent's core does) and its
 `SyncClient` (publishing, resending what is not acknowledged, draining a backlog paced
-after an outage). Only the lanes are replaced by a traffic generator.
+after an outage). Only the lanes are replaced by a traffic generator. The day's sites
+run in processes of `SITES_PER_PROCESS` (see `Fleet` for why), started with the same
+clock and told when the RAU goes down and comes back.
 
 1. The day: `--trucks` trucks per site over `--day-s` seconds (an accelerated clock),
    each a crossing event, one in ten with a hit before it, one in twenty with a control
@@ -12,14 +14,14 @@ after an outage). Only the lanes are replaced by a traffic generator.
    filling) and come back after a jittered wait; at mid-day the RAU itself is down
    (`--outage-s`). Reported: what was stored, lost and stored twice; acknowledgement
    latency p50/p99 (commit at the site to the hub's ack back at the site) of events made
-   while their site and the RAU were up; CPU of the hub, the database and the broker per
-   1,000 events; the ledger's size per site-day (a day of `--trucks-per-day` trucks,
+   while their site and the RAU were up; CPU of the hub, the database, the broker and
+   the simulated sites per 1,000 events; the ledger's size per site-day (a day of `--trucks-per-day` trucks,
    scaled from the replayed day's when `--trucks` differs, as in `--quick`).
 2. Ingest capacity: a backlog of `--backlog` events waits in the sites' outboxes while
    no hub runs, then 1 (and, on PostgreSQL, 2) workers start and drain it: events/s,
    and the speed-up from the second worker on this machine's cores.
 
-    python benchmarks/fleet.py                 # 200 sites x 1,000 trucks in 600 s, both back-ends
+    python benchmarks/fleet.py                 # 200 sites x 1,000 trucks in 600 s, both back-ends (~25 min)
     python benchmarks/fleet.py --quick         # a smoke run, well under a minute
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import queue
 import random
@@ -53,6 +56,7 @@ from edge_agent.store import Store  # noqa: E402
 from edge_agent.sync.client import SyncClient  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SITES_PER_PROCESS = 50  # see Fleet
 
 
 def crossing_payload(site: str, n: int, rng: random.Random) -> dict:
@@ -66,15 +70,41 @@ def crossing_payload(site: str, n: int, rng: random.Random) -> dict:
 # --------------------------------------------------------------------------- the sites
 
 
+class RauState:
+    """Whether the RAU is up, and how many times that changed: set by whoever stops and
+    starts the workers, read by every shard of sites (processes of their own)."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._up = context.Event()
+        self._up.set()
+        self._epoch = context.Value("i", 0)
+
+    def changed(self, up: bool) -> None:
+        with self._epoch.get_lock():
+            self._epoch.value += 1
+        (self._up.set if up else self._up.clear)()
+
+    def now(self) -> tuple[bool, int]:
+        return self._up.is_set(), self._epoch.value
+
+
 class Fleet:
     """N sites in this process: one outbox database and one SyncClient each, one core
-    thread for all of them (appends and acknowledgements, as each agent's core does)."""
+    thread for all of them (appends and acknowledgements, as each agent's core does).
 
-    def __init__(self, workdir: Path, port: int, n_sites: int, *, resend_timeout_s: float = 30.0,
-                 drain_rate_per_s: float = 200.0, poll_interval_s: float = 0.2, max_inflight: int = 500) -> None:
+    Keep it to `SITES_PER_PROCESS` sites: paho's network loop waits with select(), which
+    cannot watch a descriptor numbered 1024 or more, and each site holds about nine (its
+    database and the sync client's reader, each with WAL and shared memory, the socket,
+    paho's wake-up pair): past about 80 sites in one process the newest ones send CONNECT
+    and never see the answer. A real agent is one site per process."""
+
+    def __init__(self, workdir: Path, port: int, n_sites: int | list[str], *, resend_timeout_s: float = 30.0,
+                 drain_rate_per_s: float = 200.0, poll_interval_s: float = 0.2, max_inflight: int = 500,
+                 rau: RauState | None = None) -> None:
         self.workdir = workdir
         self.port = port
-        self.sites = [f"bcp-{i:03d}" for i in range(n_sites)]
+        self.sites = [f"bcp-{i:03d}" for i in range(n_sites)] if isinstance(n_sites, int) else list(n_sites)
         self.sync = SyncConfig(enabled=True, broker_port=port, resend_timeout_s=resend_timeout_s,
                                drain_rate_per_s=drain_rate_per_s, poll_interval_s=poll_interval_s,
                                max_inflight=max_inflight, health_interval_s=3600)
@@ -84,12 +114,10 @@ class Fleet:
         # is "live" when neither its site's link nor the RAU changed between its commit and its ack.
         self.made: dict[str, tuple[float, int, int, bool]] = {}
         self.epochs = dict.fromkeys(self.sites, 0)
-        self.rau_epoch = 0
+        self.rau = rau or RauState()
         self.latencies: list[float] = []
         self.appended = 0
         self.acked = 0
-        self.rau_up = threading.Event()
-        self.rau_up.set()
         self.core_errors: list[str] = []
         self._work: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -113,24 +141,26 @@ class Fleet:
         store = self.stores[site]
         if kind == "append":
             client = self.clients[site]  # the timeline may take it away at any moment
-            live = client is not None and client.connected and self.rau_up.is_set()
+            rau_up, rau_epoch = self.rau.now()
+            live = client is not None and client.connected and rau_up
             with store.transaction():
                 ids = [store.outbox_append(stream, payload, datetime.now(UTC)) for stream, payload in items]
             now = time.perf_counter()
             with self._lock:
                 for event_id in ids:
-                    self.made[event_id] = (now, self.epochs[site], self.rau_epoch, live)
+                    self.made[event_id] = (now, self.epochs[site], rau_epoch, live)
                 self.appended += len(ids)
         else:
             with store.transaction():
                 store.outbox_ack(items)
             now = time.perf_counter()
+            rau_epoch = self.rau.now()[1]
             with self._lock:
                 for event_id in items:
                     made = self.made.pop(event_id, None)
                     if made is not None:
                         self.acked += 1
-                        if made[3] and made[1] == self.epochs[site] and made[2] == self.rau_epoch:
+                        if made[3] and made[1] == self.epochs[site] and made[2] == rau_epoch:
                             self.latencies.append(now - made[0])
 
     def append(self, site: str, events: list[tuple[str, dict]]) -> None:
@@ -141,11 +171,6 @@ class Fleet:
             if isinstance(event, AcksReceived):
                 self._work.put(("ack", site, list(event.ids)))
         return post
-
-    def rau_changed(self, up: bool) -> None:
-        with self._lock:
-            self.rau_epoch += 1
-        (self.rau_up.set if up else self.rau_up.clear)()
 
     def connect(self, site: str) -> None:
         with self._lock:
@@ -298,93 +323,155 @@ def run_day(kind: str, workers_n: int, args, workdir: Path, cluster: PrivateClus
     broker = PrivateBroker(run_dir / "broker", max_queued_messages=args.broker_queue).start()
     backend = Backend(kind, run_dir, cluster, f"day_{kind}_{workers_n}")
     workers = Workers(broker.port, backend.db, run_dir)
-    fleet = Fleet(run_dir, broker.port, args.sites, resend_timeout_s=args.resend_timeout_s)
+    sites = [f"bcp-{i:03d}" for i in range(args.sites)]
+    # A fifth of the sites leave once, for 2 to 8 % of the day, and come back with a jitter.
+    offline = {site: (rng.uniform(0.05, 0.85) * args.day_s, rng.uniform(0.02, 0.08) * args.day_s + rng.uniform(0, 3))
+               for site in rng.sample(sites, max(1, len(sites) // 5))}
+    context = multiprocessing.get_context("spawn")
+    rau = RauState()
+    go = context.Event()
+    start_at = context.Value("d", 0.0)
+    results = context.Queue()
+    shards = [sites[i:i + SITES_PER_PROCESS] for i in range(0, len(sites), SITES_PER_PROCESS)]
+    procs = [context.Process(target=_run_shard, name=f"fleet-shard-{n}", daemon=True,
+                             args=(n, shard, {s: offline[s] for s in shard if s in offline}, vars(args), run_dir,
+                                   broker.port, rau, go, start_at, results))
+             for n, shard in enumerate(shards)]
+    reports: list[dict] = []
     try:
         workers.start(workers_n)
-        fleet.connect_all()
+        for proc in procs:
+            proc.start()
+        for ready in _collect(results, procs, 300):  # each shard's sites connected
+            if "error" in ready:
+                raise SystemExit(f"a shard of sites did not start: {ready['error']}")
         cpu0 = (workers.cpu(), backend.cpu(), process_cpu_s(broker.process.pid))
-        # Each truck's time in the day, per site; the events as the core would queue them.
-        schedule: list[tuple[float, str, int]] = sorted(
-            (rng.uniform(0, args.day_s), site, n) for site in fleet.sites for n in range(args.trucks))
-        offline = {site: (rng.uniform(0.05, 0.85) * args.day_s, rng.uniform(0.02, 0.08) * args.day_s)
-                   for site in rng.sample(fleet.sites, max(1, len(fleet.sites) // 5))}
+        start_at.value = time.monotonic()
+        go.set()
         outage_at = args.day_s * 0.5
-        events_total = 0
-        start = time.perf_counter()
-        timeline_thread = threading.Thread(
-            target=_timeline, args=(fleet, workers, workers_n, offline, outage_at, args.outage_s, start, rng),
-            daemon=True)
-        timeline_thread.start()
-        tick_s = 0.1
-        position = 0
-        while position < len(schedule):
-            now = time.perf_counter() - start
-            batch: dict[str, list[tuple[str, dict]]] = {}
-            while position < len(schedule) and schedule[position][0] <= now:
-                _, site, n = schedule[position]
-                position += 1
-                events = batch.setdefault(site, [])
-                body = crossing_payload(site, n, rng)
-                if rng.random() < 0.1:
-                    events.append(("hit", {"site": site, "crossing": body["crossing"], "reference": body["reference"],
-                                           "indicator_id": "C-WEIGHT-10", "version": 1, "level": "central",
-                                           "channel": "red", "title": "Weight", "instructions": "Weigh again.",
-                                           "matched": {"deviation_abs_pct": 21.0}, "notify": []}))
-                    body["channel"], body["hits"] = "red", ["C-WEIGHT-10"]
-                if rng.random() < 0.05:
-                    events.append(("control_act", {"site": site, "crossing": body["crossing"], "result": "no_finding",
-                                                   "control_type": "documentary", "user": "officer"}))
-                events.append(("crossing", body))
-            for site, events in batch.items():
-                fleet.append(site, events)
-                events_total += len(events)
-            time.sleep(tick_s)
-        replayed_s = time.perf_counter() - start
-        timeline_thread.join(args.outage_s + args.day_s)
-        drained = fleet.wait_drained(args.drain_timeout_s)
-        elapsed_s = time.perf_counter() - start
+        _sleep_until(start_at.value + outage_at)
+        rau.changed(up=False)
+        workers.stop()
+        _sleep_until(start_at.value + outage_at + args.outage_s)
+        workers.start(workers_n)
+        rau.changed(up=True)
+        reports = _collect(results, procs, args.day_s + args.drain_timeout_s + 120)
         cpu1 = (workers.cpu(), backend.cpu(), process_cpu_s(broker.process.pid))
     finally:
-        fleet.close()
+        go.set()  # a shard still waiting for the start ends now
+        for proc in procs:
+            proc.join(120)
+            if proc.is_alive():
+                proc.kill()
         workers.stop()
         broker.stop()
+    errors = [r["error"] for r in reports if "error" in r]
+    if errors:
+        raise SystemExit(f"a shard of sites failed: {errors[:3]}")
     stored, twice, size = backend.check()
-    lat = sorted(fleet.latencies)
+    lat = sorted(x for r in reports for x in r["latencies"])
+    events_total = sum(r["events"] for r in reports)
     return {
         "backend": kind, "workers": workers_n, "sites": args.sites, "events": events_total, "stored": stored,
-        "stored_twice": twice, "lost": events_total - stored, "drained": drained,
-        "replayed_s": replayed_s, "elapsed_s": elapsed_s,
+        "stored_twice": twice, "lost": events_total - stored, "drained": all(r["drained"] for r in reports),
+        "replayed_s": max(r["replayed_s"] for r in reports), "elapsed_s": max(r["elapsed_s"] for r in reports),
         "ack_p50_ms": statistics.median(lat) * 1000 if lat else float("nan"),
         "ack_p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else float("nan"),
         "live_events": len(lat),
         "hub_cpu_per_1000": (cpu1[0] - cpu0[0]) / max(1, stored) * 1000,
         "db_cpu_per_1000": (cpu1[1] - cpu0[1]) / max(1, stored) * 1000,
         "broker_cpu_per_1000": (cpu1[2] - cpu0[2]) / max(1, stored) * 1000,
+        "sites_cpu_per_1000": sum(r["cpu_s"] for r in reports) / max(1, stored) * 1000,
         "bytes_per_site_day": size / args.sites * (args.trucks_per_day / args.trucks),
         "trucks_per_day": args.trucks_per_day,
     }
 
 
-def _timeline(fleet: Fleet, workers: Workers, workers_n: int, offline: dict[str, tuple[float, float]],
-              outage_at: float, outage_s: float, start: float, rng: random.Random) -> None:
-    """Sites leaving and coming back (jittered), and the RAU's outage, on the day's clock."""
+def _collect(results, procs: list, timeout_s: float) -> list[dict]:
+    """One message from each shard; a shard that died without a word stops the run."""
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < len(procs):
+        try:
+            got.append(results.get(timeout=1.0))
+        except queue.Empty:
+            if time.monotonic() > deadline or any(p.exitcode not in (None, 0) for p in procs):
+                raise SystemExit(f"{len(procs) - len(got)} shard(s) of sites gave no answer") from None
+    return got
+
+
+def _sleep_until(moment: float) -> None:
+    delay = moment - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _run_shard(number: int, sites: list[str], offline: dict[str, tuple[float, float]], options: dict,
+               run_dir: Path, port: int, rau: RauState, go, start_at, results) -> None:
+    """One process's share of the sites through the day: their trucks, their time offline."""
+    args = argparse.Namespace(**options)
+    fleet: Fleet | None = None
+    try:
+        fleet = Fleet(run_dir, port, sites, resend_timeout_s=args.resend_timeout_s, rau=rau)
+        fleet.connect_all()
+        results.put({"shard": number})
+        go.wait()
+        start = start_at.value
+        rng = random.Random(args.seed * 1000 + number)
+        # Each truck's time in the day, per site; the events as the core would queue them.
+        schedule = sorted((rng.uniform(0, args.day_s), site, n) for site in sites for n in range(args.trucks))
+        timeline = threading.Thread(target=_site_timeline, args=(fleet, offline, start), daemon=True)
+        timeline.start()
+        events_total = 0
+        position = 0
+        while position < len(schedule):
+            now = time.monotonic() - start
+            batch: dict[str, list[tuple[str, dict]]] = {}
+            while position < len(schedule) and schedule[position][0] <= now:
+                _, site, n = schedule[position]
+                position += 1
+                batch.setdefault(site, []).extend(truck_events(site, n, rng))
+            for site, events in batch.items():
+                fleet.append(site, events)
+                events_total += len(events)
+            time.sleep(0.1)
+        replayed_s = time.monotonic() - start
+        timeline.join(args.day_s)
+        drained = fleet.wait_drained(args.drain_timeout_s)
+        elapsed_s = time.monotonic() - start
+        results.put({"shard": number, "events": events_total, "drained": drained, "replayed_s": replayed_s,
+                     "elapsed_s": elapsed_s, "latencies": fleet.latencies, "cpu_s": time.process_time()})
+    except Exception as err:  # noqa: BLE001 - the parent reports it and stops the run
+        results.put({"shard": number, "error": repr(err)})
+    finally:
+        if fleet is not None:
+            fleet.close()
+
+
+def truck_events(site: str, n: int, rng: random.Random) -> list[tuple[str, dict]]:
+    """A truck's events: one in ten has a hit before its crossing, one in twenty a control act."""
+    events: list[tuple[str, dict]] = []
+    body = crossing_payload(site, n, rng)
+    if rng.random() < 0.1:
+        events.append(("hit", {"site": site, "crossing": body["crossing"], "reference": body["reference"],
+                               "indicator_id": "C-WEIGHT-10", "version": 1, "level": "central",
+                               "channel": "red", "title": "Weight", "instructions": "Weigh again.",
+                               "matched": {"deviation_abs_pct": 21.0}, "notify": []}))
+        body["channel"], body["hits"] = "red", ["C-WEIGHT-10"]
+    if rng.random() < 0.05:
+        events.append(("control_act", {"site": site, "crossing": body["crossing"], "result": "no_finding",
+                                       "control_type": "documentary", "user": "officer"}))
+    events.append(("crossing", body))
+    return events
+
+
+def _site_timeline(fleet: Fleet, offline: dict[str, tuple[float, float]], start: float) -> None:
+    """This shard's sites leaving and coming back, on the day's clock."""
     moments = sorted([(at, "off", site) for site, (at, _) in offline.items()]
-                     + [(at + length + rng.uniform(0, 3), "on", site) for site, (at, length) in offline.items()]
-                     + [(outage_at, "rau_down", ""), (outage_at + outage_s, "rau_up", "")])
+                     + [(at + length, "on", site) for site, (at, length) in offline.items()])
     for at, what, site in moments:
-        delay = start + at - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        if what == "off":
-            fleet.disconnect(site)
-        elif what == "on":
-            fleet.connect(site)
-        elif what == "rau_down":
-            fleet.rau_changed(up=False)
-            workers.stop()
-        else:
-            workers.start(workers_n)
-            fleet.rau_changed(up=True)
+        _sleep_until(start + at)
+        (fleet.disconnect if what == "off" else fleet.connect)(site)
 
 
 # --------------------------------------------------------------------------- ingest capacity
@@ -489,7 +576,8 @@ def report_day(r: dict) -> None:
           f" replayed in {r['replayed_s']:.0f} s, all acknowledged after {r['elapsed_s']:.0f} s")
     print(f"     ack latency (live events, {r['live_events']:,}): p50 {r['ack_p50_ms']:.0f} ms,"
           f" p99 {r['ack_p99_ms']:.0f} ms; CPU per 1,000 events: hub {r['hub_cpu_per_1000']:.2f} s,"
-          f" database {r['db_cpu_per_1000']:.2f} s, broker {r['broker_cpu_per_1000']:.2f} s;"
+          f" database {r['db_cpu_per_1000']:.2f} s, broker {r['broker_cpu_per_1000']:.2f} s,"
+          f" the simulated sites {r['sites_cpu_per_1000']:.2f} s;"
           f" ledger {r['bytes_per_site_day'] / 1e6:.2f} MB per site-day of {r['trucks_per_day']:,} trucks")
 
 
