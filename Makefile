@@ -10,12 +10,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The demo runs the RAU's broker beside the agent; the tests also need the RTSP camera
-# (GStreamer), the headless browser, the pty and TLS tools, systemd-analyze and useradd.
+# (GStreamer), the headless browser, the pty and TLS tools, systemd-analyze, useradd and
+# PostgreSQL (the RAU ledger's second back-end; its binaries live in /usr/lib/postgresql/*/bin).
 DEMO_DEBS := mosquitto
 # The Debian package is built with Debian's own tools and checked by lintian; the tests
 # build it too.
 PACKAGE_DEBS := dpkg-dev debhelper lintian
-TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromium \
+TEST_DEBS := $(DEMO_DEBS) mosquitto-clients socat openssl systemd passwd chromium postgresql \
 	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	$(PACKAGE_DEBS)
 # The boards' architectures: Raspberry Pi OS 64-bit and Debian 12 (arm64), Debian 12 on a PC (amd64).

@@ -230,6 +230,8 @@ LAZY_ALLOWED = {
     ("edge_agent.console.server", "edge_agent.console.app"): "the same",
     ("edge_agent.devices.anpr.listener", "edge_agent.devices.anpr.recognition"): "onnxruntime, for local reading only",
     ("edge_agent.devices.anpr.pull", "edge_agent.devices.anpr.recognition"): "onnxruntime, for local reading only",
+    ("edge_agent.central.ledger", "edge_agent.central.ledger.postgres"): "psycopg (the `central` extra) loads only "
+                                                                          "for a PostgreSQL ledger",
 }
 
 
@@ -250,6 +252,8 @@ OTHER_DATABASES = {
     "edge_agent.console.audit": "console.db: the hash-chained audit log",
     "edge_agent.console.throttle": "console.db: failed-login counts and users' login addresses",
     "edge_agent.central.ledger": "the RAU's ledger",
+    "edge_agent.central.ledger.sqlite": "the RAU's ledger in one SQLite file",
+    "edge_agent.central.ledger.postgres": "the RAU's ledger on PostgreSQL",
 }
 
 

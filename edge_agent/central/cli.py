@@ -1,15 +1,21 @@
 """`edge-agent central ...`: the RAU's reference hub and its bundle tools.
 
     edge-agent central serve --port 1883 --db central.db
+    edge-agent central serve --db postgresql:///ledger?host=/run/postgresql --shared-group rau \
+        --client-id rau-hub-1 --config central.toml      # one of several workers
     edge-agent central keygen --out keys/ --name root1
     edge-agent central root --out root-1.json --version 1 --root-key keys/root1.pub \\
         --role-key central=keys/central1.pub --role-key region/north=keys/north1.pub --sign keys/root1.key
     edge-agent central sign indicators.json --level central --scope central --version 7 \\
         --key keys/central1.key --check-root root-1.json --out bundle-7.json
     edge-agent central publish bundle-7.json --port 1883
+    edge-agent central release bundle-7.json --db central.db   # or through the hub: published once
+    edge-agent central bundles --db central.db  # what was released, and when the hub published it
     edge-agent central route record.json        # hand one SEED record to the hub
     edge-agent central tail --db central.db     # hits as they are stored
     edge-agent central sites --db central.db    # each site's link, devices, gates and lanes
+    edge-agent central alerts --db central.db   # the alerts' deliveries and failures
+    edge-agent central backup --db central.db --out central-copy.db   # SQLite's online backup
 """
 
 from __future__ import annotations
@@ -45,6 +51,25 @@ def broker_options(func):
     return func
 
 
+DB_HELP = "The ledger: a SQLite file, sqlite:///PATH, or postgresql://... (docs/central.md)."
+
+
+def db_option(func):
+    return click.option("--db", "db", default="central.db", show_default=True, metavar="PATH|URL", help=DB_HELP)(func)
+
+
+def open_ledger(db: str, *, must_exist: bool = False):
+    """The ledger for a command, or a clear error."""
+    from edge_agent.central.ledger import Ledger, LedgerError, is_postgres, sqlite_path
+
+    try:
+        if must_exist and not is_postgres(db) and not sqlite_path(db).exists():
+            raise click.ClickException(f"no ledger at {db}")
+        return Ledger(db)
+    except LedgerError as err:
+        raise click.ClickException(str(err)) from err
+
+
 def endpoint_from(host, port, tls_ca, tls_cert, tls_key, protocol) -> Endpoint:
     return Endpoint(host=host, port=port, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, protocol=protocol)
 
@@ -56,21 +81,34 @@ def central() -> None:
 
 @central.command()
 @broker_options
-@click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("central.db"), show_default=True)
-@click.option("--client-id", default="rau-hub", show_default=True)
+@click.option("--db", "db", default=None, metavar="PATH|URL", help=DB_HELP + "  [default: central.db]")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The hub's TOML file: ledger, office map, alert targets, SMTP relay, SMS gateway.")
+@click.option("--client-id", default="rau-hub", show_default=True, help="Unique per worker.")
 @click.option("--shared-group", default="", help="Share the ingest subscription with other hub instances.")
 @click.option(
     "--office", "offices", multiple=True, metavar="OFFICE=SITE", help="Map a customs office code to a site id."
 )
 @click.option("--ready-file", type=click.Path(path_type=Path), help="Touched once connected (for supervisors).")
 def serve(
-    host, port, tls_ca, tls_cert, tls_key, protocol, db_path, client_id, shared_group, offices, ready_file
+    host, port, tls_ca, tls_cert, tls_key, protocol, db, config_path, client_id, shared_group, offices, ready_file
 ) -> None:
-    """Ingest events from all sites once each, acknowledge them, route SEED records."""
+    """Ingest events from all sites once each, acknowledge them, route SEED records, send alerts."""
+    from edge_agent.central.config import HubConfig, load_hub_config
     from edge_agent.central.hub import Hub
+    from edge_agent.central.ledger import LedgerError, describe
+    from edge_agent.errors import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    office_map = {}
+    # `edge-agent` has set up logging at WARNING already (basicConfig above is then a no-op):
+    # a hub's routine log (stored batches, routing, publications, alerts) is its record.
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    try:
+        config = load_hub_config(config_path) if config_path else HubConfig()
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    db = db or config.db or "central.db"
+    office_map = dict(config.offices)
     for entry in offices:
         office, sep, site = entry.partition("=")
         if not sep or not office or not site:
@@ -78,16 +116,20 @@ def serve(
         office_map[office] = site
     hub = Hub(
         endpoint_from(host, port, tls_ca, tls_cert, tls_key, protocol),
-        db_path,
+        db,
         client_id=client_id,
         shared_group=shared_group,
         offices=office_map,
+        alerts=config.alerts,
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    hub.start()
-    click.echo(f"central hub: broker {host}:{port}, store {db_path}")
+    try:
+        hub.start()
+    except LedgerError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"central hub: broker {host}:{port}, store {describe(db)}")
     if ready_file:
         hub.connected.wait(30)
         ready_file.write_text(str(os.getpid()))
@@ -305,6 +347,50 @@ def publish(bundle_file, host, port, tls_ca, tls_cert, tls_key, protocol) -> Non
     click.echo(f"published {kind} bundle v{signed['version']} on {topic}{' (retained)' if retain else ''}")
 
 
+@central.command()
+@click.argument("bundle_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_option
+def release(bundle_files, db) -> None:
+    """Release signed bundles through the hub: kept in the ledger and published once, in
+    this order, by the hub worker holding the duties (full: retained; delta: not)."""
+    from edge_agent.central.release import destination
+    from edge_agent.central.release import release as release_bundle
+
+    payloads = [(p, p.read_bytes()) for p in bundle_files]
+    for path, payload in payloads:  # all or none: a delta must not go out without its base
+        found = destination(payload)
+        if isinstance(found, str):
+            raise click.ClickException(f"{path}: {found}")
+    ledger = open_ledger(db, must_exist=True)
+    try:
+        for _, payload in payloads:
+            released = release_bundle(ledger, payload)
+            assert not isinstance(released, str)  # checked above
+            where, new = released
+            retained = " (retained)" if where.retain else ""
+            click.echo(f"{where.label}: released, the hub publishes it on {where.topic}{retained}" if new
+                       else f"{where.label}: already released, not published again")
+    finally:
+        ledger.close()
+
+
+@central.command()
+@db_option
+@click.option("--limit", type=int, default=20, show_default=True)
+def bundles(db, limit) -> None:
+    """The bundles released through the hub, newest first, and when the hub published each."""
+    ledger = open_ledger(db, must_exist=True)
+    try:
+        rows = ledger.bundles(limit)
+    finally:
+        ledger.close()
+    if not rows:
+        click.echo("no bundle released through the hub")
+    for label, topic, queued_at, published_at in rows:
+        click.echo(f"{label} on {topic}: released {queued_at}, "
+                   + (f"published {published_at}" if published_at else "NOT YET PUBLISHED"))
+
+
 @central.command("route")
 @click.argument("record_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @broker_options
@@ -321,16 +407,14 @@ def route_command(record_files, host, port, tls_ca, tls_cert, tls_key, protocol)
 
 
 @central.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("central.db"), show_default=True)
+@db_option
 @click.option("--follow/--no-follow", default=True, show_default=True)
 @click.option("--all", "from_start", is_flag=True, help="Show stored hits from the start, not only new ones.")
 @click.option("--count", type=int, default=0, help="Stop after this many hits (0: never).")
 @click.option("--interval-s", type=float, default=0.5, show_default=True, help="Seconds between looks at the ledger.")
-def tail(db_path, follow, from_start, count, interval_s) -> None:
+def tail(db, follow, from_start, count, interval_s) -> None:
     """Show hits as the hub stores them."""
-    from edge_agent.central.ledger import Ledger
-
-    ledger = Ledger(db_path)
+    ledger = open_ledger(db)
     position = 0 if from_start else ledger.max_rowid()
     shown = 0
     try:
@@ -355,14 +439,11 @@ def tail(db_path, follow, from_start, count, interval_s) -> None:
 
 
 @central.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              default=Path("central.db"), show_default=True)
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
-def sites(db_path, as_json) -> None:
+def sites(db, as_json) -> None:
     """Each site as the hub last heard of it: online or offline, its devices, gates and lanes."""
-    from edge_agent.central.ledger import Ledger
-
-    ledger = Ledger(db_path)
+    ledger = open_ledger(db, must_exist=True)
     try:
         rows = ledger.sites()
         for row in rows:
@@ -376,6 +457,51 @@ def sites(db_path, as_json) -> None:
         click.echo("no site has reported yet")
     for row in rows:
         click.echo("\n".join(site_lines(row)))
+
+
+@central.command()
+@db_option
+@click.option("--failed", "failed_only", is_flag=True, help="Only what was not delivered: failed or suppressed.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+def alerts(db, failed_only, limit, as_json) -> None:
+    """The alerts the hub sent or tried to send (e-mail, SMS), newest first, with the counts."""
+    from dataclasses import asdict
+
+    ledger = open_ledger(db, must_exist=True)
+    try:
+        rows, counts = ledger.deliveries(failed_only=failed_only, limit=limit), ledger.delivery_counts()
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps({"counts": counts, "deliveries": [asdict(r) for r in rows]}, indent=2))
+        return
+    click.echo("deliveries: " + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"))
+    for r in rows:
+        when = r.sent_at or r.created_at
+        error = f"  ({r.error})" if r.error and r.status != "sent" else ""
+        click.echo(f"{when} {r.status:<10} {r.channel:<5} {r.recipient} {r.indicator_id} at {r.site}"
+                   f" hit {r.hit_id}, {r.attempts} attempt(s){error}")
+
+
+@central.command()
+@db_option
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def backup(db, out_path) -> None:
+    """A consistent copy of a SQLite ledger while the hub keeps writing (for PostgreSQL: pg_dump)."""
+    from edge_agent.central.ledger import is_postgres
+
+    if is_postgres(db):
+        raise click.ClickException("a PostgreSQL ledger is backed up with pg_dump -Fc (docs/central.md)")
+    if out_path.exists():
+        raise click.ClickException(f"{out_path} exists: refusing to overwrite it")
+    ledger = open_ledger(db, must_exist=True)
+    try:
+        ledger.backup(out_path)
+        events = ledger.count()
+    finally:
+        ledger.close()
+    click.echo(f"{events} events backed up to {out_path}")
 
 
 def site_lines(row: dict) -> list[str]:

@@ -1,7 +1,9 @@
-"""The central hub: ingest every site's events, acknowledge what is stored, route SEED.
+"""The central hub: ingest every site's events, acknowledge what is stored, route SEED,
+send alerts.
 
 Threads: paho's network thread only enqueues; one worker takes messages in batches,
-commits each batch to the `Ledger`, then publishes one acknowledgement per site on
+commits each batch to the `Ledger` (with the alerts its hits call for, in the same
+transaction), then publishes one acknowledgement per site on
 ``bcp/v1/{site}/down/ack``. Acknowledging after the commit is the whole point: the
 broker's PUBACK means only that the broker has the message (mosquitto drops a
 persistent client's queued messages past ``max_queued_messages``), the hub's ack means it is
@@ -11,7 +13,16 @@ The broker keeps the hub's subscriptions and queue (fixed client id, clean start
 published while it was down wait in the broker, within the broker's queue limit; what
 the broker dropped the sites send again because it was never acknowledged.
 
-    hub = Hub(Endpoint(port=1883), Path("central.db"))
+Several hub processes (workers) may share one PostgreSQL ledger: with `shared_group`
+they subscribe through `$share/{group}/...`, so the broker hands each message to one of
+them, and each acknowledges what it stored. What must happen once for all of them,
+publishing the routed SEED records and the bundles released into the ledger
+(`central release`), is done by whichever holds the ledger's "duties" lease (renewed
+every second, taken over within `lease_ttl_s` when its holder dies).
+A SQLite ledger admits one worker (`LedgerBusy` for a second). The alerts dispatcher
+(`alerts.dispatcher`) runs in every worker; deliveries are claimed, so each goes once.
+
+    hub = Hub(Endpoint(port=1883), "central.db")      # or "postgresql://..."
     hub.start(); ...; hub.stop()
 """
 
@@ -26,30 +37,37 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edge_agent.central.alerts.dispatcher import Dispatcher
+from edge_agent.central.alerts.message import planner
 from edge_agent.central.broker import Endpoint
-from edge_agent.central.ledger import Ledger
+from edge_agent.central.config import AlertsConfig
+from edge_agent.central.ledger import AlertPlanner, Ledger, describe, is_postgres, sqlite_path
 from edge_agent.central.routing import route
 from edge_agent.sync import topics
 
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_ACK = 5000
+DUTIES_LEASE = "duties"
 
 
 class Hub:
     def __init__(
         self,
         endpoint: Endpoint,
-        db_path: Path,
+        db: str | Path,
         *,
         client_id: str = "rau-hub",
         shared_group: str = "",
         offices: dict[str, str] | None = None,
         batch_max: int = 1000,
         batch_wait_s: float = 0.02,
+        alerts: AlertsConfig | None = None,
+        duties_interval_s: float = 1.0,
+        lease_ttl_s: float = 10.0,
     ) -> None:
         self.endpoint = endpoint
-        self.db_path = Path(db_path)
+        self.db = db
         self.client_id = client_id
         self.shared_group = shared_group
         self.offices = dict(offices or {})
@@ -62,9 +80,25 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._mqtt: Any = None
         self.ledger: Ledger | None = None
+        self.alerts = alerts or AlertsConfig()
+        self.dispatcher: Dispatcher | None = None
+        self.duties_interval_s = duties_interval_s
+        self.lease_ttl_s = lease_ttl_s
+        self.leading = threading.Event()  # set while this worker holds the duties lease
+        self._plan: AlertPlanner | None = planner(self.alerts) if self.alerts.enabled else None
+        self._wake_duties = threading.Event()
+        self._duties: threading.Thread | None = None
+        self._serving: Any = None
 
     def start(self) -> None:
-        self.ledger = Ledger(self.db_path)
+        """Open the ledger (refusing a second worker where it must) and start serving."""
+        self.ledger = Ledger(self.db)
+        self._serving = self.ledger.serving(self.client_id)
+        try:
+            self._serving.__enter__()
+        except BaseException:
+            self.ledger.close()
+            raise
         client = self.endpoint.client(self.client_id, persistent=True)
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
@@ -80,18 +114,37 @@ class Hub:
         client.loop_start()
         self._thread = threading.Thread(target=self._run, name="central-hub", daemon=True)
         self._thread.start()
-        log.info("hub_started broker=%s:%d db=%s", self.endpoint.host, self.endpoint.port, self.db_path)
+        self._duties = threading.Thread(target=self._run_duties, args=(Ledger(self.db),), name="central-duties",
+                                        daemon=True)
+        self._duties.start()
+        if self._plan is not None:
+            self.dispatcher = Dispatcher(Ledger(self.db), self.alerts, holder=self.client_id)
+            self.dispatcher.start()
+        log.info("hub_started broker=%s:%d db=%s group=%s alerts=%s", self.endpoint.host, self.endpoint.port,
+                 describe(self.db), self.shared_group or "-", "on" if self._plan else "off")
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake_duties.set()
         if self._thread is not None:
             self._thread.join(10)
+        if self._duties is not None:
+            self._duties.join(15)
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self._mqtt is not None:
             self._mqtt.disconnect()
             self._mqtt.loop_stop()
+        if self._serving is not None:
+            self._serving.__exit__(None, None, None)
         if self.ledger is not None:
             self.ledger.close()
         log.info("hub_stopped stored=%d duplicates=%d", self.counters["stored"], self.counters["duplicates"])
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file the hub writes, None on PostgreSQL."""
+        return None if is_postgres(self.db) else sqlite_path(self.db)
 
     def subscriptions(self) -> list[str]:
         ingest = [topics.UP_ALL, topics.SEED_INBOX]
@@ -175,7 +228,8 @@ class Hub:
             self.counters["unexpected_topic"] += 1
         if not events:
             return
-        result = self.ledger.ingest(events)
+        result = self.ledger.ingest(events, self._plan)
+        self.counters["alerts_planned"] += result.alerts
         self.counters["stored"] += result.stored
         self.counters["duplicates"] += result.duplicates
         self.counters["rejected"] += len(result.rejected)
@@ -207,10 +261,74 @@ class Hub:
             self.ledger.reject("seed", str(found), payload.decode("utf-8", "replace"))
             return
         record = found
-        body = record.model_dump_json()
-        if self.ledger.record_routed(record.reference, record.version, site, body):
-            self._mqtt.publish(topics.down(site, "prearrival"), body, qos=1)
-            self.counters["routed"] += 1
-            log.info("hub_routed reference=%s version=%d site=%s", record.reference, record.version, site)
+        # Stored now, published by the lease holder: once, whichever worker took it in.
+        if self.ledger.record_routed(record.reference, record.version, site, record.model_dump_json()):
+            self.counters["route_queued"] += 1
+            self._wake_duties.set()
         else:
             self.counters["route_duplicates"] += 1
+
+    # ------------------------------------------------------------------ what one worker does for all
+
+    def _run_duties(self, ledger: Ledger) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._duties_once(ledger)
+                except Exception:  # noqa: BLE001 - the lease runs out and another worker takes over
+                    self.counters["duties_errors"] += 1
+                    log.exception("hub_duties_failed")
+                self._wake_duties.wait(self.duties_interval_s)
+                self._wake_duties.clear()
+        finally:
+            if self.leading.is_set():
+                try:
+                    ledger.release_lease(DUTIES_LEASE, self.client_id)
+                except Exception:  # noqa: BLE001 - it runs out by itself
+                    log.exception("hub_lease_release_failed")
+            ledger.close()
+
+    def _duties_once(self, ledger: Ledger) -> None:
+        if not self.connected.is_set():
+            return
+        held = ledger.take_lease(DUTIES_LEASE, self.client_id, self.lease_ttl_s)
+        if held != self.leading.is_set():
+            (self.leading.set if held else self.leading.clear)()
+            log.info("hub_duties %s worker=%s", "taken" if held else "left to another worker", self.client_id)
+        if held:
+            self._publish_bundles(ledger)
+            self._publish_routed(ledger)
+
+    def _publish_bundles(self, ledger: Ledger) -> None:
+        # One at a time, in the order released: a delta never goes out before its base.
+        for bundle_id, topic, retain, label, payload in ledger.bundles_pending():
+            info = self._mqtt.publish(topic, payload, qos=1, retain=retain)
+            try:
+                info.wait_for_publish(timeout=30)
+            except (RuntimeError, ValueError):
+                return  # the link went: it stays pending for the next round
+            if not info.is_published():
+                return
+            ledger.mark_bundle_published(bundle_id)
+            self.counters["bundles_published"] += 1
+            log.info("hub_bundle_published bundle=%r topic=%s retained=%s", label, topic, retain)
+
+    def _publish_routed(self, ledger: Ledger) -> None:
+        pending = ledger.routed_pending()
+        if not pending:
+            return
+        infos = []
+        for reference, version, site, body in pending:
+            infos.append((reference, version, site, self._mqtt.publish(topics.down(site, "prearrival"), body, qos=1)))
+            self.counters["routed"] += 1  # handed to the broker; marked published once it has it
+        published = []
+        for reference, version, site, info in infos:
+            try:
+                info.wait_for_publish(timeout=10)
+            except (RuntimeError, ValueError):
+                break  # the link went: the rest stays pending for the next round
+            if not info.is_published():
+                break
+            published.append((reference, version))
+            log.info("hub_routed reference=%s version=%d site=%s", reference, version, site)
+        ledger.mark_routed_published(published)

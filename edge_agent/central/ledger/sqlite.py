@@ -1,0 +1,419 @@
+"""The ledger in one SQLite file (WAL, synchronous=FULL): the embedded default, for the
+demo, the tests and a small administration. One hub worker serves it at a time: a
+second is refused (`LedgerBusy`) rather than left to fight over the file's one writer
+lock; readers (`central tail`, `sites`, `alerts`) open it alongside at any time.
+
+Migrations are numbered by `PRAGMA user_version`; version 1 is the schema from before
+versions existed (`IF NOT EXISTS`), so a ledger written by an older hub upgrades in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edge_agent.central.ledger import (
+    AlertPlanner,
+    DeliveryRow,
+    IngestResult,
+    Ledger,
+    LedgerBusy,
+    LedgerError,
+    now_iso,
+    parse_event,
+    site_row,
+    sqlite_path,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[str] = [
+    # 1: the ledger as the first hub wrote it
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS events_site_stream ON events (site, stream);
+    CREATE TABLE IF NOT EXISTS sites (
+        site TEXT PRIMARY KEY,
+        state TEXT NOT NULL DEFAULT '',
+        state_at TEXT NOT NULL DEFAULT '',
+        health TEXT NOT NULL DEFAULT '',
+        health_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE IF NOT EXISTS routed (
+        reference TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        site TEXT NOT NULL,
+        routed_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (reference, version)
+    );
+    CREATE TABLE IF NOT EXISTS rejections (
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        raw TEXT NOT NULL
+    );
+    """,
+    # 2: lookups by plate, reference and indicator; routed records published by the
+    # lease holder; leases; the alerts' delivery log
+    """
+    CREATE INDEX events_tractor ON events (json_extract(payload, '$.tractor_plate'));
+    CREATE INDEX events_trailer ON events (json_extract(payload, '$.trailer_plate'));
+    CREATE INDEX events_reference ON events (json_extract(payload, '$.reference'));
+    CREATE INDEX events_indicator ON events (json_extract(payload, '$.indicator_id'));
+    ALTER TABLE routed ADD COLUMN published_at TEXT NOT NULL DEFAULT '';
+    UPDATE routed SET published_at = routed_at;
+    CREATE INDEX routed_pending ON routed (routed_at) WHERE published_at = '';
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_epoch REAL NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        hit_id TEXT NOT NULL,
+        site TEXT NOT NULL,
+        indicator_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        sent_at TEXT NOT NULL DEFAULT '',
+        sent_epoch REAL,
+        due_epoch REAL NOT NULL,
+        claimed_by TEXT NOT NULL DEFAULT '',
+        claimed_until REAL NOT NULL DEFAULT 0,
+        UNIQUE (hit_id, channel, recipient)
+    );
+    CREATE INDEX deliveries_due ON deliveries (due_epoch) WHERE status = 'pending';
+    CREATE INDEX deliveries_recipient ON deliveries (recipient, sent_epoch) WHERE status = 'sent';
+    """,
+    # 3: signed bundles released through the hub, published once by the lease holder
+    """
+    CREATE TABLE bundles (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sha256 TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        retain INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        queued_at TEXT NOT NULL,
+        published_at TEXT NOT NULL DEFAULT ''
+    );
+    """,
+]
+
+_DELIVERY_COLUMNS = ("id, hit_id, site, indicator_id, target, channel, recipient, subject, body, status, attempts,"
+                     " error, created_at, sent_at")
+
+
+class SqliteLedger(Ledger):
+    def __init__(self, target: str | Path = "central.db") -> None:
+        self.path = sqlite_path(target)
+        self.url = str(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.Error as err:
+            raise LedgerError(f"cannot open the ledger {self.path}: {err}") from err
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise LedgerError(f"{self.path} is at schema version {version}; this hub knows {len(MIGRATIONS)}")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript commits first; the version is set in the script's own transaction.
+            self.conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+            log.info("ledger_migrated path=%s version=%d", self.path, number)
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ the hub's writes
+
+    def ingest(self, batch: list[tuple[str, str, bytes]], plan: AlertPlanner | None = None) -> IngestResult:
+        result = IngestResult()
+        now = now_iso()
+        with self.conn:
+            for site, stream, payload in batch:
+                event_id, body = parse_event(site, stream, payload)
+                if event_id is None:
+                    result.rejected.append((f"{site}/{stream}", str(body), payload[:2000].decode("utf-8", "replace")))
+                    continue
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO events (id, site, stream, received_at, payload) VALUES (?, ?, ?, ?, ?)",
+                    (event_id, site, stream, now, payload.decode("utf-8")),
+                )
+                if cur.rowcount:
+                    result.stored += 1
+                else:
+                    result.duplicates += 1
+                # Duplicates are acknowledged too: the site is waiting to hear it.
+                result.acks.setdefault(site, []).append(event_id)
+                if plan is not None and stream == "hit" and isinstance(body, dict) and body.get("notify"):
+                    result.alerts += self._plan(plan, site, body)
+            for source, reason, raw in result.rejected:
+                self.conn.execute("INSERT INTO rejections VALUES (?, ?, ?, ?)", (now, source, reason, raw))
+        return result
+
+    def _plan(self, plan: AlertPlanner, site: str, hit: dict[str, Any]) -> int:
+        crossing = None
+        if isinstance(hit.get("crossing"), str):
+            row = self.conn.execute(
+                "SELECT payload FROM events WHERE site = ? AND stream = 'crossing'"
+                " AND json_extract(payload, '$.crossing') = ? LIMIT 1", (site, hit["crossing"])).fetchone()
+            crossing = json.loads(row[0]) if row else None
+        prearrival = self.routed_record(hit["reference"]) if isinstance(hit.get("reference"), str) else None
+        planned = 0
+        now_epoch, now = time.time(), now_iso()
+        for d in plan(site, hit, prearrival, crossing):
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO deliveries (hit_id, site, indicator_id, target, channel, recipient, subject,"
+                " body, status, error, created_at, due_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (d.hit_id, d.site, d.indicator_id, d.target, d.channel, d.recipient, d.subject, d.body, d.status,
+                 d.error, now, now_epoch),
+            )
+            planned += cur.rowcount
+        return planned
+
+    def set_status(self, site: str, state: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO sites (site, state, state_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(site) DO UPDATE SET state = excluded.state, state_at = excluded.state_at",
+                (site, state, now_iso()),
+            )
+
+    def set_health(self, site: str, health: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO sites (site, health, health_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(site) DO UPDATE SET health = excluded.health, health_at = excluded.health_at",
+                (site, health, now_iso()),
+            )
+
+    def record_routed(self, reference: str, version: int, site: str, body: str) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO routed (reference, version, site, routed_at, body) VALUES (?, ?, ?, ?, ?)",
+                (reference, version, site, now_iso(), body),
+            )
+        return bool(cur.rowcount)
+
+    def routed_pending(self, limit: int = 500) -> list[tuple[str, int, str, str]]:
+        return self.conn.execute(
+            "SELECT reference, version, site, body FROM routed WHERE published_at = ''"
+            " ORDER BY routed_at, reference LIMIT ?", (limit,)).fetchall()
+
+    def mark_routed_published(self, keys: list[tuple[str, int]]) -> None:
+        now = now_iso()
+        with self.conn:
+            self.conn.executemany("UPDATE routed SET published_at = ? WHERE reference = ? AND version = ?",
+                                  [(now, ref, ver) for ref, ver in keys])
+
+    def queue_bundle(self, sha256: str, topic: str, retain: bool, label: str, payload: bytes) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO bundles (sha256, topic, retain, label, payload, queued_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)", (sha256, topic, int(retain), label, payload, now_iso()))
+        return bool(cur.rowcount)
+
+    def bundles_pending(self) -> list[tuple[int, str, bool, str, bytes]]:
+        rows = self.conn.execute("SELECT id, topic, retain, label, payload FROM bundles WHERE published_at = ''"
+                                 " ORDER BY id").fetchall()
+        return [(r[0], r[1], bool(r[2]), r[3], bytes(r[4])) for r in rows]
+
+    def mark_bundle_published(self, bundle_id: int) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE bundles SET published_at = ? WHERE id = ?", (now_iso(), bundle_id))
+
+    def bundles(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        return self.conn.execute("SELECT label, topic, queued_at, published_at FROM bundles ORDER BY id DESC LIMIT ?",
+                                 (limit,)).fetchall()
+
+    def reject(self, source: str, reason: str, raw: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT INTO rejections VALUES (?, ?, ?, ?)", (now_iso(), source, reason, raw[:2000]))
+
+    @contextlib.contextmanager
+    def serving(self, holder: str) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".serving")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                raise LedgerBusy(
+                    f"{other} already serves the SQLite ledger {self.path}: one hub worker per SQLite file;"
+                    " run several workers on PostgreSQL (--db postgresql://...)") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"hub worker {holder} (pid {os.getpid()})".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def take_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        now = time.time()
+        with self.conn:
+            row = self.conn.execute(
+                "INSERT INTO leases (name, holder, expires_epoch) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_epoch = excluded.expires_epoch"
+                " WHERE leases.holder = excluded.holder OR leases.expires_epoch < ? RETURNING holder",
+                (name, holder, now + ttl_s, now)).fetchone()
+        return row is not None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_holder(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT holder FROM leases WHERE name = ? AND expires_epoch >= ?",
+                                (name, time.time())).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ alerts
+
+    def claim_deliveries(self, holder: str, limit: int, lease_s: float) -> list[DeliveryRow]:
+        now = time.time()
+        with self.conn:
+            rows = self.conn.execute(
+                f"UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE id IN ("
+                " SELECT id FROM deliveries WHERE status = 'pending' AND due_epoch <= ? AND claimed_until < ?"
+                f" ORDER BY id LIMIT ?) RETURNING {_DELIVERY_COLUMNS}",
+                (holder, now + lease_s, now, now, limit)).fetchall()
+        return sorted((DeliveryRow(*r) for r in rows), key=lambda d: d.id)
+
+    def finish_delivery(self, delivery_id: int, status: str, error: str = "", retry_in_s: float | None = None) -> None:
+        now = time.time()
+        with self.conn:
+            if status == "pending":
+                self.conn.execute(
+                    "UPDATE deliveries SET attempts = attempts + 1, error = ?, due_epoch = ?, claimed_until = 0"
+                    " WHERE id = ?", (error, now + (retry_in_s or 0.0), delivery_id))
+            else:
+                attempted = 0 if status == "suppressed" else 1
+                self.conn.execute(
+                    "UPDATE deliveries SET status = ?, attempts = attempts + ?, error = ?, sent_at = ?,"
+                    " sent_epoch = ?, claimed_until = 0 WHERE id = ?",
+                    (status, attempted, error, now_iso(), now if status == "sent" else None, delivery_id))
+
+    def sent_since(self, recipient: str, window_s: float) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'sent' AND recipient = ? AND sent_epoch > ?",
+            (recipient, time.time() - window_s)).fetchone()[0]
+
+    def deliveries(self, *, failed_only: bool = False, limit: int = 100) -> list[DeliveryRow]:
+        where = "WHERE status IN ('failed', 'suppressed')" if failed_only else ""
+        rows = self.conn.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} ORDER BY id DESC LIMIT ?",
+                                 (limit,)).fetchall()
+        return [DeliveryRow(*r) for r in rows]
+
+    def delivery_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
+
+    # ------------------------------------------------------------------ reads
+
+    def count(self, site: str | None = None, stream: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM events WHERE 1=1", []
+        if site:
+            sql, args = sql + " AND site = ?", [*args, site]
+        if stream:
+            sql, args = sql + " AND stream = ?", [*args, stream]
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    def ids(self, site: str | None = None) -> list[str]:
+        if site:
+            return [r[0] for r in self.conn.execute("SELECT id FROM events WHERE site = ? ORDER BY id", (site,))]
+        return [r[0] for r in self.conn.execute("SELECT id FROM events ORDER BY id")]
+
+    def duplicates_stored(self) -> int:
+        return 0  # the id is the primary key: SQLite cannot hold one twice
+
+    def hits_after(self, position: int, limit: int = 100) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self.conn.execute(
+            "SELECT rowid, site, payload FROM events WHERE stream = 'hit' AND rowid > ? ORDER BY rowid LIMIT ?",
+            (position, limit),
+        ).fetchall()
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def max_rowid(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
+
+    def latest(self, site: str, stream: str, order_by: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT payload FROM events WHERE site = ? AND stream = ? ORDER BY json_extract(payload, ?) DESC LIMIT 1",
+            (site, stream, f"$.{order_by}"),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def events_by(self, *, plate: str = "", reference: str = "", indicator_id: str = "",
+                  limit: int = 100) -> list[tuple[str, str, dict[str, Any]]]:
+        if plate:
+            sql = ("SELECT site, stream, payload FROM events WHERE json_extract(payload, '$.tractor_plate') = ?1"
+                   " UNION ALL SELECT site, stream, payload FROM events"
+                   " WHERE json_extract(payload, '$.trailer_plate') = ?1")
+            args: tuple[Any, ...] = (plate,)
+        elif reference:
+            sql, args = "SELECT site, stream, payload FROM events WHERE json_extract(payload, '$.reference') = ?", (
+                reference,)
+        elif indicator_id:
+            sql, args = ("SELECT site, stream, payload FROM events WHERE json_extract(payload, '$.indicator_id') = ?",
+                         (indicator_id,))
+        else:
+            return []
+        newest_first = f"SELECT * FROM ({sql}) ORDER BY json_extract(payload, '$.id') DESC LIMIT {int(limit)}"
+        rows = self.conn.execute(newest_first, args).fetchall()
+        return [(site, stream, json.loads(payload)) for site, stream, payload in rows]
+
+    def routed_record(self, reference: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT body FROM routed WHERE reference = ? ORDER BY version DESC LIMIT 1",
+                                (reference,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def sites(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site")
+        return [site_row(*r) for r in cur.fetchall()]
+
+    def rejection_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                   if p.exists())
+
+    def backup(self, destination: str | Path) -> None:
+        """A consistent copy of the live file through SQLite's online backup (the hub may keep writing)."""
+        target = sqlite3.connect(str(destination))
+        try:
+            with target:
+                self.conn.backup(target)
+        finally:
+            target.close()
+
