@@ -48,7 +48,6 @@ class Endpoint:
                 certfile=str(self.tls_cert) if self.tls_cert else None,
                 keyfile=str(self.tls_key) if self.tls_key else None,
             )
-        client.reconnect_delay_set(min_delay=1, max_delay=15)
         return client
 
     def connect_kwargs(self, *, persistent: bool) -> dict[str, Any]:

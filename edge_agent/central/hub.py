@@ -44,6 +44,7 @@ from edge_agent.central.config import AlertsConfig
 from edge_agent.central.ledger import AlertPlanner, Ledger, describe, is_postgres, sqlite_path
 from edge_agent.central.routing import route
 from edge_agent.sync import topics
+from edge_agent.sync.link import ReconnectPacer
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,10 @@ class Hub:
         self.batch_wait_s = batch_wait_s
         self.counters: Counter[str] = Counter()
         self.connected = threading.Event()
+        # Every hub worker, like every site, comes back after a broker restart at a drawn
+        # time (sync/link.py), not in step with the others.
+        self.reconnects = ReconnectPacer(1.0, 30.0, healthy_s=30.0)
+        self.connect_failed = 0
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,7 +106,9 @@ class Hub:
             raise
         client = self.endpoint.client(self.client_id, persistent=True)
         client.max_inflight_messages_set(100)
+        self.reconnects.next(client)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._mqtt = client
@@ -163,6 +170,7 @@ class Hub:
                 return
             # Subscribing again is harmless when the broker kept our state, and required when it lost it.
             client.subscribe([(t, 1) for t in self.subscriptions()])
+            self.reconnects.connected()
             self.connected.set()
             log.info("hub_connected kept_state=%s", getattr(flags, "session_present", None))
         except Exception:  # noqa: BLE001 - never raise into paho's thread
@@ -173,6 +181,17 @@ class Hub:
             # Leaving on stop() is routine; losing the broker otherwise is worth a warning.
             (log.info if self._stop.is_set() else log.warning)("hub_disconnected reason=%s", reason_code)
         self.connected.clear()
+        try:
+            self.reconnects.lost(client)
+        except Exception:  # noqa: BLE001 - never raise into paho's thread
+            log.exception("hub_callback_failed callback=on_disconnect")
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        try:
+            self.connect_failed += 1
+            self.reconnects.next(client)
+        except Exception:  # noqa: BLE001
+            log.exception("hub_callback_failed callback=on_connect_fail")
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:

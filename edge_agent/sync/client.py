@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edge_agent.backoff import Backoff
 from edge_agent.config import SiteConfig, SyncConfig
 from edge_agent.errors import StoreError
 from edge_agent.ids import new_id
@@ -42,7 +41,7 @@ from edge_agent.models import AcksReceived, RauCommand, Rejected
 from edge_agent.store import OutboxRow, Store
 from edge_agent.sync import topics
 from edge_agent.sync.downlink import decode
-from edge_agent.sync.link import bound_socket_timeout
+from edge_agent.sync.link import ReconnectPacer, bound_socket_timeout
 from edge_agent.sync.outbox import DrainSchedule, Inflight, Pacer
 
 log = logging.getLogger(__name__)
@@ -93,10 +92,8 @@ class SyncClient:
         self._next_purge = 0.0
         self._next_count = 0.0
         self._mqtt: Any = None
-        self.backoff = Backoff(base_s=sync.reconnect_base_s, cap_s=sync.reconnect_cap_s,
-                               healthy_s=max(30.0, 3.0 * sync.keepalive_s))
-        self._up_since: float | None = None
-        self.last_reconnect_delay_s = 0.0
+        self.reconnects = ReconnectPacer(sync.reconnect_base_s, sync.reconnect_cap_s,
+                                         healthy_s=max(30.0, 3.0 * sync.keepalive_s), clock=clock)
         # Set by the agent to the service watchdog's beat: called with the thread's name.
         self.heartbeat: Callable[[str], None] | None = None
 
@@ -121,7 +118,7 @@ class SyncClient:
                 certfile=str(self.sync.tls_cert) if self.sync.tls_cert else None,
                 keyfile=str(self.sync.tls_key) if self.sync.tls_key else None,
             )
-        self._next_reconnect(client)
+        self.reconnects.next(client)
         client.max_inflight_messages_set(min(self.sync.max_inflight, 100))
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -181,7 +178,7 @@ class SyncClient:
             "resent": counters.get("resent", 0),
             "acked": counters.get("acked", 0),
             "connect_failed": counters.get("connect_failed", 0),
-            "last_reconnect_delay_s": round(self.last_reconnect_delay_s, 3),
+            "last_reconnect_delay_s": round(self.reconnects.last_delay_s, 3),
             "rejected": {k[len("rejected_") :]: v for k, v in counters.items() if k.startswith("rejected_")},
             "received": {k[len("received_") :]: v for k, v in counters.items() if k.startswith("received_")},
         }
@@ -204,7 +201,7 @@ class SyncClient:
             bound_socket_timeout(client.socket(), self.sync.keepalive_s)
             client.publish(topics.status(self.site.id), self._status("online"), qos=1, retain=True)
             client.subscribe([(t, 1) for t in topics.site_subscriptions(self.site.id, self.site.region)])
-            self._up_since = self.clock()
+            self.reconnects.connected()
             self.connected = True
             self.last_connect_at = datetime.now(UTC)
             self._restart.set()
@@ -218,10 +215,7 @@ class SyncClient:
             if self.connected:
                 log.warning("sync_disconnected site=%s reason=%s", self.site.id, reason_code)
             self.connected = False
-            if self._up_since is not None:
-                self.backoff.link_lasted(self.clock() - self._up_since)
-                self._up_since = None
-            self._next_reconnect(client)
+            self.reconnects.lost(client)
             self._wake.set()
         except Exception:  # noqa: BLE001
             log.exception("sync_callback_failed callback=on_disconnect")
@@ -229,16 +223,9 @@ class SyncClient:
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         try:
             self.counters["connect_failed"] += 1
-            self._next_reconnect(client)
+            self.reconnects.next(client)
         except Exception:  # noqa: BLE001
             log.exception("sync_callback_failed callback=on_connect_fail")
-
-    def _next_reconnect(self, client: Any) -> None:
-        # paho doubles its wait without jitter, so every site would come back in step
-        # after the RAU's broker does: each wait is drawn here, paho only sleeps it.
-        delay = self.backoff.next_delay_s()
-        self.last_reconnect_delay_s = delay
-        client.reconnect_delay_set(min_delay=delay, max_delay=delay)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:

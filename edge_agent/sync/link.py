@@ -11,13 +11,22 @@ when something is. Two bounds close that gap:
 - TCP_USER_TIMEOUT (Linux, RFC 5482): data sent and not acknowledged for `keepalive_s`
   drops the connection, so a site publishing into a dead link does not wait for the
   keepalive either.
+
+And coming back spread out: paho doubles its reconnect wait without jitter, so every
+client that lost the same broker (every site after the RAU's broker restarts, every hub
+worker) would knock again in step. `ReconnectPacer` draws each wait with full jitter
+(edge_agent/backoff.py) and has paho only sleep it.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
+
+from edge_agent.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +42,32 @@ def bound_socket_timeout(sock: Any, keepalive_s: float) -> bool:
         log.debug("tcp_user_timeout_not_set error=%s", err)
         return False
     return True
+
+
+class ReconnectPacer:
+    """The reconnect waits of one paho client: call `next(client)` once at set-up and on
+    each failed attempt, `connected()` and `lost(client)` from the callbacks."""
+
+    def __init__(self, base_s: float, cap_s: float, healthy_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.backoff = Backoff(base_s=base_s, cap_s=cap_s, healthy_s=healthy_s)
+        self.clock = clock
+        self.last_delay_s = 0.0
+        self._up_since: float | None = None
+
+    def next(self, client: Any) -> float:
+        """Draw the wait before the next attempt and hand it to paho."""
+        delay = self.backoff.next_delay_s()
+        self.last_delay_s = delay
+        client.reconnect_delay_set(min_delay=delay, max_delay=delay)
+        return delay
+
+    def connected(self) -> None:
+        self._up_since = self.clock()
+
+    def lost(self, client: Any) -> None:
+        """The link went: a link that held long enough starts the count over."""
+        if self._up_since is not None:
+            self.backoff.link_lasted(self.clock() - self._up_since)
+            self._up_since = None
+        self.next(client)

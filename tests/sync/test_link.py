@@ -52,3 +52,25 @@ def test_a_half_open_link_is_given_up_within_twice_the_keepalive(broker, proxy, 
 def test_the_default_keepalive_notices_a_dead_link_within_twenty_seconds():
     # docs/sync.md promises it; the site file may shorten it, never needs to lengthen it.
     assert 2 * SyncConfig().keepalive_s <= 20
+
+
+def test_hub_workers_draw_their_reconnect_waits_too(tmp_path):
+    from edge_agent.central.broker import Endpoint
+    from edge_agent.central.hub import Hub
+
+    broker = PrivateBroker(tmp_path / "broker").start()
+    hubs = [Hub(Endpoint(port=broker.port), tmp_path / f"central-{n}.db", client_id=f"rau-hub-{n}") for n in range(3)]
+    try:
+        for hub in hubs:
+            hub.start()
+        wait_for(lambda: all(h.connected.is_set() for h in hubs), 20, what="three hub workers connected")
+        broker.stop()
+        wait_for(lambda: all(h.connect_failed >= 2 for h in hubs), 60, what="each worker retried twice")
+        waits = {round(h.reconnects.last_delay_s, 6) for h in hubs}
+        assert len(waits) == 3, f"three workers, the same waits: {waits}"  # drawn, not a fixed doubling
+        broker.start()
+        wait_for(lambda: all(h.connected.is_set() for h in hubs), 60, what="the workers back")
+    finally:
+        for hub in hubs:
+            hub.stop()
+        broker.stop()

@@ -21,6 +21,7 @@ import threading
 from collections import Counter
 from typing import Protocol
 
+from edge_agent.backoff import full_jitter_delay_s
 from edge_agent.central.alerts import DeliveryFailed
 from edge_agent.central.alerts.sms_gateway import SmsGatewaySender
 from edge_agent.central.alerts.smtp import SmtpSender
@@ -40,8 +41,9 @@ class Sender(Protocol):
 
 
 def full_jitter_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """The wait before retry number `attempt` (1 for the first retry)."""
-    return rng.uniform(0.0, min(cap_s, base_s * 2 ** (attempt - 1)))
+    """The wait before retry number `attempt` (1 for the first retry): the one policy of
+    every retry here (edge_agent/backoff.py)."""
+    return full_jitter_delay_s(attempt - 1, base_s, cap_s, rng)
 
 
 class Dispatcher:
