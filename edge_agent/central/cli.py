@@ -89,9 +89,12 @@ def central() -> None:
 @click.option(
     "--office", "offices", multiple=True, metavar="OFFICE=SITE", help="Map a customs office code to a site id."
 )
+@click.option("--site", "sites", multiple=True, metavar="ID",
+              help="A registered site; with any given (here or in the config's `sites`), others are refused.")
 @click.option("--ready-file", type=click.Path(path_type=Path), help="Touched once connected (for supervisors).")
 def serve(
-    host, port, tls_ca, tls_cert, tls_key, protocol, db, config_path, client_id, shared_group, offices, ready_file
+    host, port, tls_ca, tls_cert, tls_key, protocol, db, config_path, client_id, shared_group, offices, sites,
+    ready_file
 ) -> None:
     """Ingest events from all sites once each, acknowledge them, route SEED records, send alerts."""
     from edge_agent.central.config import HubConfig, load_hub_config
@@ -121,6 +124,7 @@ def serve(
         shared_group=shared_group,
         offices=office_map,
         alerts=config.alerts,
+        sites=frozenset(config.sites) | frozenset(sites),
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -101,6 +101,10 @@ class AlertsConfig(_Section):
 class HubConfig(_Section):
     db: str = ""  # a path, sqlite:///PATH or postgresql://...; --db wins
     offices: dict[str, str] = Field(default_factory=dict)  # customs office code -> site id
+    # The sites whose events the hub stores; empty: any name the broker let through. The
+    # broker's ACL lets an identity write only under its own name, so this refuses the
+    # names the RAU never registered (a stray certificate, a test rig on the wrong broker).
+    sites: list[str] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
 

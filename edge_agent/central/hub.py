@@ -61,6 +61,7 @@ class Hub:
         client_id: str = "rau-hub",
         shared_group: str = "",
         offices: dict[str, str] | None = None,
+        sites: frozenset[str] = frozenset(),
         batch_max: int = 1000,
         batch_wait_s: float = 0.02,
         alerts: AlertsConfig | None = None,
@@ -72,6 +73,8 @@ class Hub:
         self.client_id = client_id
         self.shared_group = shared_group
         self.offices = dict(offices or {})
+        self.sites = sites  # registered sites; empty: every name the broker lets through
+        self._unknown_logged: set[str] = set()
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.counters: Counter[str] = Counter()
@@ -231,6 +234,9 @@ class Hub:
             up = topics.parse_up(topic)
             if up is not None:
                 site, stream = up
+                if self.sites and site not in self.sites:
+                    self._refuse_unknown(site, stream)
+                    continue
                 if stream == "health":
                     self.ledger.set_health(site, payload.decode("utf-8", "replace"))
                     self.counters["health"] += 1
@@ -261,6 +267,14 @@ class Hub:
         for site, stream, payload in events:
             if stream == "hit":
                 log.info("hub_hit site=%s payload=%s", site, payload[:300].decode("utf-8", "replace"))
+
+    def _refuse_unknown(self, site: str, stream: str) -> None:
+        # Not stored and not acknowledged: were it a real site left out of the registry, its
+        # outbox keeps the events and sends them again once the RAU registers it.
+        self.counters["unknown_site"] += 1
+        if site not in self._unknown_logged and len(self._unknown_logged) < 1000:
+            self._unknown_logged.add(site)  # one line per name, not one per event
+            log.warning("hub_unknown_site site=%r stream=%s: not a registered site, events refused", site[:64], stream)
 
     def _status(self, site: str, payload: bytes) -> None:
         try:

@@ -242,6 +242,7 @@ def test_serve_with_a_config_file_alerts_as_hits_arrive(tmp_path, broker, certs,
     config = tmp_path / "central.toml"
     config.write_text(f"""
 db = "{tmp_path / 'central.db'}"
+sites = ["bcp-a"]
 
 [offices]
 XK0101 = "bcp-a"

@@ -74,3 +74,31 @@ def test_hub_workers_draw_their_reconnect_waits_too(tmp_path):
         for hub in hubs:
             hub.stop()
         broker.stop()
+
+
+def test_a_hub_with_a_site_registry_refuses_other_names_and_keeps_them_unacknowledged(broker, tmp_path, make_site):
+    from edge_agent.central.broker import Endpoint
+    from edge_agent.central.hub import Hub
+    from edge_agent.central.ledger import Ledger
+
+    hub = Hub(Endpoint(port=broker.port), tmp_path / "central.db", client_id="rau-hub-registry",
+              sites=frozenset({"bcp-a"}))
+    hub.start()
+    try:
+        assert hub.connected.wait(15)
+        known, stray = make_site(broker.port, site_id="bcp-a"), make_site(broker.port, site_id="bcp-stray")
+        known.append("crossing", {"n": 1})
+        stray.append("crossing", {"n": 2})
+        known.client.start()
+        stray.client.start()
+        wait_for(lambda: known.outbox() == 0, 20, what="the registered site's event acknowledged")
+        wait_for(lambda: hub.counters["unknown_site"] >= 1, 20, what="the stray name refused")
+        assert stray.outbox() == 1, "refused, so not acknowledged: the site keeps it"
+    finally:
+        hub.stop()
+    ledger = Ledger(tmp_path / "central.db")
+    try:
+        assert ledger.latest("bcp-a", "crossing", "n") is not None
+        assert ledger.latest("bcp-stray", "crossing", "n") is None
+    finally:
+        ledger.close()
