@@ -21,7 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edge_agent.central.mosquitto import BrokerUnavailable, find_mosquitto, free_port
+from edge_agent.central.mosquitto import BrokerUnavailable, find_mosquitto, free_port, stop_process
 from testkit.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,13 +94,7 @@ class ShippedBroker:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         self.process = None
 
 
