@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.central.ledger import Ledger
+from edge_agent.central.ledger import latest_event
 from edge_agent.console.audit import Anchor, AuditLog
 from edge_agent.models import AuditAnchored
 from edge_agent.store import StoreView
@@ -62,11 +62,7 @@ class AuditAnchorer:
 
 def central_anchor(central_db: Path, site: str) -> Anchor | None:
     """The newest anchor the RAU's hub stored for `site` (a copy of its ledger will do)."""
-    ledger = Ledger(central_db)
-    try:
-        body = ledger.latest(site, "audit_anchor", "seq")
-    finally:
-        ledger.close()
+    body = latest_event(central_db, site, "audit_anchor", "seq")
     return Anchor.from_payload(body) if body else None
 
 

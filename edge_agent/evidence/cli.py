@@ -96,11 +96,7 @@ def verify(root: Path | None, config_path: Path | None, expected_head: str | Non
 
 def _central_head(central_db: Path, site_id: str) -> str | None:
     """The newest evidence head the site sent to the RAU, as the hub stored it."""
-    from edge_agent.central.ledger import Ledger
+    from edge_agent.central.ledger import latest_event
 
-    ledger = Ledger(central_db)
-    try:
-        body = ledger.latest(site_id, "evidence_head", "sequence")
-    finally:
-        ledger.close()
+    body = latest_event(central_db, site_id, "evidence_head", "sequence")
     return str(body["sha256"]) if body and body.get("sha256") else None

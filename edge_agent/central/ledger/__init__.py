@@ -322,6 +322,15 @@ class Ledger(ABC):
         """What the ledger takes on disk (the database or the file with its WAL)."""
 
 
+def latest_event(target: str | Path, site: str, stream: str, order_by: str) -> dict[str, Any] | None:
+    """Open the ledger, read one site's newest event of a stream (an anchor), close it."""
+    ledger = Ledger(target)
+    try:
+        return ledger.latest(site, stream, order_by)
+    finally:
+        ledger.close()
+
+
 def site_row(site: str, state: str, state_at: str, health: str, health_at: str) -> dict[str, Any]:
     try:
         parsed = json.loads(health) if health else {}
