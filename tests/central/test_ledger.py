@@ -262,3 +262,29 @@ def test_postgresql_keeps_events_in_month_partitions_one_row_per_id(pg_url):
             "EXPLAIN SELECT * FROM events WHERE made_at >= '2026-01-01' AND made_at < '2026-02-01'"))
     assert where == {jan: "events_2026_01", long_ago: "events_2019_06", "HANDMADE-ID-0001": "events_undated"}
     assert "events_2026_01" in plan and "events_2019_06" not in plan  # the planner prunes other months
+
+
+def test_a_console_command_is_queued_once_listed_and_published_once(ledger_url):
+    ledger = Ledger(ledger_url)
+    body = json.dumps({"command": "raise_channel", "id": "cmd-1", "reference": "R1", "channel": "red"})
+    assert ledger.queue_command("cmd-1", "bcp-a", body, "ana")
+    assert not ledger.queue_command("cmd-1", "bcp-a", body, "ana")  # a resubmitted form queues nothing
+    ledger.queue_command("cmd-2", "bcp-b", body.replace("cmd-1", "cmd-2"), "ben")
+    assert [(c, s) for c, s, _ in ledger.commands_pending()] == [("cmd-1", "bcp-a"), ("cmd-2", "bcp-b")]
+    ledger.mark_command_published("cmd-1")
+    assert [c for c, _, _ in ledger.commands_pending()] == ["cmd-2"]
+    listed = ledger.commands(site="bcp-a")
+    assert len(listed) == 1 and listed[0]["by"] == "ana" and listed[0]["channel"] == "red"
+    assert listed[0]["published_at"][:4].isdigit() and ledger.commands(site="bcp-b")[0]["published_at"] == ""
+    assert [c["id"] for c in ledger.commands()] == ["cmd-2", "cmd-1"]
+    ledger.close()
+
+
+def test_a_sites_newest_event_is_the_time_of_its_newest_id(ledger_url):
+    ledger = Ledger(ledger_url)
+    older = encode(int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000), 1)
+    newer = encode(int(datetime(2026, 3, 2, 8, tzinfo=UTC).timestamp() * 1000), 2)
+    ledger.ingest([("bcp-a", "crossing", ev(event_id=newer)), ("bcp-a", "hit", ev(stream="hit", event_id=older))])
+    assert ledger.last_event_at("bcp-a") == datetime(2026, 3, 2, 8, tzinfo=UTC)
+    assert ledger.last_event_at("bcp-z") is None
+    ledger.close()

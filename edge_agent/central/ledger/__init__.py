@@ -238,6 +238,23 @@ class Ledger(ABC):
         """(label, topic, queued at, published at or '') of released bundles, newest first."""
 
     @abstractmethod
+    def queue_command(self, command_id: str, site: str, body: str, by: str) -> bool:
+        """Keep a downward command (the site's `down/command` JSON) for the lease holder to
+        publish; `by` is who asked (the RAU console's user). False when the id was queued before."""
+
+    @abstractmethod
+    def commands_pending(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        """(id, site, body) of queued commands not yet published, oldest first."""
+
+    @abstractmethod
+    def mark_command_published(self, command_id: str) -> None: ...
+
+    @abstractmethod
+    def commands(self, site: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Queued commands, newest first: id, site, by, queued_at, published_at ('' while
+        pending) and the command's own fields."""
+
+    @abstractmethod
     def reject(self, source: str, reason: str, raw: str) -> None: ...
 
     @abstractmethod
@@ -315,6 +332,10 @@ class Ledger(ABC):
         """Each site's last status and health event (parsed; {} when unreadable), by site id."""
 
     @abstractmethod
+    def last_event_at(self, site: str) -> datetime | None:
+        """When the newest stored event of `site` was made (its id's time), None for none."""
+
+    @abstractmethod
     def rejection_count(self) -> int: ...
 
     @abstractmethod
@@ -329,6 +350,16 @@ def site_row(site: str, state: str, state_at: str, health: str, health_at: str) 
         parsed = {}
     return {"site": site, "state": state, "state_at": state_at, "health_at": health_at,
             "health": parsed if isinstance(parsed, dict) else {}}
+
+
+def command_row(command_id: str, site: str, by: str, queued_at: str, published_at: str, body: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = {}
+    fields = parsed if isinstance(parsed, dict) else {}
+    return {**fields, "id": command_id, "site": site, "by": by, "queued_at": queued_at,
+            "published_at": published_at or ""}
 
 
 def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -35,6 +35,7 @@ from edge_agent.central.ledger import (
     IngestResult,
     Ledger,
     LedgerError,
+    command_row,
     describe,
     indexed_fields,
     made_at,
@@ -137,6 +138,20 @@ MIGRATIONS: list[str] = [
         queued_at timestamptz NOT NULL DEFAULT now(),
         published_at timestamptz
     );
+    """,
+    # 3: downward commands from the RAU's console (channel raises), published once by the
+    # lease holder (each site's newest event comes from events_site_time)
+    """
+    CREATE TABLE commands (
+        id text PRIMARY KEY,
+        site text NOT NULL,
+        body text NOT NULL,
+        by_user text NOT NULL,
+        queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        published_at timestamptz
+    );
+    CREATE INDEX commands_pending ON commands (queued_at) WHERE published_at IS NULL;
+    CREATE INDEX commands_site ON commands (site, queued_at);
     """,
 ]
 
@@ -355,6 +370,26 @@ class PostgresLedger(Ledger):
                                  " FROM bundles ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
+    def queue_command(self, command_id: str, site: str, body: str, by: str) -> bool:
+        cur = self.conn.execute("INSERT INTO commands (id, site, body, by_user) VALUES (%s, %s, %s, %s)"
+                                " ON CONFLICT DO NOTHING", (command_id, site, body, by))
+        return bool(cur.rowcount)
+
+    def commands_pending(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        rows = self.conn.execute("SELECT id, site, body FROM commands WHERE published_at IS NULL"
+                                 " ORDER BY queued_at, id LIMIT %s", (limit,)).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def mark_command_published(self, command_id: str) -> None:
+        self.conn.execute("UPDATE commands SET published_at = now() WHERE id = %s", (command_id,))
+
+    def commands(self, site: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        where, args = ("WHERE site = %s ", (site,)) if site else ("", ())
+        rows = self.conn.execute(
+            f"SELECT id, site, by_user, {_iso('queued_at')}, coalesce({_iso('published_at')}, ''), body"
+            f" FROM commands {where}ORDER BY queued_at DESC, id DESC LIMIT %s", (*args, limit)).fetchall()
+        return [command_row(*r) for r in rows]
+
     def reject(self, source: str, reason: str, raw: str) -> None:
         self.conn.execute("INSERT INTO rejections (source, reason, raw) VALUES (%s, %s, %s)",
                           (source, reason, raw[:2000].replace("\x00", "\\u0000")))
@@ -471,6 +506,11 @@ class PostgresLedger(Ledger):
     def sites(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site").fetchall()
         return [site_row(*r) for r in rows]
+
+    def last_event_at(self, site: str) -> datetime | None:
+        row = self.conn.execute("SELECT max(made_at) FROM events WHERE site = %s AND made_at >= '2000-01-01'",
+                                (site,)).fetchone()
+        return row[0] if row and row[0] else None
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]

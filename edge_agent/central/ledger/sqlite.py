@@ -17,16 +17,20 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.central.ledger import (
+    UNDATED,
     AlertPlanner,
     DeliveryRow,
     IngestResult,
     Ledger,
     LedgerBusy,
     LedgerError,
+    command_row,
+    made_at,
     now_iso,
     parse_event,
     site_row,
@@ -119,6 +123,21 @@ MIGRATIONS: list[str] = [
         queued_at TEXT NOT NULL,
         published_at TEXT NOT NULL DEFAULT ''
     );
+    """,
+    # 4: downward commands from the RAU's console (channel raises), published once by the
+    # lease holder; each site's newest event for the console's monitoring page
+    """
+    CREATE TABLE commands (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        body TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        published_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX commands_pending ON commands (queued_at) WHERE published_at = '';
+    CREATE INDEX commands_site ON commands (site, queued_at);
+    CREATE INDEX events_site_id ON events (site, id);
     """,
 ]
 
@@ -256,6 +275,27 @@ class SqliteLedger(Ledger):
     def bundles(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
         return self.conn.execute("SELECT label, topic, queued_at, published_at FROM bundles ORDER BY id DESC LIMIT ?",
                                  (limit,)).fetchall()
+
+    def queue_command(self, command_id: str, site: str, body: str, by: str) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO commands (id, site, body, by_user, queued_at) VALUES (?, ?, ?, ?, ?)",
+                (command_id, site, body, by, now_iso()))
+        return bool(cur.rowcount)
+
+    def commands_pending(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        return self.conn.execute("SELECT id, site, body FROM commands WHERE published_at = ''"
+                                 " ORDER BY queued_at, id LIMIT ?", (limit,)).fetchall()
+
+    def mark_command_published(self, command_id: str) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE commands SET published_at = ? WHERE id = ?", (now_iso(), command_id))
+
+    def commands(self, site: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        where, args = ("WHERE site = ? ", (site,)) if site else ("", ())
+        rows = self.conn.execute(f"SELECT id, site, by_user, queued_at, published_at, body FROM commands {where}"
+                                 "ORDER BY queued_at DESC, id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [command_row(*r) for r in rows]
 
     def reject(self, source: str, reason: str, raw: str) -> None:
         with self.conn:
@@ -400,6 +440,11 @@ class SqliteLedger(Ledger):
     def sites(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site")
         return [site_row(*r) for r in cur.fetchall()]
+
+    def last_event_at(self, site: str) -> datetime | None:
+        row = self.conn.execute("SELECT max(id) FROM events WHERE site = ?", (site,)).fetchone()
+        when = made_at(row[0]) if row and row[0] else None
+        return None if when is None or when == UNDATED else when
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]
