@@ -31,7 +31,8 @@ def ev(site: str, stream: str, **body) -> bytes:
 
 def health(site: str, **extra) -> str:
     return json.dumps({"id": new_id(), "stream": "health", "site": site, "backlog": 7,
-                       "lanes": {"phases": {"L1": "held", "L2": "idle"}, "gates": {"L1": "closed"},
+                       "lanes": {"phases": {"L1": "held", "L2": "idle"},
+                                 "gates": {"L1": {"barrier": "closed", "lights": "red"}},
                                  "devices": {"scale-L1": {"up": True}, "cam-L2": {"up": False}}}, **extra})
 
 
@@ -101,7 +102,7 @@ def test_every_site_is_on_one_page_with_its_link_backlog_lanes_and_devices(rau):
     live = client.get("/sites/live")
     assert live.status_code == 200 and 'data-site="bcp-a"' in live.text and "<html" not in live.text
     site = client.get("/sites/bcp-a").text
-    assert 'data-lane="L1"' in site and "closed" in site
+    assert 'data-lane="L1"' in site and "barrier closed, lights red" in site
     assert client.get("/sites/nowhere").status_code == 404
 
 

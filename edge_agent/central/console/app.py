@@ -53,6 +53,12 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
     return app
 
 
+def server_for(app: Starlette) -> uvicorn.Server:
+    # proxy_headers off: only settings.trusted_proxies are believed (edge_agent/web/forwarded.py).
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                         proxy_headers=False, timeout_graceful_shutdown=2))
+
+
 def serve(settings: RauConsoleSettings, sock: socket.socket | None = None) -> None:
     """Serve until interrupted (uvicorn's own signal handling stops it)."""
     app = create_app(settings)
@@ -60,9 +66,7 @@ def serve(settings: RauConsoleSettings, sock: socket.socket | None = None) -> No
     host, port = sock.getsockname()[:2]
     log.info("rau_console_started url=http://%s:%d ledger=%s", host, port, describe(settings.ledger))
     try:
-        # proxy_headers off: only settings.trusted_proxies are believed (edge_agent/web/forwarded.py).
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                      proxy_headers=False, timeout_graceful_shutdown=2)).run(sockets=[sock])
+        server_for(app).run(sockets=[sock])
     finally:
         app.state.console.close()
         log.info("rau_console_stopped")

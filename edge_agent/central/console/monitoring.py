@@ -65,9 +65,19 @@ def site_view(row: dict[str, Any], last_event_at: datetime | None, now: datetime
         last_event_age_s=max(0.0, (now - last_event_at).total_seconds()) if last_event_at else None,
         phases={str(k): str(v) for k, v in (lanes.get("phases") or {}).items()}
         if isinstance(lanes.get("phases"), dict) else {},
-        gates={str(k): str(v) for k, v in (lanes.get("gates") or {}).items()}
+        gates={str(k): gate_text(v) for k, v in (lanes.get("gates") or {}).items()}
         if isinstance(lanes.get("gates"), dict) else {},
         devices=devices, devices_down=down)
+
+
+def gate_text(gate: Any) -> str:
+    """'barrier closed, lights red' (and the fault), as the site's gate controller reports it."""
+    if not isinstance(gate, dict):
+        return str(gate)
+    parts = [f"{k} {gate[k]}" for k in ("barrier", "lights") if gate.get(k)]
+    if gate.get("fault"):
+        parts.append(f"FAULT: {gate['fault']}")
+    return ", ".join(parts) or "-"
 
 
 def age_text(seconds: float | None) -> str:
