@@ -29,8 +29,10 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from edge_agent.central.ledger import (
+    CROSSING_SPAN,
     UNDATED,
     AlertPlanner,
+    CrossingQuery,
     DeliveryRow,
     IngestResult,
     Ledger,
@@ -502,6 +504,41 @@ class PostgresLedger(Ledger):
         row = self.conn.execute("SELECT body FROM routed WHERE reference = %s ORDER BY version DESC LIMIT 1",
                                 (reference,)).fetchone()
         return row[0] if row else None
+
+    def recent_hits(self, limit: int = 50, site: str = "") -> list[tuple[str, dict[str, Any]]]:
+        where, args = ("AND site = %s ", (site,)) if site else ("", ())
+        rows = self.conn.execute(f"SELECT site, payload FROM events WHERE stream = 'hit' {where}"
+                                 "ORDER BY made_at DESC, id DESC LIMIT %s", (*args, limit)).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def find_crossings(self, query: CrossingQuery) -> list[tuple[str, dict[str, Any]]]:
+        sql, args = "SELECT site, payload FROM events WHERE stream = 'crossing'", []
+        if query.site:
+            sql, args = sql + " AND site = %s", [*args, query.site]
+        if query.since:
+            sql, args = sql + " AND made_at >= %s", [*args, query.since]
+        if query.until:
+            sql, args = sql + " AND made_at < %s", [*args, query.until]
+        if query.plate:
+            sql, args = sql + " AND (tractor_plate = %s OR trailer_plate = %s)", [*args, query.plate, query.plate]
+        if query.reference:
+            sql, args = sql + " AND reference = %s", [*args, query.reference]
+        if query.channel:
+            sql, args = sql + " AND payload ->> 'channel' = %s", [*args, query.channel]
+        if query.indicator_id:
+            sql, args = sql + " AND payload -> 'hits' ? %s", [*args, query.indicator_id]
+        rows = self.conn.execute(sql + " ORDER BY made_at DESC, id DESC LIMIT %s", [*args, query.limit]).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def crossing_events(self, site: str, crossing_id: str) -> list[tuple[str, dict[str, Any]]]:
+        sql = ("SELECT stream, payload FROM events WHERE site = %s"
+               " AND coalesce(payload ->> 'crossing', payload ->> 'crossing_id') = %s")
+        args: list[Any] = [site, crossing_id]
+        began = made_at(crossing_id)
+        if began != UNDATED:  # the crossing's own id says when it began: read only its window
+            sql, args = sql + " AND made_at >= %s AND made_at < %s", [*args, began, began + CROSSING_SPAN]
+        rows = self.conn.execute(sql + " ORDER BY made_at, id", args).fetchall()
+        return [(r[0], r[1]) for r in rows]
 
     def sites(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site").fetchall()

@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.central.ledger import (
+    CROSSING_SPAN,
     UNDATED,
     AlertPlanner,
+    CrossingQuery,
     DeliveryRow,
     IngestResult,
     Ledger,
     LedgerBusy,
     LedgerError,
     command_row,
+    id_bound,
     made_at,
     now_iso,
     parse_event,
@@ -138,6 +141,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX commands_pending ON commands (queued_at) WHERE published_at = '';
     CREATE INDEX commands_site ON commands (site, queued_at);
     CREATE INDEX events_site_id ON events (site, id);
+    CREATE INDEX events_stream_id ON events (stream, id);
     """,
 ]
 
@@ -431,6 +435,43 @@ class SqliteLedger(Ledger):
         newest_first = f"SELECT * FROM ({sql}) ORDER BY json_extract(payload, '$.id') DESC LIMIT {int(limit)}"
         rows = self.conn.execute(newest_first, args).fetchall()
         return [(site, stream, json.loads(payload)) for site, stream, payload in rows]
+
+    def recent_hits(self, limit: int = 50, site: str = "") -> list[tuple[str, dict[str, Any]]]:
+        where, args = ("AND site = ? ", (site,)) if site else ("", ())
+        rows = self.conn.execute(f"SELECT site, payload FROM events WHERE stream = 'hit' {where}"
+                                 "ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def find_crossings(self, query: CrossingQuery) -> list[tuple[str, dict[str, Any]]]:
+        sql, args = "SELECT site, payload FROM events WHERE stream = 'crossing'", []
+        if query.site:
+            sql, args = sql + " AND site = ?", [*args, query.site]
+        if query.since:
+            sql, args = sql + " AND id >= ?", [*args, id_bound(query.since)]
+        if query.until:
+            sql, args = sql + " AND id < ?", [*args, id_bound(query.until)]
+        if query.plate:
+            sql += " AND (json_extract(payload, '$.tractor_plate') = ? OR json_extract(payload, '$.trailer_plate') = ?)"
+            args += [query.plate, query.plate]
+        if query.reference:
+            sql, args = sql + " AND json_extract(payload, '$.reference') = ?", [*args, query.reference]
+        if query.channel:
+            sql, args = sql + " AND json_extract(payload, '$.channel') = ?", [*args, query.channel]
+        if query.indicator_id:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(payload, '$.hits') WHERE value = ?)"
+            args.append(query.indicator_id)
+        rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, query.limit]).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def crossing_events(self, site: str, crossing_id: str) -> list[tuple[str, dict[str, Any]]]:
+        sql = ("SELECT stream, payload FROM events WHERE site = ? AND coalesce(json_extract(payload, '$.crossing'),"
+               " json_extract(payload, '$.crossing_id')) = ?")
+        args: list[Any] = [site, crossing_id]
+        began = made_at(crossing_id)
+        if began != UNDATED:  # the crossing's own id says when it began: read only its window
+            sql, args = sql + " AND id >= ? AND id < ?", [*args, id_bound(began), id_bound(began + CROSSING_SPAN)]
+        rows = self.conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
 
     def routed_record(self, reference: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT body FROM routed WHERE reference = ? ORDER BY version DESC LIMIT 1",
