@@ -212,3 +212,58 @@ def test_disabling_a_user_ends_their_session_and_the_chain_verifies(rau, tmp_pat
     assert added.exit_code == 0, added.output
     ok = runner.invoke(central, ["audit", "verify", "--db", ledger_url, "--users-db", users_db])
     assert ok.exit_code == 0 and "intact" in ok.output
+
+
+def test_the_hit_feed_shows_indicator_matched_values_and_instructions(rau, ledger_url):
+    app, client = rau
+    ledger = Ledger(ledger_url)
+    ledger.ingest([("bcp-b", "hit", ev("bcp-b", "hit", reference="R-9", crossing="C9", indicator_id="L-TOBACCO-24",
+                                       title="Tobacco from RS", channel="red", instructions="scan the load",
+                                       matched={"items.hs_code": "240220"}))])
+    ledger.close()
+    login(client, "mona")
+    page = client.get("/hits").text
+    newest = page[page.index("<tbody>"):].split("</tr>")[0]
+    assert "L-TOBACCO-24 · Tobacco from RS" in newest and "items.hs_code = 240220" in newest
+    assert "scan the load" in newest and 'href="/crossings/bcp-b/C9"' in newest
+    live = client.get("/hits/live")
+    assert live.status_code == 200 and "L-TOBACCO-24" in live.text and 'data-poll' not in live.text
+
+
+def test_crossings_are_searched_across_sites_and_a_crossing_page_shows_its_story(rau, ledger_url):
+    app, client = rau
+    crossing = new_id()
+    ledger = Ledger(ledger_url)
+    record = {"reference": "R-7", "tractor_plate": "KS777AB", "gross_kg": 24000, "items": [
+        {"hs_code": "240220", "origin": "RS", "gross_kg": 24000}], "consignor": {"name": "Tabak Export DOO"}}
+    ledger.record_routed("R-7", 1, "bcp-a", json.dumps(record))
+    ledger.ingest([
+        ("bcp-a", "hit", ev("bcp-a", "hit", reference="R-7", crossing=crossing, indicator_id="L-TOBACCO-24",
+                            channel="red", matched={"items.hs_code": "240220"})),
+        ("bcp-a", "control_act", ev("bcp-a", "control_act", crossing_id=crossing, control_type="scanner",
+                                    result="positive", user="olga", findings="cigarettes behind the pallets")),
+        ("bcp-a", "crossing", ev("bcp-a", "crossing", crossing=crossing, lane="L1", reference="R-7",
+                                 tractor_plate="KS777AB", channel="red", hits=["L-TOBACCO-24"], outcome="left")),
+    ])
+    ledger.close()
+    login(client, "mona")
+    for query in ("plate=ks+777-ab", "reference=R-7", "indicator=L-TOBACCO-24", "channel=red&site=bcp-a",
+                  "since=2020-01-01&plate=KS777AB"):
+        r = client.get(f"/crossings?{query}")
+        assert r.status_code == 200 and f'data-crossing="{crossing}"' in r.text, query
+    assert "No crossing matches" in client.get("/crossings?channel=green").text
+    page = client.get(f"/crossings/bcp-a/{crossing}").text
+    assert "Tabak Export DOO" in page and "HS 240220 from RS" in page  # the pre-arrival record
+    assert "L-TOBACCO-24 (red): items.hs_code = 240220" in page
+    assert "positive</b> by olga; cigarettes behind the pallets" in page
+    assert client.get(f"/crossings/bcp-b/{crossing}").status_code == 404
+
+
+@pytest.mark.parametrize(("query", "field"), [("plate=%21%21", "plate"), ("since=yesterday", "since"),
+                                              ("channel=purple", "channel"), ("reference=%3Cscript%3E", "reference")])
+def test_a_bad_search_field_is_refused_and_counted(rau, query, field):
+    app, client = rau
+    login(client, "mona")
+    r = client.get(f"/crossings?{query}")
+    assert r.status_code == 422 and f'data-error="{field}"' in r.text
+    assert app.state.console.counters["search:rejected"] == 1

@@ -18,7 +18,11 @@ from starlette.staticfiles import StaticFiles
 from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
 from edge_agent.central.console.views import (
     audit_page,
+    crossing_page,
+    crossings_page,
     healthz,
+    hits_live,
+    hits_page,
     login_page,
     login_submit,
     logout,
@@ -44,6 +48,10 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         Route("/sites/live", sites_live),
         Route("/sites/{site}", site_page),
         Route("/sites/{site}/raise", raise_action, methods=["POST"]),
+        Route("/hits", hits_page),
+        Route("/hits/live", hits_live),
+        Route("/crossings", crossings_page),
+        Route("/crossings/{site}/{crossing}", crossing_page),
         Route("/audit", audit_page),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent.config import PolicyConfig
@@ -19,6 +20,8 @@ from edge_agent.plates.normal_form import normalize_plate
 
 REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{2,39}$")
 PLATE = re.compile(r"^[A-Z0-9]{2,12}$")
+INDICATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MIN_REASON = 3
 MAX_REASON = 400  # the downlink carries at most 500, the asking user's name goes with it
 MAX_HOURS = 168
@@ -76,3 +79,35 @@ def raise_problem(current: str, requested: str, ended: str, policy: PolicyConfig
     if ended:
         return f"the crossing of this declaration has ended ({ended}): there is no truck left to re-route"
     return raise_refusal(current, requested, policy)
+
+
+def search_form(data: Mapping[str, Any], policy: PolicyConfig) -> Form:
+    """The crossing search (GET parameters); empty fields match anything."""
+    form = Form()
+    v = form.values
+    typed = _text(data, "plate", 40)
+    v["plate"] = normalize_plate(typed) if typed else ""
+    if typed and not PLATE.match(v["plate"]):
+        form.errors["plate"] = "2-12 letters and digits (spaces and dashes are ignored)"
+    v["reference"] = _text(data, "reference", 40)
+    if v["reference"] and not REFERENCE.match(v["reference"]):
+        form.errors["reference"] = "3-40 letters, digits, '/', '_', '.' or '-'"
+    v["indicator_id"] = _text(data, "indicator", 64)
+    if v["indicator_id"] and not INDICATOR.match(v["indicator_id"]):
+        form.errors["indicator"] = "an indicator's id: letters, digits, '_', '.', ':' or '-'"
+    v["channel"] = _text(data, "channel", 40)
+    if v["channel"] and v["channel"] not in {c.code for c in policy.channels}:
+        form.errors["channel"] = "one of the channels"
+    v["site"] = _text(data, "site", 64)
+    if v["site"] and not SITE.match(v["site"]):
+        form.errors["site"] = "a site id"
+    for name in ("since", "until"):
+        text = _text(data, name, 40)
+        v[name] = None
+        if text:
+            try:
+                when = datetime.fromisoformat(text)
+                v[name] = when if when.tzinfo else when.replace(tzinfo=UTC)
+            except ValueError:
+                form.errors[name] = "a date and time, e.g. 2026-03-01 or 2026-03-01T08:00"
+    return form

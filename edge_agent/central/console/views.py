@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from edge_agent.central.console.forms import raise_form, raise_problem
+from edge_agent.central.console.forms import raise_form, raise_problem, search_form
 from edge_agent.central.console.monitoring import SiteView, site_view
 from edge_agent.central.console.pages import (
     COOKIE,
@@ -28,7 +28,7 @@ from edge_agent.central.console.pages import (
     to_login,
 )
 from edge_agent.central.console.roles import allowed
-from edge_agent.central.ledger import Ledger
+from edge_agent.central.ledger import CrossingQuery, Ledger
 from edge_agent.config import PolicyConfig
 from edge_agent.ids import new_id
 from edge_agent.web.accounts import csrf_ok
@@ -198,6 +198,68 @@ async def raise_action(request: Request) -> Response:
     log.info("rau_raise_queued site=%s command=%s channel=%s user=%s", site, command_id, v["channel"],
              session.user.username)
     return RedirectResponse(f"/sites/{site}", status_code=303)
+
+
+# ------------------------------------------------------------------ hits and crossings
+
+async def hits_page(request: Request) -> Response:
+    if session_of(request) is None:
+        return to_login(request)
+    hits = await console_of(request).read(lambda ledger: ledger.recent_hits(50))
+    return render_page(request, "hits.html", {"hits": hits})
+
+
+async def hits_live(request: Request) -> Response:
+    """The hit list alone, for the page's short poll."""
+    if session_of(request) is None:
+        return Response(status_code=401)
+    hits = await console_of(request).read(lambda ledger: ledger.recent_hits(50))
+    return render_page(request, "_hits.html", {"hits": hits})
+
+
+async def crossings_page(request: Request) -> Response:
+    if session_of(request) is None:
+        return to_login(request)
+    console = console_of(request)
+    params = request.query_params
+    form = search_form(params, console.settings.policy)
+    searched = any(params.get(k) for k in ("plate", "reference", "indicator", "channel", "site", "since", "until"))
+    found: list[tuple[str, dict[str, Any]]] = []
+    if not form.ok:
+        console.counters["search:rejected"] += 1
+        log.warning("rau_console_search_rejected fields=%s", ",".join(sorted(form.errors)))
+    elif searched:
+        query = CrossingQuery(**form.values, limit=200)
+        found = await console.read(lambda ledger: ledger.find_crossings(query))
+    return render_page(request, "crossings.html", {"form": dict(params), "errors": form.errors, "found": found,
+                                                   "searched": searched},
+                       status_code=200 if form.ok else 422)
+
+
+async def crossing_page(request: Request) -> Response:
+    if session_of(request) is None:
+        return to_login(request)
+    site, crossing_id = request.path_params["site"], request.path_params["crossing"]
+    console = console_of(request)
+
+    def gather(ledger: Ledger) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any] | None]:
+        events = ledger.crossing_events(site, crossing_id)
+        ends = [body for stream, body in events if stream == "crossing"]
+        reference = str(ends[-1].get("reference") or "") if ends else \
+            next((str(b.get("reference")) for _, b in events if b.get("reference")), "")
+        return events, (ledger.routed_record(reference) if reference else None)
+
+    events, record = await console.read(gather)
+    if not events:
+        return not_found(request, f"no crossing {crossing_id!r} of {site!r} in the ledger")
+    by_stream: dict[str, list[dict[str, Any]]] = {}
+    for stream, body in events:
+        by_stream.setdefault(stream, []).append(body)
+    end = by_stream.get("crossing", [None])[-1]
+    return render_page(request, "crossing.html", {
+        "site": site, "crossing_id": crossing_id, "end": end, "record": record,
+        "hits": by_stream.get("hit", []), "control_acts": by_stream.get("control_act", []),
+        "rechannels": by_stream.get("rechannel", []) + by_stream.get("rau_raise", [])})
 
 
 # ------------------------------------------------------------------ the audit log, health
