@@ -119,6 +119,10 @@ FORBIDDEN = [
     (("edge_agent.central",), ("edge_agent.store", "edge_agent.core", "edge_agent.devices", "edge_agent.console",
                                *SIMULATORS, *DEMO),
      "the RAU's hub has its own ledger and meets sites only over MQTT"),
+    (("edge_agent.web",), ("edge_agent.store", "edge_agent.core", "edge_agent.devices", "edge_agent.sync",
+                           "edge_agent.lane", "edge_agent.local_rules", "edge_agent.console", "edge_agent.central",
+                           "edge_agent.storage", "edge_agent.agent", *SIMULATORS, *DEMO),
+     "the web parts (accounts, sessions, CSRF, audit log, headers, throttle) serve both consoles and know neither"),
     (("edge_agent.storage",), ("edge_agent.core", "edge_agent.devices", "edge_agent.sync", "edge_agent.console",
                                "edge_agent.central", "edge_agent.agent", *SIMULATORS, *DEMO),
      "the storage's lifecycle works on files and records, beside the lanes, never in them"),
@@ -248,9 +252,9 @@ SQL = re.compile(r"\b(SELECT\s[\s\S]*\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s
                  r"|CREATE\s+(TABLE|INDEX)|PRAGMA\s+\w+)")
 # Databases other than the agent's, each with its one owner.
 OTHER_DATABASES = {
-    "edge_agent.console.auth": "console.db: users and sessions",
-    "edge_agent.console.audit": "console.db: the hash-chained audit log",
-    "edge_agent.console.throttle": "console.db: failed-login counts and users' login addresses",
+    "edge_agent.web.accounts": "a console's own database (console.db, rau_console.db): users and sessions",
+    "edge_agent.web.audit": "a console's own database: the hash-chained audit log",
+    "edge_agent.web.throttle": "a console's own database: failed-login counts and users' login addresses",
     "edge_agent.central.ledger": "the RAU's ledger",
     "edge_agent.central.ledger.sqlite": "the RAU's ledger in one SQLite file",
     "edge_agent.central.ledger.postgres": "the RAU's ledger on PostgreSQL",

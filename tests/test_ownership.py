@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from edge_agent.cli import main
-from edge_agent.console.audit import AuditLog
 from edge_agent.console.cli import audit, console
 from edge_agent.local_rules.cli import indicators
 from edge_agent.ownership import new_owner
 from edge_agent.store import Store
 from edge_agent.sync.cli import sync
 from edge_agent.sync.trust import generate_key, make_root, sign
+from edge_agent.web.audit import AuditLog
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = (65534, 65534)  # nobody:nogroup, standing in for the edge-agent user

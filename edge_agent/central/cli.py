@@ -16,6 +16,10 @@
     edge-agent central sites --db central.db    # each site's link, devices, gates and lanes
     edge-agent central alerts --db central.db   # the alerts' deliveries and failures
     edge-agent central backup --db central.db --out central-copy.db   # SQLite's online backup
+    edge-agent central console --db central.db --port 8090   # the RAU's web console
+    edge-agent central console adduser --db central.db --role analyst ana   # users in rau_console.db
+    edge-agent central console users|disable|enable ...
+    edge-agent central audit verify --db central.db   # the RAU console's audit chain
 """
 
 from __future__ import annotations
@@ -568,3 +572,156 @@ def _check_signers(root_document: dict, slot: str, private_keys: list[str]) -> N
             f"{slot} must be signed by {role.threshold} key(s) of role {name} (root v{root.version});"
             f" {len(ours)} of the {len(signers)} key(s) given are"
         )
+
+
+# ------------------------------------------------------------------ the RAU's console
+
+_CONSOLE_ROLES = ["analyst", "senior_analyst", "monitoring", "administrator"]
+
+
+def console_db_option(func):
+    return click.option("--users-db", "users_db", type=click.Path(dir_okay=False, path_type=Path),
+                        help="The console's own SQLite file (users, sessions, audit log)"
+                             "  [default: rau_console.db beside a SQLite ledger, else in the working directory]")(func)
+
+
+def _users_db(db: str, users_db: Path | None) -> Path:
+    from edge_agent.central.console.pages import users_db_beside
+
+    return users_db or users_db_beside(db)
+
+
+@central.group("console", invoke_without_command=True)
+@db_option
+@console_db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address (put TLS in front of it).")
+@click.option("--port", type=int, default=8090, show_default=True)
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="CIDR",
+              help="A reverse proxy whose X-Forwarded-For is believed (repeat).")
+@click.option("--secure-cookies", is_flag=True, help="Mark the session cookie Secure (behind a TLS proxy).")
+@click.pass_context
+def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cookies) -> None:
+    """The RAU's web console on the hub's ledger: serve it, or manage its users."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from edge_agent.central.console.app import serve
+    from edge_agent.central.console.pages import RauConsoleSettings, trusted_networks
+
+    open_ledger(db).close()  # a clear error now rather than a traceback in the server
+    try:
+        proxies = trusted_networks(list(trusted_proxies))
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--trusted-proxy") from err
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    serve(RauConsoleSettings(ledger=db, users_db=_users_db(db, users_db), host=host, port=port,
+                             trusted_proxies=proxies, secure_cookies=secure_cookies))
+
+
+@console_command.command("adduser")
+@db_option
+@console_db_option
+@click.option("--role", type=click.Choice(_CONSOLE_ROLES), required=True)
+@click.option("--name", "full_name", default="", help="Full name, shown in the audit log.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@click.option("--replace", is_flag=True, help="Reset an existing user's role and password (ends their sessions).")
+@click.argument("username")
+def console_adduser(db, users_db, role, full_name, password_stdin, replace, username) -> None:
+    """Create an RAU console user; the password is hashed with Argon2id."""
+    from edge_agent.central.console.roles import Accounts
+    from edge_agent.web.audit import AuditLog
+
+    path = _users_db(db, users_db)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else \
+        click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    accounts = Accounts(path)
+    try:
+        accounts.add_user(username, role, password, full_name, replace=replace)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        accounts.close()
+    audit = AuditLog(path)
+    try:
+        audit.append("(cli)", "administrator", "user_saved", "done", "",
+                     {"username": username, "role": role, "replaced": replace})
+    finally:
+        audit.close()
+    click.echo(f"user {username} ({role}) saved in {path}")
+
+
+@console_command.command("users")
+@db_option
+@console_db_option
+def console_users(db, users_db) -> None:
+    """List the RAU console's users and roles (disabled ones marked)."""
+    from edge_agent.central.console.roles import Accounts
+
+    accounts = Accounts(_users_db(db, users_db))
+    try:
+        for user in accounts.users(include_disabled=True):
+            mark = "  (disabled)" if user.disabled else ""
+            click.echo(f"{user.username:<20} {user.role.value:<16} {user.full_name}{mark}")
+    finally:
+        accounts.close()
+
+
+@console_command.command("disable")
+@db_option
+@console_db_option
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.argument("username")
+def console_disable(db, users_db, reason, username) -> None:
+    """Disable a user: no more logins, and their open sessions end at once."""
+    _console_set_disabled(_users_db(db, users_db), username, True, reason)
+
+
+@console_command.command("enable")
+@db_option
+@console_db_option
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.argument("username")
+def console_enable(db, users_db, reason, username) -> None:
+    """Enable a disabled user again (they log in anew)."""
+    _console_set_disabled(_users_db(db, users_db), username, False, reason)
+
+
+def _console_set_disabled(path: Path, username: str, disabled: bool, reason: str) -> None:
+    from edge_agent.central.console.roles import Accounts
+    from edge_agent.web.audit import AuditLog
+
+    accounts = Accounts(path)
+    try:
+        ended = accounts.set_disabled(username, disabled)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        accounts.close()
+    audit = AuditLog(path)
+    try:
+        audit.append("(cli)", "administrator", "user_disabled" if disabled else "user_enabled", "done", reason,
+                     {"username": username, "sessions_ended": ended})
+    finally:
+        audit.close()
+    click.echo(f"user {username} {'disabled' if disabled else 'enabled'}; {ended} session(s) ended")
+
+
+@central.group("audit")
+def central_audit() -> None:
+    """The RAU console's audit log."""
+
+
+@central_audit.command("verify")
+@db_option
+@console_db_option
+def central_audit_verify(db, users_db) -> None:
+    """Check every link of the RAU console's audit chain; exit 1 at the first broken one."""
+    from edge_agent.web.audit import verify
+
+    path = _users_db(db, users_db)
+    result = verify(path)
+    if result.ok:
+        click.echo(f"{path}: audit log intact, {result.entries} entries")
+        return
+    where = f"entry {result.bad_seq}: " if result.bad_seq is not None else ""
+    click.echo(f"{path}: audit log BROKEN after {result.entries} good entries: {where}{result.problem}", err=True)
+    sys.exit(1)

@@ -331,6 +331,7 @@ class Hub:
         if held:
             self._publish_bundles(ledger)
             self._publish_routed(ledger)
+            self._publish_commands(ledger)
 
     def _publish_bundles(self, ledger: Ledger) -> None:
         # One at a time, in the order released: a delta never goes out before its base.
@@ -345,6 +346,21 @@ class Hub:
             ledger.mark_bundle_published(bundle_id)
             self.counters["bundles_published"] += 1
             log.info("hub_bundle_published bundle=%r topic=%s retained=%s", label, topic, retain)
+
+    def _publish_commands(self, ledger: Ledger) -> None:
+        # The RAU console's channel raises, in the order asked; each goes out once, on its
+        # site's down/command topic (docs/sync.md), where the site's core applies it.
+        for command_id, site, body in ledger.commands_pending():
+            info = self._mqtt.publish(topics.down(site, "command"), body, qos=1)
+            try:
+                info.wait_for_publish(timeout=10)
+            except (RuntimeError, ValueError):
+                return  # the link went: it stays pending for the next round
+            if not info.is_published():
+                return
+            ledger.mark_command_published(command_id)
+            self.counters["commands_published"] += 1
+            log.info("hub_command_published id=%s site=%s", command_id, site)
 
     def _publish_routed(self, ledger: Ledger) -> None:
         pending = ledger.routed_pending()

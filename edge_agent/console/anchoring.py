@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.central.ledger import latest_event
-from edge_agent.console.audit import Anchor, AuditLog
 from edge_agent.models import AuditAnchored
 from edge_agent.store import StoreView
+from edge_agent.web.audit import Anchor, AuditLog
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from edge_agent.config import ConsoleConfig
-from edge_agent.console.headers import SecurityHeaders
 from edge_agent.console.pages import HERE, Console
 from edge_agent.console.views.lanes import (
     control_act_action,
@@ -36,6 +35,7 @@ from edge_agent.console.views.profiles import profiles_page, profiles_save
 from edge_agent.console.views.rechannels import rechannel_decide, rechannels_page
 from edge_agent.console.views.reports import audit_page, evidence_file, healthz, stats_page
 from edge_agent.console.views.storage import hold_action, storage_page
+from edge_agent.web.headers import SecurityHeaders
 
 
 def create_app(agent: Any, config: ConsoleConfig | None = None) -> Starlette:

@@ -59,8 +59,8 @@ def console() -> None:
 @click.argument("username")
 def adduser(config_path, db_path, role, full_name, password_stdin, replace, username) -> None:
     """Create a console user; the password is hashed with Argon2id."""
-    from edge_agent.console.audit import AuditLog
     from edge_agent.console.auth import Accounts
+    from edge_agent.web.audit import AuditLog
 
     path = _db_file(config_path, db_path)
     if password_stdin:
@@ -121,8 +121,8 @@ def enable(config_path, db_path, reason, username) -> None:
 
 
 def _set_disabled(path: Path, username: str, disabled: bool, reason: str) -> None:
-    from edge_agent.console.audit import AuditLog
     from edge_agent.console.auth import Accounts
+    from edge_agent.web.audit import AuditLog
 
     accounts = Accounts(path)
     try:
@@ -198,7 +198,7 @@ def verify_command(config_path, db_path, central_db, site_id, local_only) -> Non
     site's own anchors passes every local check. Without --central-db the result is
     LOCAL-ONLY and exits 3 unless --local-only accepts it."""
     from edge_agent.console.anchoring import central_anchor, latest_anchor
-    from edge_agent.console.audit import verify
+    from edge_agent.web.audit import verify
 
     path = _db_file(config_path, db_path)
     anchor, source = None, ""

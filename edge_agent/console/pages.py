@@ -19,14 +19,14 @@ from starlette.templating import Jinja2Templates
 
 from edge_agent.config import ConsoleConfig
 from edge_agent.console.anchoring import AuditAnchorer
-from edge_agent.console.audit import AuditLog
 from edge_agent.console.auth import PERMISSIONS, ROLE_LABELS, Accounts, Session, allowed, csrf_ok
-from edge_agent.console.forwarded import client_address, forwarded_https
-from edge_agent.console.login_audit import LoginRefusals
 from edge_agent.console.readouts import health_view, lane_view
-from edge_agent.console.throttle import LoginThrottle, ThrottlePolicy
 from edge_agent.metrics.exposition import family
 from edge_agent.store import StoreView
+from edge_agent.web.audit import AuditLog
+from edge_agent.web.forwarded import client_address, forwarded_https
+from edge_agent.web.login_audit import LoginRefusals
+from edge_agent.web.throttle import LoginThrottle, ThrottlePolicy
 
 log = logging.getLogger(__name__)
 

@@ -138,10 +138,10 @@ def release(config_path: Path, reason: str, by: str, crossing: str) -> None:
 
 
 def _hold_or_release(config_path: Path, crossing: str, reason: str, by: str, *, release: bool) -> None:
-    from edge_agent.console.audit import AuditLog
     from edge_agent.models import utcnow
     from edge_agent.ownership import give_to_directory_owner
     from edge_agent.store import Store
+    from edge_agent.web.audit import AuditLog
 
     config = _config(config_path)
     data_dir = Path(config.site.data_dir)

@@ -20,7 +20,8 @@ retention.py    holds on crossings, and what retention reads and deletes
 view.py         StoreView, the read-only window for the console and the demo
 
 Other databases have their own owners: the console's users, sessions and audit log
-(console/auth.py, console/audit.py) and the RAU's ledger (central/ledger.py).
+(web/accounts.py, web/audit.py, web/throttle.py, for both consoles) and the RAU's
+ledger (central/ledger/).
 """
 
 from edge_agent.store.database import iso

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from edge_agent.central.ledger import UNDATED, Ledger, LedgerBusy, LedgerError, check_event, made_at
+from edge_agent.central.ledger import UNDATED, CrossingQuery, Ledger, LedgerBusy, LedgerError, check_event, made_at
 from edge_agent.central.ledger.sqlite import MIGRATIONS, SqliteLedger
 from edge_agent.central.release import Destination, release
 from edge_agent.central.routing import route
@@ -262,3 +262,62 @@ def test_postgresql_keeps_events_in_month_partitions_one_row_per_id(pg_url):
             "EXPLAIN SELECT * FROM events WHERE made_at >= '2026-01-01' AND made_at < '2026-02-01'"))
     assert where == {jan: "events_2026_01", long_ago: "events_2019_06", "HANDMADE-ID-0001": "events_undated"}
     assert "events_2026_01" in plan and "events_2019_06" not in plan  # the planner prunes other months
+
+
+def test_a_console_command_is_queued_once_listed_and_published_once(ledger_url):
+    ledger = Ledger(ledger_url)
+    body = json.dumps({"command": "raise_channel", "id": "cmd-1", "reference": "R1", "channel": "red"})
+    assert ledger.queue_command("cmd-1", "bcp-a", body, "ana")
+    assert not ledger.queue_command("cmd-1", "bcp-a", body, "ana")  # a resubmitted form queues nothing
+    ledger.queue_command("cmd-2", "bcp-b", body.replace("cmd-1", "cmd-2"), "ben")
+    assert [(c, s) for c, s, _ in ledger.commands_pending()] == [("cmd-1", "bcp-a"), ("cmd-2", "bcp-b")]
+    ledger.mark_command_published("cmd-1")
+    assert [c for c, _, _ in ledger.commands_pending()] == ["cmd-2"]
+    listed = ledger.commands(site="bcp-a")
+    assert len(listed) == 1 and listed[0]["by"] == "ana" and listed[0]["channel"] == "red"
+    assert listed[0]["published_at"][:4].isdigit() and ledger.commands(site="bcp-b")[0]["published_at"] == ""
+    assert [c["id"] for c in ledger.commands()] == ["cmd-2", "cmd-1"]
+    ledger.close()
+
+
+def test_a_sites_newest_event_is_the_time_of_its_newest_id(ledger_url):
+    ledger = Ledger(ledger_url)
+    older = encode(int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000), 1)
+    newer = encode(int(datetime(2026, 3, 2, 8, tzinfo=UTC).timestamp() * 1000), 2)
+    ledger.ingest([("bcp-a", "crossing", ev(event_id=newer)), ("bcp-a", "hit", ev(stream="hit", event_id=older))])
+    assert ledger.last_event_at("bcp-a") == datetime(2026, 3, 2, 8, tzinfo=UTC)
+    assert ledger.last_event_at("bcp-z") is None
+    ledger.close()
+
+
+def _at(day: int, hour: int = 8) -> int:
+    return int(datetime(2026, 3, day, hour, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_crossings_are_found_across_sites_by_plate_reference_indicator_channel_and_time(ledger_url):
+    ledger = Ledger(ledger_url)
+    c1, c2, c3 = encode(_at(1), 1), encode(_at(2), 2), encode(_at(3), 3)
+    ledger.ingest([
+        ("bcp-a", "crossing", ev("bcp-a", event_id=encode(_at(1, 9), 9), crossing=c1, reference="R-1",
+                                 tractor_plate="KS123AB", channel="red", hits=["tobacco", "weight"])),
+        ("bcp-b", "crossing", ev("bcp-b", event_id=encode(_at(2, 9), 9), crossing=c2, reference="R-2",
+                                 tractor_plate="BG555XY", trailer_plate="KS123AB", channel="green", hits=[])),
+        ("bcp-b", "crossing", ev("bcp-b", event_id=encode(_at(3, 9), 9), crossing=c3, reference="R-3",
+                                 tractor_plate="PR777", channel="yellow", hits=["weight"])),
+        ("bcp-a", "hit", ev("bcp-a", "hit", event_id=encode(_at(1, 8) + 5, 5), crossing=c1, indicator_id="tobacco")),
+    ])
+
+    def found(**fields):
+        return [body["crossing"] for _, body in ledger.find_crossings(CrossingQuery(**fields))]
+
+    assert found(plate="KS123AB") == [c2, c1]  # tractor or trailer, newest first
+    assert found(reference="R-3") == [c3]
+    assert found(indicator_id="weight") == [c3, c1] and found(indicator_id="tobacco") == [c1]
+    assert found(channel="green") == [c2] and found(site="bcp-b", channel="red") == []
+    assert found(since=datetime(2026, 3, 2, tzinfo=UTC), until=datetime(2026, 3, 3, tzinfo=UTC)) == [c2]
+    assert found(limit=1) == [c3]
+    assert [(s, h["indicator_id"]) for s, h in ledger.recent_hits()] == [("bcp-a", "tobacco")]
+    assert ledger.recent_hits(site="bcp-b") == []
+    assert [stream for stream, _ in ledger.crossing_events("bcp-a", c1)] == ["hit", "crossing"]
+    assert ledger.crossing_events("bcp-b", c1) == []
+    ledger.close()

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from testkit import console_rig as rig
 
-from edge_agent.console.audit import GENESIS, Anchor, entry_hash, verify_rows
 from edge_agent.console.cli import audit
+from edge_agent.web.audit import GENESIS, Anchor, entry_hash, verify_rows
 
 
 def chain(n: int) -> list[tuple]:

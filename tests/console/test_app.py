@@ -7,8 +7,8 @@ import urllib.request
 
 from testkit import console_rig as rig
 
-from edge_agent.console.audit import verify
 from edge_agent.models import PreArrivalReceived
+from edge_agent.web.audit import verify
 
 PASSWORD, drive_in, login, plain_record, tobacco_record, wait_for = (
     rig.PASSWORD, rig.drive_in, rig.login, rig.plain_record, rig.tobacco_record, rig.wait_for)

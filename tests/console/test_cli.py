@@ -6,9 +6,9 @@ import sqlite3
 
 from click.testing import CliRunner
 
-from edge_agent.console.audit import AuditLog
 from edge_agent.console.auth import Accounts
 from edge_agent.console.cli import audit, console
+from edge_agent.web.audit import AuditLog
 
 
 def test_adduser_hashes_the_password_and_the_user_can_log_in(tmp_path):

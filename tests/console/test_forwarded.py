@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from edge_agent.console.forwarded import client_address, forwarded_https, parse_address, within
+from edge_agent.web.forwarded import client_address, forwarded_https, parse_address, within
 
 PROXY = [ipaddress.ip_network("10.1.1.2/32"), ipaddress.ip_network("fd00::/64")]
 

@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from testkit import console_rig as rig
 
-from edge_agent.console.headers import HEADERS
+from edge_agent.web.headers import HEADERS
 
 TEMPLATES = Path(rig.ROOT) / "edge_agent" / "console" / "templates"
 

@@ -15,9 +15,9 @@ import pytest
 from testkit import console_rig as rig
 
 from edge_agent.config import ConsoleConfig
-from edge_agent.console.audit import AuditLog, verify
-from edge_agent.console.login_audit import LoginRefusals
-from edge_agent.console.throttle import UNKNOWN_USER_BUCKETS, LoginThrottle, ThrottlePolicy, address_key, pause_after
+from edge_agent.web.audit import AuditLog, verify
+from edge_agent.web.login_audit import LoginRefusals
+from edge_agent.web.throttle import UNKNOWN_USER_BUCKETS, LoginThrottle, ThrottlePolicy, address_key, pause_after
 
 POLICY = ThrottlePolicy(free_failures=3, free_failures_per_client=5, pause_s=10.0, max_pause_s=60.0,
                         forget_after_s=60.0)

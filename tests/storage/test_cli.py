@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from testkit.retention_site import Site
 
 from edge_agent.cli import main
-from edge_agent.console.audit import AuditLog
 from edge_agent.evidence.verify import verify_evidence
 from edge_agent.models import utcnow
+from edge_agent.web.audit import AuditLog
 
 
 @pytest.fixture

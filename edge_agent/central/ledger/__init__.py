@@ -24,13 +24,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from edge_agent.errors import AgentError
-from edge_agent.ids import timestamp_ms
+from edge_agent.ids import encode, timestamp_ms
 
 # An id's own time decides its month partition (PostgreSQL) so that one id always lands
 # in one partition; ids that carry no plausible time (hand-made, foreign) share the
@@ -92,6 +92,25 @@ class DeliveryRow:
     error: str
     created_at: str
     sent_at: str
+
+
+@dataclass(frozen=True)
+class CrossingQuery:
+    """What the RAU console searches crossings by (all given fields must match)."""
+
+    plate: str = ""  # tractor or trailer
+    reference: str = ""
+    indicator_id: str = ""  # among the crossing's hits
+    channel: str = ""
+    site: str = ""
+    since: datetime | None = None  # the crossing ended at or after
+    until: datetime | None = None  # ... and before
+    limit: int = 100
+
+
+# How long after a crossing began its events may be made (a control act written up the
+# next day, the end of a crossing held overnight): the window `crossing_events` reads.
+CROSSING_SPAN = timedelta(days=7)
 
 
 # (site, hit payload, the routed SEED record of its reference or None, the stored crossing or None)
@@ -238,6 +257,23 @@ class Ledger(ABC):
         """(label, topic, queued at, published at or '') of released bundles, newest first."""
 
     @abstractmethod
+    def queue_command(self, command_id: str, site: str, body: str, by: str) -> bool:
+        """Keep a downward command (the site's `down/command` JSON) for the lease holder to
+        publish; `by` is who asked (the RAU console's user). False when the id was queued before."""
+
+    @abstractmethod
+    def commands_pending(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        """(id, site, body) of queued commands not yet published, oldest first."""
+
+    @abstractmethod
+    def mark_command_published(self, command_id: str) -> None: ...
+
+    @abstractmethod
+    def commands(self, site: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Queued commands, newest first: id, site, by, queued_at, published_at ('' while
+        pending) and the command's own fields."""
+
+    @abstractmethod
     def reject(self, source: str, reason: str, raw: str) -> None: ...
 
     @abstractmethod
@@ -311,8 +347,25 @@ class Ledger(ABC):
     def routed_record(self, reference: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
+    def recent_hits(self, limit: int = 50, site: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """(site, hit) of the newest stored hits, newest first."""
+
+    @abstractmethod
+    def find_crossings(self, query: CrossingQuery) -> list[tuple[str, dict[str, Any]]]:
+        """(site, crossing event) of the ended crossings that match, newest first."""
+
+    @abstractmethod
+    def crossing_events(self, site: str, crossing_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(stream, payload) of every stored event of one crossing (its hits, control act,
+        re-channels, its end), oldest first."""
+
+    @abstractmethod
     def sites(self) -> list[dict[str, Any]]:
         """Each site's last status and health event (parsed; {} when unreadable), by site id."""
+
+    @abstractmethod
+    def last_event_at(self, site: str) -> datetime | None:
+        """When the newest stored event of `site` was made (its id's time), None for none."""
 
     @abstractmethod
     def rejection_count(self) -> int: ...
@@ -338,6 +391,21 @@ def site_row(site: str, state: str, state_at: str, health: str, health_at: str) 
         parsed = {}
     return {"site": site, "state": state, "state_at": state_at, "health_at": health_at,
             "health": parsed if isinstance(parsed, dict) else {}}
+
+
+def command_row(command_id: str, site: str, by: str, queued_at: str, published_at: str, body: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = {}
+    fields = parsed if isinstance(parsed, dict) else {}
+    return {**fields, "id": command_id, "site": site, "by": by, "queued_at": queued_at,
+            "published_at": published_at or ""}
+
+
+def id_bound(when: datetime) -> str:
+    """The smallest id made at `when` (ids sort by their time, ids.py)."""
+    return encode(int(when.timestamp() * 1000), 0)
 
 
 def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -29,12 +29,15 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from edge_agent.central.ledger import (
+    CROSSING_SPAN,
     UNDATED,
     AlertPlanner,
+    CrossingQuery,
     DeliveryRow,
     IngestResult,
     Ledger,
     LedgerError,
+    command_row,
     describe,
     indexed_fields,
     made_at,
@@ -137,6 +140,20 @@ MIGRATIONS: list[str] = [
         queued_at timestamptz NOT NULL DEFAULT now(),
         published_at timestamptz
     );
+    """,
+    # 3: downward commands from the RAU's console (channel raises), published once by the
+    # lease holder (each site's newest event comes from events_site_time)
+    """
+    CREATE TABLE commands (
+        id text PRIMARY KEY,
+        site text NOT NULL,
+        body text NOT NULL,
+        by_user text NOT NULL,
+        queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        published_at timestamptz
+    );
+    CREATE INDEX commands_pending ON commands (queued_at) WHERE published_at IS NULL;
+    CREATE INDEX commands_site ON commands (site, queued_at);
     """,
 ]
 
@@ -355,6 +372,26 @@ class PostgresLedger(Ledger):
                                  " FROM bundles ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
+    def queue_command(self, command_id: str, site: str, body: str, by: str) -> bool:
+        cur = self.conn.execute("INSERT INTO commands (id, site, body, by_user) VALUES (%s, %s, %s, %s)"
+                                " ON CONFLICT DO NOTHING", (command_id, site, body, by))
+        return bool(cur.rowcount)
+
+    def commands_pending(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        rows = self.conn.execute("SELECT id, site, body FROM commands WHERE published_at IS NULL"
+                                 " ORDER BY queued_at, id LIMIT %s", (limit,)).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def mark_command_published(self, command_id: str) -> None:
+        self.conn.execute("UPDATE commands SET published_at = now() WHERE id = %s", (command_id,))
+
+    def commands(self, site: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        where, args = ("WHERE site = %s ", (site,)) if site else ("", ())
+        rows = self.conn.execute(
+            f"SELECT id, site, by_user, {_iso('queued_at')}, coalesce({_iso('published_at')}, ''), body"
+            f" FROM commands {where}ORDER BY queued_at DESC, id DESC LIMIT %s", (*args, limit)).fetchall()
+        return [command_row(*r) for r in rows]
+
     def reject(self, source: str, reason: str, raw: str) -> None:
         self.conn.execute("INSERT INTO rejections (source, reason, raw) VALUES (%s, %s, %s)",
                           (source, reason, raw[:2000].replace("\x00", "\\u0000")))
@@ -468,9 +505,49 @@ class PostgresLedger(Ledger):
                                 (reference,)).fetchone()
         return row[0] if row else None
 
+    def recent_hits(self, limit: int = 50, site: str = "") -> list[tuple[str, dict[str, Any]]]:
+        where, args = ("AND site = %s ", (site,)) if site else ("", ())
+        rows = self.conn.execute(f"SELECT site, payload FROM events WHERE stream = 'hit' {where}"
+                                 "ORDER BY made_at DESC, id DESC LIMIT %s", (*args, limit)).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def find_crossings(self, query: CrossingQuery) -> list[tuple[str, dict[str, Any]]]:
+        sql, args = "SELECT site, payload FROM events WHERE stream = 'crossing'", []
+        if query.site:
+            sql, args = sql + " AND site = %s", [*args, query.site]
+        if query.since:
+            sql, args = sql + " AND made_at >= %s", [*args, query.since]
+        if query.until:
+            sql, args = sql + " AND made_at < %s", [*args, query.until]
+        if query.plate:
+            sql, args = sql + " AND (tractor_plate = %s OR trailer_plate = %s)", [*args, query.plate, query.plate]
+        if query.reference:
+            sql, args = sql + " AND reference = %s", [*args, query.reference]
+        if query.channel:
+            sql, args = sql + " AND payload ->> 'channel' = %s", [*args, query.channel]
+        if query.indicator_id:
+            sql, args = sql + " AND payload -> 'hits' ? %s", [*args, query.indicator_id]
+        rows = self.conn.execute(sql + " ORDER BY made_at DESC, id DESC LIMIT %s", [*args, query.limit]).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def crossing_events(self, site: str, crossing_id: str) -> list[tuple[str, dict[str, Any]]]:
+        sql = ("SELECT stream, payload FROM events WHERE site = %s"
+               " AND coalesce(payload ->> 'crossing', payload ->> 'crossing_id') = %s")
+        args: list[Any] = [site, crossing_id]
+        began = made_at(crossing_id)
+        if began != UNDATED:  # the crossing's own id says when it began: read only its window
+            sql, args = sql + " AND made_at >= %s AND made_at < %s", [*args, began, began + CROSSING_SPAN]
+        rows = self.conn.execute(sql + " ORDER BY made_at, id", args).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
     def sites(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site").fetchall()
         return [site_row(*r) for r in rows]
+
+    def last_event_at(self, site: str) -> datetime | None:
+        row = self.conn.execute("SELECT max(made_at) FROM events WHERE site = %s AND made_at >= '2000-01-01'",
+                                (site,)).fetchone()
+        return row[0] if row and row[0] else None
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]

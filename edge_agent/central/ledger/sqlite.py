@@ -17,16 +17,23 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.central.ledger import (
+    CROSSING_SPAN,
+    UNDATED,
     AlertPlanner,
+    CrossingQuery,
     DeliveryRow,
     IngestResult,
     Ledger,
     LedgerBusy,
     LedgerError,
+    command_row,
+    id_bound,
+    made_at,
     now_iso,
     parse_event,
     site_row,
@@ -119,6 +126,22 @@ MIGRATIONS: list[str] = [
         queued_at TEXT NOT NULL,
         published_at TEXT NOT NULL DEFAULT ''
     );
+    """,
+    # 4: downward commands from the RAU's console (channel raises), published once by the
+    # lease holder; each site's newest event for the console's monitoring page
+    """
+    CREATE TABLE commands (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        body TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        published_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX commands_pending ON commands (queued_at) WHERE published_at = '';
+    CREATE INDEX commands_site ON commands (site, queued_at);
+    CREATE INDEX events_site_id ON events (site, id);
+    CREATE INDEX events_stream_id ON events (stream, id);
     """,
 ]
 
@@ -257,6 +280,27 @@ class SqliteLedger(Ledger):
         return self.conn.execute("SELECT label, topic, queued_at, published_at FROM bundles ORDER BY id DESC LIMIT ?",
                                  (limit,)).fetchall()
 
+    def queue_command(self, command_id: str, site: str, body: str, by: str) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO commands (id, site, body, by_user, queued_at) VALUES (?, ?, ?, ?, ?)",
+                (command_id, site, body, by, now_iso()))
+        return bool(cur.rowcount)
+
+    def commands_pending(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        return self.conn.execute("SELECT id, site, body FROM commands WHERE published_at = ''"
+                                 " ORDER BY queued_at, id LIMIT ?", (limit,)).fetchall()
+
+    def mark_command_published(self, command_id: str) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE commands SET published_at = ? WHERE id = ?", (now_iso(), command_id))
+
+    def commands(self, site: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        where, args = ("WHERE site = ? ", (site,)) if site else ("", ())
+        rows = self.conn.execute(f"SELECT id, site, by_user, queued_at, published_at, body FROM commands {where}"
+                                 "ORDER BY queued_at DESC, id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [command_row(*r) for r in rows]
+
     def reject(self, source: str, reason: str, raw: str) -> None:
         with self.conn:
             self.conn.execute("INSERT INTO rejections VALUES (?, ?, ?, ?)", (now_iso(), source, reason, raw[:2000]))
@@ -392,6 +436,43 @@ class SqliteLedger(Ledger):
         rows = self.conn.execute(newest_first, args).fetchall()
         return [(site, stream, json.loads(payload)) for site, stream, payload in rows]
 
+    def recent_hits(self, limit: int = 50, site: str = "") -> list[tuple[str, dict[str, Any]]]:
+        where, args = ("AND site = ? ", (site,)) if site else ("", ())
+        rows = self.conn.execute(f"SELECT site, payload FROM events WHERE stream = 'hit' {where}"
+                                 "ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def find_crossings(self, query: CrossingQuery) -> list[tuple[str, dict[str, Any]]]:
+        sql, args = "SELECT site, payload FROM events WHERE stream = 'crossing'", []
+        if query.site:
+            sql, args = sql + " AND site = ?", [*args, query.site]
+        if query.since:
+            sql, args = sql + " AND id >= ?", [*args, id_bound(query.since)]
+        if query.until:
+            sql, args = sql + " AND id < ?", [*args, id_bound(query.until)]
+        if query.plate:
+            sql += " AND (json_extract(payload, '$.tractor_plate') = ? OR json_extract(payload, '$.trailer_plate') = ?)"
+            args += [query.plate, query.plate]
+        if query.reference:
+            sql, args = sql + " AND json_extract(payload, '$.reference') = ?", [*args, query.reference]
+        if query.channel:
+            sql, args = sql + " AND json_extract(payload, '$.channel') = ?", [*args, query.channel]
+        if query.indicator_id:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(payload, '$.hits') WHERE value = ?)"
+            args.append(query.indicator_id)
+        rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, query.limit]).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def crossing_events(self, site: str, crossing_id: str) -> list[tuple[str, dict[str, Any]]]:
+        sql = ("SELECT stream, payload FROM events WHERE site = ? AND coalesce(json_extract(payload, '$.crossing'),"
+               " json_extract(payload, '$.crossing_id')) = ?")
+        args: list[Any] = [site, crossing_id]
+        began = made_at(crossing_id)
+        if began != UNDATED:  # the crossing's own id says when it began: read only its window
+            sql, args = sql + " AND id >= ? AND id < ?", [*args, id_bound(began), id_bound(began + CROSSING_SPAN)]
+        rows = self.conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
     def routed_record(self, reference: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT body FROM routed WHERE reference = ? ORDER BY version DESC LIMIT 1",
                                 (reference,)).fetchone()
@@ -400,6 +481,11 @@ class SqliteLedger(Ledger):
     def sites(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT site, state, state_at, health, health_at FROM sites ORDER BY site")
         return [site_row(*r) for r in cur.fetchall()]
+
+    def last_event_at(self, site: str) -> datetime | None:
+        row = self.conn.execute("SELECT max(id) FROM events WHERE site = ?", (site,)).fetchone()
+        when = made_at(row[0]) if row and row[0] else None
+        return None if when is None or when == UNDATED else when
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.console.forwarded import Network, parse_address, within
+from edge_agent.web.forwarded import Network, parse_address, within
 
 log = logging.getLogger(__name__)
 

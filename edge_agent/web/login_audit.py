@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from edge_agent.console.audit import AuditLog
+from edge_agent.web.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

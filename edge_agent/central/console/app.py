@@ -1,0 +1,80 @@
+"""The RAU console as an ASGI application, and serving it.
+
+    app = create_app(RauConsoleSettings(ledger="central.db", users_db=Path("rau_console.db")))
+    serve(settings)          # uvicorn in the foreground (`edge-agent central console`)
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
+from edge_agent.central.console.views import (
+    audit_page,
+    crossing_page,
+    crossings_page,
+    healthz,
+    hits_live,
+    hits_page,
+    login_page,
+    login_submit,
+    logout,
+    raise_action,
+    site_page,
+    sites_live,
+    sites_page,
+)
+from edge_agent.central.ledger import describe
+from edge_agent.web.headers import SecurityHeaders
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: RauConsoleSettings) -> Starlette:
+    """The application; `app.state.console` holds the ledger, accounts and audit log."""
+    console = RauConsole(settings)
+    routes = [
+        Route("/", sites_page),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/sites/live", sites_live),
+        Route("/sites/{site}", site_page),
+        Route("/sites/{site}/raise", raise_action, methods=["POST"]),
+        Route("/hits", hits_page),
+        Route("/hits/live", hits_live),
+        Route("/crossings", crossings_page),
+        Route("/crossings/{site}/{crossing}", crossing_page),
+        Route("/audit", audit_page),
+        Route("/healthz", healthz),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app.state.console = console
+    return app
+
+
+def server_for(app: Starlette) -> uvicorn.Server:
+    # proxy_headers off: only settings.trusted_proxies are believed (edge_agent/web/forwarded.py).
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                         proxy_headers=False, timeout_graceful_shutdown=2))
+
+
+def serve(settings: RauConsoleSettings, sock: socket.socket | None = None) -> None:
+    """Serve until interrupted (uvicorn's own signal handling stops it)."""
+    app = create_app(settings)
+    sock = sock or socket.create_server((settings.host, settings.port))
+    host, port = sock.getsockname()[:2]
+    log.info("rau_console_started url=http://%s:%d ledger=%s", host, port, describe(settings.ledger))
+    try:
+        server_for(app).run(sockets=[sock])
+    finally:
+        app.state.console.close()
+        log.info("rau_console_stopped")
