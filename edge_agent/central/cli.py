@@ -628,25 +628,10 @@ def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cooki
 def console_adduser(db, users_db, role, full_name, password_stdin, replace, username) -> None:
     """Create an RAU console user; the password is hashed with Argon2id."""
     from edge_agent.central.console.roles import Accounts
-    from edge_agent.web.audit import AuditLog
+    from edge_agent.web.user_commands import read_password, save_user
 
-    path = _users_db(db, users_db)
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else \
-        click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    accounts = Accounts(path)
-    try:
-        accounts.add_user(username, role, password, full_name, replace=replace)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        accounts.close()
-    audit = AuditLog(path)
-    try:
-        audit.append("(cli)", "administrator", "user_saved", "done", "",
-                     {"username": username, "role": role, "replaced": replace})
-    finally:
-        audit.close()
-    click.echo(f"user {username} ({role}) saved in {path}")
+    save_user(Accounts, _users_db(db, users_db), "administrator", username, role, read_password(password_stdin),
+              full_name, replace)
 
 
 @console_command.command("users")
@@ -655,14 +640,9 @@ def console_adduser(db, users_db, role, full_name, password_stdin, replace, user
 def console_users(db, users_db) -> None:
     """List the RAU console's users and roles (disabled ones marked)."""
     from edge_agent.central.console.roles import Accounts
+    from edge_agent.web.user_commands import list_users
 
-    accounts = Accounts(_users_db(db, users_db))
-    try:
-        for user in accounts.users(include_disabled=True):
-            mark = "  (disabled)" if user.disabled else ""
-            click.echo(f"{user.username:<20} {user.role.value:<16} {user.full_name}{mark}")
-    finally:
-        accounts.close()
+    list_users(Accounts, _users_db(db, users_db), role_width=16)
 
 
 @console_command.command("disable")
@@ -687,22 +667,9 @@ def console_enable(db, users_db, reason, username) -> None:
 
 def _console_set_disabled(path: Path, username: str, disabled: bool, reason: str) -> None:
     from edge_agent.central.console.roles import Accounts
-    from edge_agent.web.audit import AuditLog
+    from edge_agent.web.user_commands import set_disabled
 
-    accounts = Accounts(path)
-    try:
-        ended = accounts.set_disabled(username, disabled)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        accounts.close()
-    audit = AuditLog(path)
-    try:
-        audit.append("(cli)", "administrator", "user_disabled" if disabled else "user_enabled", "done", reason,
-                     {"username": username, "sessions_ended": ended})
-    finally:
-        audit.close()
-    click.echo(f"user {username} {'disabled' if disabled else 'enabled'}; {ended} session(s) ended")
+    set_disabled(Accounts, path, "administrator", username, disabled, reason)
 
 
 @central.group("audit")

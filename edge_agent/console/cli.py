@@ -60,28 +60,11 @@ def console() -> None:
 def adduser(config_path, db_path, role, full_name, password_stdin, replace, username) -> None:
     """Create a console user; the password is hashed with Argon2id."""
     from edge_agent.console.auth import Accounts
-    from edge_agent.web.audit import AuditLog
+    from edge_agent.web.user_commands import read_password, save_user
 
     path = _db_file(config_path, db_path)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    accounts = Accounts(path)
-    try:
-        accounts.add_user(username, role, password, full_name, replace=replace)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        accounts.close()
-    audit = AuditLog(path)
-    try:
-        audit.append("(cli)", "technician", "user_saved", "done", "", {"username": username, "role": role,
-                                                                        "replaced": replace})
-    finally:
-        audit.close()
-    give_to_directory_owner(path)
-    click.echo(f"user {username} ({role}) saved in {path}")
+    save_user(Accounts, path, "technician", username, role, read_password(password_stdin), full_name, replace,
+              saved=give_to_directory_owner)
 
 
 @console.command("users")
@@ -90,14 +73,9 @@ def adduser(config_path, db_path, role, full_name, password_stdin, replace, user
 def users(config_path, db_path) -> None:
     """List the console's users and roles (disabled ones marked)."""
     from edge_agent.console.auth import Accounts
+    from edge_agent.web.user_commands import list_users
 
-    accounts = Accounts(_db_file(config_path, db_path))
-    try:
-        for user in accounts.users(include_disabled=True):
-            mark = "  (disabled)" if user.disabled else ""
-            click.echo(f"{user.username:<20} {user.role.value:<20} {user.full_name}{mark}")
-    finally:
-        accounts.close()
+    list_users(Accounts, _db_file(config_path, db_path))
 
 
 @console.command("disable")
@@ -122,24 +100,9 @@ def enable(config_path, db_path, reason, username) -> None:
 
 def _set_disabled(path: Path, username: str, disabled: bool, reason: str) -> None:
     from edge_agent.console.auth import Accounts
-    from edge_agent.web.audit import AuditLog
+    from edge_agent.web.user_commands import set_disabled
 
-    accounts = Accounts(path)
-    try:
-        ended = accounts.set_disabled(username, disabled)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        accounts.close()
-    audit = AuditLog(path)
-    try:
-        audit.append("(cli)", "technician", "user_disabled" if disabled else "user_enabled", "done", reason,
-                     {"username": username, "sessions_ended": ended})
-    finally:
-        audit.close()
-    give_to_directory_owner(path)
-    state = f"disabled, {ended} session(s) ended" if disabled else "enabled"
-    click.echo(f"user {username} {state}")
+    set_disabled(Accounts, path, "technician", username, disabled, reason, saved=give_to_directory_owner)
 
 
 @console.command("serve")
