@@ -267,3 +267,25 @@ def test_a_bad_search_field_is_refused_and_counted(rau, query, field):
     r = client.get(f"/crossings?{query}")
     assert r.status_code == 422 and f'data-error="{field}"' in r.text
     assert app.state.console.counters["search:rejected"] == 1
+
+
+@pytest.mark.parametrize(("trusted", "proto", "secure"), [
+    ([], "https", False),  # a proxy nobody listed
+    (["10.0.0.5/32"], "https", True),
+    (["10.0.0.5/32"], "http", False),
+])
+def test_the_session_cookie_is_secure_when_a_trusted_proxy_had_tls(tmp_path, ledger_url, trusted, proto, secure):
+    from edge_agent.central.console.pages import trusted_networks
+
+    app = create_app(RauConsoleSettings(ledger=ledger_url, users_db=tmp_path / "rau_console.db",
+                                        trusted_proxies=trusted_networks(trusted)))
+    app.state.console.accounts.add_user("ana", "analyst", PASSWORD)
+    try:
+        with TestClient(app, base_url="http://127.0.0.1", client=("10.0.0.5", 50000),
+                        follow_redirects=False) as client:
+            r = client.post("/login", data={"username": "ana", "password": PASSWORD, "next": "/"},
+                            headers={"X-Forwarded-Proto": proto})
+            assert r.status_code == 303
+            assert ("; secure" in r.headers["set-cookie"].lower()) is secure
+    finally:
+        app.state.console.close()

@@ -29,7 +29,7 @@ from edge_agent.central.ledger import Ledger, is_postgres, sqlite_path
 from edge_agent.config import PolicyConfig
 from edge_agent.web.accounts import Session, csrf_ok
 from edge_agent.web.audit import AuditLog
-from edge_agent.web.forwarded import Network, client_address
+from edge_agent.web.forwarded import Network, client_address, forwarded_https
 from edge_agent.web.login_audit import LoginRefusals
 from edge_agent.web.throttle import LoginThrottle, ThrottlePolicy
 
@@ -117,6 +117,15 @@ def client_of(request: Request) -> str:
     peer = request.client.host if request.client else "-"
     trusted = console_of(request).settings.trusted_proxies
     return client_address(peer, request.headers.get("x-forwarded-for", ""), trusted)
+
+
+def over_tls(request: Request) -> bool:
+    """Whether the browser reached us over TLS: our own listener, or a trusted proxy's."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else "-"
+    trusted = console_of(request).settings.trusted_proxies
+    return forwarded_https(peer, request.headers.get("x-forwarded-proto", ""), trusted)
 
 
 def now() -> datetime:

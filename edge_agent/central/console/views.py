@@ -22,6 +22,7 @@ from edge_agent.central.console.pages import (
     guard,
     not_found,
     now,
+    over_tls,
     refused,
     render_page,
     session_of,
@@ -75,7 +76,7 @@ async def login_submit(request: Request) -> Response:
     console.record(session, "login", "done", details={"client": client})
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, max_age=int(console.settings.session_ttl_s), httponly=True,
-                        samesite="strict", secure=console.settings.secure_cookies or request.url.scheme == "https",
+                        samesite="strict", secure=console.settings.secure_cookies or over_tls(request),
                         path="/")
     return response
 
