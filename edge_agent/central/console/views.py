@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from datetime import timedelta
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -33,6 +31,7 @@ from edge_agent.central.ledger import CrossingQuery, Ledger
 from edge_agent.config import PolicyConfig
 from edge_agent.ids import new_id
 from edge_agent.web.accounts import csrf_ok
+from edge_agent.web.login import submit_login
 
 log = logging.getLogger(__name__)
 
@@ -46,39 +45,11 @@ async def login_page(request: Request) -> Response:
 
 async def login_submit(request: Request) -> Response:
     console = console_of(request)
-    form = await request.form()
-    username = str(form.get("username", "")).strip().lower()
-    password = str(form.get("password", ""))
-    target = str(form.get("next") or "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"  # never redirect off the console
     client = client_of(request)
-    console.login_refusals.tick()
-    admission = await run_in_threadpool(console.throttle.admit, username, client)
-    if not admission.admitted:
-        wait_s = math.ceil(admission.wait_s)
-        console.counters["login:throttled"] += 1
-        log.warning("rau_console_login_throttled user=%s client=%s wait_s=%d", username[:40], client, wait_s)
-        response = render_page(request, "login.html", {
-            "errors": {"password": f"too many wrong passwords: try again in {wait_s} s"},
-            "username": username, "next": target}, status_code=429)
-        response.headers["Retry-After"] = str(wait_s)
-        return response
-    user = await run_in_threadpool(console.accounts.authenticate, username, password)
-    await run_in_threadpool(console.throttle.settle, admission, ok=user is not None)
-    if user is None:
-        console.counters["login:refused"] += 1
-        console.login_refusals.refused(username[:40], client, "wrong username or password")
-        log.warning("rau_console_login_refused user=%s client=%s", username[:40], client)
-        return render_page(request, "login.html", {"errors": {"password": "wrong username or password"},
-                                                   "username": username, "next": target}, status_code=401)
-    token, session = console.accounts.open_session(user)
-    console.record(session, "login", "done", details={"client": client})
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, token, max_age=int(console.settings.session_ttl_s), httponly=True,
-                        samesite="strict", secure=console.settings.secure_cookies or over_tls(request),
-                        path="/")
-    return response
+    return await submit_login(request, console, render=render_page, client=client, cookie=COOKIE,
+                              session_ttl_s=console.settings.session_ttl_s,
+                              secure=console.settings.secure_cookies or over_tls(request), log_name="rau_console",
+                              details={"client": client})
 
 
 async def logout(request: Request) -> Response:
