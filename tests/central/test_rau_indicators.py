@@ -228,3 +228,25 @@ def test_submitted_by_one_approved_by_another_signed_by_both_and_released(rau, k
     delta = verify_bundle(pending[0][4], accepted.state, site="bcp-a", region="north", now=now, current=current,
                           expected_slot="central:central")
     assert isinstance(delta, Accepted) and delta.kind == "delta" and delta.indicators["indicators"] == []
+
+
+def test_a_submission_overtaken_by_a_newer_approval_is_refused_and_an_editor_may_not_approve(rau):
+    app, client = rau
+    csrf = login(client, "ana")
+    first, second = new_draft(client, csrf), new_draft(client, csrf)
+    for draft in (first, second):
+        save(client, csrf, draft, a_set(TOBACCO))
+        client.post(f"/indicators/{draft}/submit", data={"csrf": csrf})
+    csrf = login(client, "sam")
+    assert client.post(f"/indicators/{first}/approve", data={"csrf": csrf}).status_code == 303
+    r = client.post(f"/indicators/{second}/approve", data={"csrf": csrf})
+    assert r.status_code == 409 and "newer version" in r.text
+    assert audit(app, "indicator_approve")[0].outcome == "rejected"
+
+    third = new_draft(client, csrf)  # sam drafts; sue edits it; sue may not approve, sam neither
+    csrf = login(client, "sue")
+    save(client, csrf, third, a_set())
+    client.post(f"/indicators/{third}/submit", data={"csrf": csrf})
+    assert client.post(f"/indicators/{third}/approve", data={"csrf": csrf}).status_code == 403
+    csrf = login(client, "sam")
+    assert client.post(f"/indicators/{third}/approve", data={"csrf": csrf}).status_code == 403
