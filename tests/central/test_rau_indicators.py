@@ -130,9 +130,13 @@ def test_the_one_indicator_form_adds_to_the_set_and_refuses_a_bad_field(rau):
     form = {"csrf": csrf, "id": "C-ORIGIN-CN", "title": "Goods from China", "field": "items.origin", "op": "eq",
             "value": "CN", "channel": "yellow", "priority": "5", "instructions": "Check the origin papers."}
     assert client.post(f"/indicators/{draft}/indicator", data=form).status_code == 303
+    codes = {**form, "id": "C-APPLES", "field": "items.hs_code", "op": "prefix", "value": "0808"}
+    assert client.post(f"/indicators/{draft}/indicator", data=codes).status_code == 303
+    weight = {**form, "id": "C-HEAVY", "field": "gross_kg", "op": "gt", "value": "40000"}
+    assert client.post(f"/indicators/{draft}/indicator", data=weight).status_code == 303
     stored = json.loads(app.state.console.ledger.draft(draft)["document"])
-    assert [i["id"] for i in stored["indicators"]] == ["C-ORIGIN-CN"]
-    assert stored["indicators"][0]["when"] == {"field": "items.origin", "op": "eq", "value": "CN"}
+    assert [i["id"] for i in stored["indicators"]] == ["C-ORIGIN-CN", "C-APPLES", "C-HEAVY"]
+    assert [i["when"]["value"] for i in stored["indicators"]] == ["CN", "0808", 40000]  # text stays text
 
     r = client.post(f"/indicators/{draft}/indicator", data={**form, "channel": "purple", "priority": "high"})
     assert r.status_code == 422

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.local_rules import IndicatorError, IndicatorSet, load_indicator_set
+from edge_agent.local_rules.fields import FIELDS
 from edge_agent.local_rules.operators import ConditionError, compile_condition
 from edge_agent.local_rules.selectivity import SelectivityList
 
@@ -198,7 +199,8 @@ def indicator_from_form(data: Mapping[str, Any], level: str) -> tuple[dict[str, 
             value = json.loads(value_text)
         except ValueError:
             errors["value"] = "a list of values is a JSON array, e.g. [\"2402\", \"2403\"]"
-    else:
+    elif getattr(FIELDS.get(text("field", 64)), "kind", "") == "number":
+        # Only a numeric field's value is a number: an HS code's "0808" stays text.
         try:
             number = float(value_text)
             value = int(number) if number.is_integer() and "." not in value_text else number
