@@ -254,3 +254,20 @@ def test_a_submission_overtaken_by_a_newer_approval_is_refused_and_an_editor_may
     assert client.post(f"/indicators/{third}/approve", data={"csrf": csrf}).status_code == 403
     csrf = login(client, "sam")
     assert client.post(f"/indicators/{third}/approve", data={"csrf": csrf}).status_code == 403
+
+
+def test_a_first_draft_starts_from_the_set_released_with_central_release_and_numbers_after_it(rau, keys):
+    from edge_agent.central.release import release
+    from edge_agent.sync.bundles import build_full, pack
+
+    app, client = rau
+    now = datetime.now(UTC)
+    body = build_full(a_set(TOBACCO), level="central", scope="central", version=4, expires=now + timedelta(days=3),
+                      created=now)
+    ledger = app.state.console.ledger
+    release(ledger, pack(body, [(keys[0] / "sam.key").read_text().strip()]))
+    csrf = login(client, "ana")
+    draft = new_draft(client, csrf)
+    assert json.loads(ledger.draft(draft)["document"])["indicators"][0]["id"] == "C-TOB-24"
+    assert client.post(f"/indicators/{draft}/submit", data={"csrf": csrf}).status_code == 303
+    assert ledger.draft(draft)["version"] == 5

@@ -56,7 +56,7 @@ from edge_agent.central.console.pages import (
     to_login,
 )
 from edge_agent.central.ledger import Ledger
-from edge_agent.central.release import release
+from edge_agent.central.release import destination, release
 from edge_agent.local_rules.fields import FIELDS
 from edge_agent.local_rules.operators import OPS
 from edge_agent.web.accounts import Session
@@ -100,12 +100,31 @@ async def new_draft(request: Request) -> Response:
 
     def create(ledger: Ledger) -> int:
         approved = _slot_approved(ledger, level, scope)
-        document = json.loads(approved[0]["document"]) if approved else empty_set(f"{scope}-draft")
+        document = json.loads(approved[0]["document"]) if approved else released_set(ledger, level, scope)
         return ledger.create_draft(level, scope, json.dumps(document, indent=2), session.user.username)
 
     draft_id = await console.read(create)
     console.record(session, "indicator_draft", "done", "new draft", {"draft": draft_id, "slot": f"{level}:{scope}"})
     return RedirectResponse(f"/indicators/{draft_id}", status_code=303)
+
+
+def released_set(ledger: Ledger, level: str, scope: str) -> dict[str, Any]:
+    """The set last released for the slot another way (`central release`), else an empty
+    one: a draft that started empty would withdraw every indicator of the released set."""
+    found = destination_of(level, scope)
+    payload = ledger.latest_full_bundle(found) if found else None
+    try:
+        document = json.loads(payload)["bundle"]["signed"]["indicators"] if payload else None
+    except (ValueError, KeyError, TypeError):
+        document = None
+    return document if isinstance(document, dict) else empty_set(f"{scope}-draft")
+
+
+def destination_of(level: str, scope: str) -> str:
+    """The topic of a slot's bundles (release.py's rule, from a minimal bundle)."""
+    probe = json.dumps({"bundle": {"signed": {"level": level, "scope": scope, "version": 0, "kind": "full"}}})
+    found = destination(probe.encode())
+    return "" if isinstance(found, str) else found.topic
 
 
 def _draft_id(request: Request) -> int | None:

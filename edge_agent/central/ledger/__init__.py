@@ -397,6 +397,11 @@ class Ledger(ABC):
         """Drafts newest first, as `draft` gives them."""
 
     @abstractmethod
+    def latest_full_bundle(self, topic: str) -> bytes | None:
+        """The newest full (retained) bundle released on `topic`, published or not: what a
+        new draft of that set starts from when none was approved on the console."""
+
+    @abstractmethod
     def routed_since(self, since: datetime, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
         """(site, record) of the newest version of each SEED record routed at or after `since`."""
 

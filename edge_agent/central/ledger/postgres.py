@@ -615,6 +615,11 @@ class PostgresLedger(Ledger):
                                  (limit,)).fetchall()
         return [draft_row(r) for r in rows]
 
+    def latest_full_bundle(self, topic: str) -> bytes | None:
+        row = self.conn.execute("SELECT payload FROM bundles WHERE topic = %s AND retain ORDER BY id DESC LIMIT 1",
+                                (topic,)).fetchone()
+        return bytes(row[0]) if row else None
+
     def routed_since(self, since: datetime, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
         rows = self.conn.execute(
             "SELECT DISTINCT ON (reference) site, body, routed_at FROM routed WHERE routed_at >= %s"

@@ -557,6 +557,11 @@ class SqliteLedger(Ledger):
                                  (limit,)).fetchall()
         return [draft_row(r) for r in rows]
 
+    def latest_full_bundle(self, topic: str) -> bytes | None:
+        row = self.conn.execute("SELECT payload FROM bundles WHERE topic = ? AND retain = 1 ORDER BY id DESC LIMIT 1",
+                                (topic,)).fetchone()
+        return bytes(row[0]) if row else None
+
     def routed_since(self, since: datetime, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
         rows = self.conn.execute(
             "SELECT site, body FROM routed r WHERE routed_at >= ? AND version = (SELECT max(version) FROM routed v"
