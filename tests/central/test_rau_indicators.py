@@ -271,3 +271,18 @@ def test_a_first_draft_starts_from_the_set_released_with_central_release_and_num
     assert json.loads(ledger.draft(draft)["document"])["indicators"][0]["id"] == "C-TOB-24"
     assert client.post(f"/indicators/{draft}/submit", data={"csrf": csrf}).status_code == 303
     assert ledger.draft(draft)["version"] == 5
+
+
+def test_a_drafter_without_a_key_submits_unsigned_and_the_sites_refuse_one_signature_of_two(rau, keys):
+    app, client = rau
+    csrf = login(client, "sue")  # no sue.key in the keys directory
+    draft = new_draft(client, csrf)
+    save(client, csrf, draft, a_set(TOBACCO))
+    assert client.post(f"/indicators/{draft}/submit", data={"csrf": csrf}).status_code == 303
+    assert json.loads(app.state.console.ledger.draft(draft)["signed"])["full"]["signatures"] == []
+    csrf = login(client, "sam")
+    assert client.post(f"/indicators/{draft}/approve", data={"csrf": csrf}).status_code == 303
+    [(_, _, _, _, payload)] = app.state.console.ledger.bundles_pending()
+    verdict = verify_bundle(payload, TrustState(root=keys[1]), site="bcp-a", region="north", now=datetime.now(UTC),
+                            current=None, expected_slot="central:central")
+    assert not isinstance(verdict, Accepted) and verdict.reason == "below_threshold"
