@@ -170,8 +170,11 @@ def status(config_path: Path | None, db_path: Path | None, last: int, as_json: b
 @click.option("--offline", is_flag=True,
               help="Run without the RAU (by default a private mosquitto and the central hub run beside the agent "
                    "when mosquitto is installed).")
+@click.option("--rau-console", "rau_console_port", type=int, is_flag=False, flag_value=8090, default=None,
+              help="Serve the RAU's console beside the demo's hub on 127.0.0.1:PORT (default 8090), with users "
+                   "analyst and senior who each sign with their own key; it stays up until Ctrl-C.")
 def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool, console_port: int | None,
-         offline: bool) -> None:
+         offline: bool, rau_console_port: int | None) -> None:
     """A whole crossing point on simulators: two lanes, a day's trucks, planted cases.
 
     Starts the agent with simulated weighbridges, plate cameras and loop detectors,
@@ -190,8 +193,11 @@ def demo(trucks: int, speed: str, seed: int, data_dir: Path | None, quiet: bool,
         factor = 0.0 if speed == "max" else 1.0 / float(speed)
     except ValueError:
         raise click.BadParameter("a number or 'max'", param_hint="--speed") from None
+    if rau_console_port is not None and offline:
+        raise click.UsageError("--rau-console needs the RAU: drop --offline")
+    online = True if rau_console_port is not None else (False if offline else None)
     ok = run_demo(trucks=trucks, time_factor=factor, seed=seed, data_dir=data_dir, live=not quiet,
-                  console_port=console_port, online=False if offline else None)
+                  console_port=console_port, online=online, rau_console_port=rau_console_port)
     sys.exit(0 if ok else 1)
 
 

@@ -40,7 +40,7 @@ from edge_agent.config import (
     TimeoutsConfig,
 )
 from edge_agent.console.auth import Accounts
-from edge_agent.demo_rau import DemoRau, broker_installed
+from edge_agent.demo_rau import RAU_CONSOLE_USERS, DemoRau, broker_installed
 from edge_agent.devices.anpr.listener import AnprListener
 from edge_agent.lane import Phase
 from edge_agent.models import ControlActRecorded, ControlCompleted, PreArrivalReceived
@@ -89,7 +89,7 @@ class Outcome:
 
 def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_dir: Path | None = None,
              live: bool = True, out: TextIO | None = None, console_port: int | None = None,
-             online: bool | None = None) -> bool:
+             online: bool | None = None, rau_console_port: int | None = None) -> bool:
     """Run the scenario; print the live view and the summary; True if every truck matched.
 
     With `console_port` the officers' console serves the demo's lanes and stays up after
@@ -102,9 +102,15 @@ def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_
     def linger(rig: DemoRig, outcomes: list[Outcome]) -> None:
         summary.append(print_summary(outcomes, time.monotonic() - started, echo))
         echo(rig.rau_report())
-        if console_port is not None:
-            echo(f"\nthe console stays up at {rig.agent.console.url}, the site's figures at "
-                 f"{rig.agent.metrics.url} (Ctrl-C to end)")
+        if rig.rau is not None and rig.rau.console_url:
+            echo(f"\nthe RAU console stays up at {rig.rau.console_url}, users "
+                 f"{', '.join(RAU_CONSOLE_USERS)}, password {DEMO_PASSWORD!r}")
+        if console_port is not None or (rig.rau is not None and rig.rau.console_url):
+            if console_port is not None:
+                echo(f"\nthe console stays up at {rig.agent.console.url}, the site's figures at "
+                     f"{rig.agent.metrics.url} (Ctrl-C to end)")
+            else:
+                echo("(Ctrl-C to end)")
             # A shell that starts a job in the background without job control has it ignore
             # SIGINT, and Python keeps an ignored SIGINT ignored: Ctrl-C (or kill -INT) would
             # then never end the demo. It is promised to, so it is asked for here.
@@ -118,7 +124,7 @@ def run_demo(*, trucks: int = 20, time_factor: float = 0.1, seed: int = 7, data_
 
     outcomes = run_scenario(trucks=trucks, time_factor=time_factor, seed=seed, data_dir=data_dir,
                             echo=echo if live else None, console_port=console_port, before_stop=linger,
-                            online=online)
+                            online=online, rau_console_port=rau_console_port)
     return summary[0] if summary else print_summary(outcomes, time.monotonic() - started, echo)
 
 
@@ -132,7 +138,7 @@ DEMO_USERS = {"officer": "officer", "head": "head_of_office", "analyst": "local_
 
 def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path | None = None,
                  echo=None, console_port: int | None = None, before_stop=None,
-                 online: bool | None = None) -> list[Outcome]:
+                 online: bool | None = None, rau_console_port: int | None = None) -> list[Outcome]:
     """Drive the scenario's trucks through a started agent; one Outcome per truck.
 
     `online`: run the RAU (private mosquitto + central hub) beside the agent; None means
@@ -142,7 +148,7 @@ def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path |
     workdir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="edge-agent-demo-"))
     if online is None:
         online = broker_installed()
-    rig = DemoRig(workdir, time_factor, seed, console_port, online=online)
+    rig = DemoRig(workdir, time_factor, seed, console_port, online=online, rau_console_port=rau_console_port)
     try:
         rig.start()
         say = echo or log.info
@@ -150,6 +156,9 @@ def run_scenario(*, trucks: int, time_factor: float, seed: int, data_dir: Path |
             f"{trucks} trucks, seed {seed}, data in {workdir}")
         if rig.agent.console is not None:
             say(f"demo: console at {rig.agent.console.url}, users {', '.join(DEMO_USERS)}, "
+                f"password {DEMO_PASSWORD!r}")
+        if rig.rau is not None and rig.rau.console_url:
+            say(f"demo: RAU console at {rig.rau.console_url}, users {', '.join(RAU_CONSOLE_USERS)}, "
                 f"password {DEMO_PASSWORD!r}")
         say(rig.link_line())
         rig.deliver_prearrivals([plan.record for plan in plans if plan.record is not None])
@@ -167,13 +176,14 @@ class DemoRig:
     """The agent plus one set of simulators per lane."""
 
     def __init__(self, workdir: Path, time_factor: float, seed: int, console_port: int | None = None,
-                 *, online: bool = False, officer_wait_s: float = 0.0) -> None:
+                 *, online: bool = False, officer_wait_s: float = 0.0, rau_console_port: int | None = None) -> None:
         self.workdir = workdir
         self.officer_wait_s = officer_wait_s
         self.console_port = console_port
         self.rau: Any = None
         if online:
-            self.rau = DemoRau(workdir, SITE_ID)
+            # With rau_console_port the RAU's console serves beside the hub (demo_rau.py).
+            self.rau = DemoRau(workdir, SITE_ID, rau_console_port=rau_console_port, password=DEMO_PASSWORD)
         self.factor = time_factor
         self.seed = seed
         self.scales: dict[str, Any] = {}

@@ -142,3 +142,43 @@ def test_offline_the_lanes_decide_alone_and_the_events_wait_in_the_outbox(tmp_pa
         reader.close()
     assert streams.count("crossing") == 3
     assert not (tmp_path / "central.db").exists()
+
+
+def test_the_demo_rau_console_publishes_an_indicator_two_people_sign_to_the_demo_lanes(tmp_path):
+    """`demo --rau-console`: the analyst drafts and submits, the senior approves, and the
+    demo's agent applies the set (its root wants both people's keys)."""
+    import re
+
+    import httpx2 as httpx
+    from testkit.waiting import wait_for
+
+    from edge_agent.demo import DEMO_PASSWORD
+
+    applied: list[int] = []
+
+    def use_the_console(rig, outcomes) -> None:
+        before = rig.agent.core.counters["bundles_applied"]
+        with httpx.Client(base_url=rig.rau.console_url, follow_redirects=False) as client:
+            def log_in(username: str) -> str:
+                client.cookies.clear()
+                assert client.post("/login", data={"username": username, "password": DEMO_PASSWORD,
+                                                   "next": "/"}).status_code == 303
+                return re.search(r'name="csrf" value="([^"]+)"', client.get("/indicators").text).group(1)
+
+            csrf = log_in("analyst")
+            draft = client.post("/indicators/new", data={"csrf": csrf, "level": "central", "scope": "central"})
+            path = draft.headers["location"]
+            assert "C-ARMS-93" in client.get(path).text  # the demo's own set, released through the hub, is the base
+            r = client.post(path + "/indicator", data={
+                "csrf": csrf, "id": "C-APPLES-0808", "field": "items.hs_code", "op": "prefix", "value": "0808",
+                "channel": "yellow", "priority": "1", "title": "Apples"})
+            assert r.status_code == 303, r.text
+            assert client.post(path + "/submit", data={"csrf": csrf}).status_code == 303
+            csrf = log_in("senior")
+            assert client.post(path + "/approve", data={"csrf": csrf}).status_code == 303
+        wait_for(lambda: rig.agent.core.counters["bundles_applied"] > before, 30, what="the demo's agent to apply it")
+        applied.append(rig.agent.core.counters["bundles_applied"])
+
+    run_scenario(trucks=1, time_factor=0.0, seed=3, data_dir=tmp_path, online=True, rau_console_port=0,
+                 before_stop=use_the_console)
+    assert applied

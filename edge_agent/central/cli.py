@@ -599,8 +599,10 @@ def _users_db(db: str, users_db: Path | None) -> Path:
 @click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="CIDR",
               help="A reverse proxy whose X-Forwarded-For is believed (repeat).")
 @click.option("--secure-cookies", is_flag=True, help="Mark the session cookie Secure (behind a TLS proxy).")
+@click.option("--keys-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Indicator signing: each user's key as USERNAME.key (edge-agent central keygen --name USERNAME).")
 @click.pass_context
-def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cookies) -> None:
+def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cookies, keys_dir) -> None:
     """The RAU's web console on the hub's ledger: serve it, or manage its users."""
     if ctx.invoked_subcommand is not None:
         return
@@ -614,7 +616,7 @@ def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cooki
         raise click.BadParameter(str(err), param_hint="--trusted-proxy") from err
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     serve(RauConsoleSettings(ledger=db, users_db=_users_db(db, users_db), host=host, port=port,
-                             trusted_proxies=proxies, secure_cookies=secure_cookies))
+                             trusted_proxies=proxies, secure_cookies=secure_cookies, keys_dir=keys_dir))
 
 
 @console_command.command("adduser")

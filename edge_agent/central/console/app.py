@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from edge_agent.central.console import indicators
 from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
 from edge_agent.central.console.views import (
     audit_page,
@@ -53,6 +54,15 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         Route("/crossings", crossings_page),
         Route("/crossings/{site}/{crossing}", crossing_page),
         Route("/audit", audit_page),
+        # indicator authoring with two people (console/indicators.py)
+        Route("/indicators", indicators.drafts_page),
+        Route("/indicators/new", indicators.new_draft, methods=["POST"]),
+        Route("/indicators/{draft}", indicators.draft_page),
+        Route("/indicators/{draft}/preview", indicators.preview_page),
+        Route("/indicators/{draft}/json", indicators.save_json, methods=["POST"]),
+        Route("/indicators/{draft}/indicator", indicators.save_indicator, methods=["POST"]),
+        Route("/indicators/{draft}/submit", indicators.submit, methods=["POST"]),
+        Route("/indicators/{draft}/approve", indicators.approve, methods=["POST"]),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -53,6 +53,8 @@ class RauConsoleSettings:
     refresh_s: float = 5.0  # how often the live panels ask again
     # The administration's code list: a raise is checked against it (sites share it).
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    # Indicator authoring: each user's signing key, <username>.key (indicators_signing.py).
+    keys_dir: Path | None = None
 
 
 def users_db_beside(ledger: str) -> Path:

@@ -28,6 +28,10 @@ ROLE_LABELS = {
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "raise_channel": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
     "audit_view": frozenset({Role.SENIOR_ANALYST, Role.ADMINISTRATOR}),
+    # indicator authoring: analysts draft and submit, a senior analyst (another person) approves
+    "indicator_draft": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
+    "indicator_submit": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
+    "indicator_approve": frozenset({Role.SENIOR_ANALYST}),
 }
 
 

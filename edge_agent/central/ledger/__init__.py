@@ -367,6 +367,44 @@ class Ledger(ABC):
     def last_event_at(self, site: str) -> datetime | None:
         """When the newest stored event of `site` was made (its id's time), None for none."""
 
+    # ------------------------------------------------------------------ indicator drafts (the RAU console's authoring)
+
+    @abstractmethod
+    def create_draft(self, level: str, scope: str, document: str, by: str) -> int:
+        """A new indicator-set draft for one bundle slot (level, scope); returns its number."""
+
+    @abstractmethod
+    def update_draft(self, draft_id: int, document: str, by: str) -> bool:
+        """Replace a draft's document; False unless it is still a draft (not yet submitted)."""
+
+    @abstractmethod
+    def submit_draft(self, draft_id: int, by: str, version: int, signed: str) -> bool:
+        """Mark a draft submitted as bundle `version`, with the drafter's signed bundles (JSON);
+        False unless it was a draft."""
+
+    @abstractmethod
+    def approve_draft(self, draft_id: int, by: str, signed: str) -> bool:
+        """Mark a submitted draft approved, with the bundles as signed by both (JSON); False
+        unless it was submitted, or its version is no longer above the slot's approved ones."""
+
+    @abstractmethod
+    def draft(self, draft_id: int) -> dict[str, Any] | None:
+        """One draft: id, level, scope, document, status, version, signed, drafted_by/at,
+        edited_by/at, submitted_by/at, approved_by/at ('' for what has not happened)."""
+
+    @abstractmethod
+    def drafts(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Drafts newest first, as `draft` gives them."""
+
+    @abstractmethod
+    def latest_full_bundle(self, topic: str) -> bytes | None:
+        """The newest full (retained) bundle released on `topic`, published or not: what a
+        new draft of that set starts from when none was approved on the console."""
+
+    @abstractmethod
+    def routed_since(self, since: datetime, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
+        """(site, record) of the newest version of each SEED record routed at or after `since`."""
+
     @abstractmethod
     def rejection_count(self) -> int: ...
 
@@ -401,6 +439,14 @@ def command_row(command_id: str, site: str, by: str, queued_at: str, published_a
     fields = parsed if isinstance(parsed, dict) else {}
     return {**fields, "id": command_id, "site": site, "by": by, "queued_at": queued_at,
             "published_at": published_at or ""}
+
+
+DRAFT_COLUMNS = ("id", "level", "scope", "document", "status", "version", "signed", "drafted_by", "drafted_at",
+                 "edited_by", "edited_at", "submitted_by", "submitted_at", "approved_by", "approved_at")
+
+
+def draft_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {k: ("" if v is None else v) for k, v in zip(DRAFT_COLUMNS, row, strict=True)}
 
 
 def id_bound(when: datetime) -> str:

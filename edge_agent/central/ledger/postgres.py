@@ -30,6 +30,7 @@ from psycopg.rows import tuple_row
 
 from edge_agent.central.ledger import (
     CROSSING_SPAN,
+    DRAFT_COLUMNS,
     UNDATED,
     AlertPlanner,
     CrossingQuery,
@@ -39,6 +40,7 @@ from edge_agent.central.ledger import (
     LedgerError,
     command_row,
     describe,
+    draft_row,
     indexed_fields,
     made_at,
     parse_event,
@@ -155,6 +157,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX commands_pending ON commands (queued_at) WHERE published_at IS NULL;
     CREATE INDEX commands_site ON commands (site, queued_at);
     """,
+    # 4: indicator-set drafts from the RAU console: drafted, submitted (signed by the
+    # drafter), approved (signed by a second person and released as bundles)
+    """
+    CREATE TABLE indicator_drafts (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        level text NOT NULL,
+        scope text NOT NULL,
+        document text NOT NULL,
+        status text NOT NULL DEFAULT 'draft',
+        version integer,
+        signed text NOT NULL DEFAULT '',
+        drafted_by text NOT NULL,
+        drafted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        edited_by text NOT NULL DEFAULT '',
+        edited_at timestamptz,
+        submitted_by text NOT NULL DEFAULT '',
+        submitted_at timestamptz,
+        approved_by text NOT NULL DEFAULT '',
+        approved_at timestamptz
+    );
+    CREATE UNIQUE INDEX indicator_drafts_approved ON indicator_drafts (level, scope, version)
+        WHERE status = 'approved';
+    CREATE INDEX routed_at ON routed (routed_at);
+    """,
 ]
 
 
@@ -164,6 +190,7 @@ def _iso(column: str) -> str:
     return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
+_DRAFT_SELECT = ", ".join(_iso(c) if c.endswith("_at") else c for c in DRAFT_COLUMNS)
 _DELIVERY_COLUMNS = ("id, hit_id, site, indicator_id, target, channel, recipient, subject, body, status, attempts,"
                      f" error, {_iso('created_at')}, coalesce({_iso('sent_at')}, '')")
 
@@ -548,6 +575,56 @@ class PostgresLedger(Ledger):
         row = self.conn.execute("SELECT max(made_at) FROM events WHERE site = %s AND made_at >= '2000-01-01'",
                                 (site,)).fetchone()
         return row[0] if row and row[0] else None
+
+    # ------------------------------------------------------------------ indicator drafts
+
+    def create_draft(self, level: str, scope: str, document: str, by: str) -> int:
+        row = self.conn.execute("INSERT INTO indicator_drafts (level, scope, document, drafted_by)"
+                                " VALUES (%s, %s, %s, %s) RETURNING id", (level, scope, document, by)).fetchone()
+        return int(row[0])
+
+    def update_draft(self, draft_id: int, document: str, by: str) -> bool:
+        cur = self.conn.execute("UPDATE indicator_drafts SET document = %s, edited_by = %s,"
+                                " edited_at = clock_timestamp() WHERE id = %s AND status = 'draft'",
+                                (document, by, draft_id))
+        return bool(cur.rowcount)
+
+    def submit_draft(self, draft_id: int, by: str, version: int, signed: str) -> bool:
+        cur = self.conn.execute(
+            "UPDATE indicator_drafts SET status = 'submitted', version = %s, signed = %s, submitted_by = %s,"
+            " submitted_at = clock_timestamp() WHERE id = %s AND status = 'draft'", (version, signed, by, draft_id))
+        return bool(cur.rowcount)
+
+    def approve_draft(self, draft_id: int, by: str, signed: str) -> bool:
+        try:
+            cur = self.conn.execute(
+                "UPDATE indicator_drafts d SET status = 'approved', signed = %s, approved_by = %s,"
+                " approved_at = clock_timestamp() WHERE id = %s AND status = 'submitted' AND NOT EXISTS"
+                " (SELECT 1 FROM indicator_drafts a WHERE a.status = 'approved' AND a.level = d.level"
+                " AND a.scope = d.scope AND a.version >= d.version)", (signed, by, draft_id))
+        except psycopg.errors.UniqueViolation:
+            return False  # a concurrent approval took this version first
+        return bool(cur.rowcount)
+
+    def draft(self, draft_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT {_DRAFT_SELECT} FROM indicator_drafts WHERE id = %s", (draft_id,)).fetchone()
+        return draft_row(row) if row else None
+
+    def drafts(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.conn.execute(f"SELECT {_DRAFT_SELECT} FROM indicator_drafts ORDER BY id DESC LIMIT %s",
+                                 (limit,)).fetchall()
+        return [draft_row(r) for r in rows]
+
+    def latest_full_bundle(self, topic: str) -> bytes | None:
+        row = self.conn.execute("SELECT payload FROM bundles WHERE topic = %s AND retain ORDER BY id DESC LIMIT 1",
+                                (topic,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def routed_since(self, since: datetime, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT ON (reference) site, body, routed_at FROM routed WHERE routed_at >= %s"
+            " ORDER BY reference, version DESC LIMIT %s", (since, limit)).fetchall()
+        return [(r[0], r[1]) for r in sorted(rows, key=lambda r: r[2], reverse=True)]
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]

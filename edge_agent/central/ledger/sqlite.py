@@ -17,12 +17,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from edge_agent.central.ledger import (
     CROSSING_SPAN,
+    DRAFT_COLUMNS,
     UNDATED,
     AlertPlanner,
     CrossingQuery,
@@ -32,6 +33,7 @@ from edge_agent.central.ledger import (
     LedgerBusy,
     LedgerError,
     command_row,
+    draft_row,
     id_bound,
     made_at,
     now_iso,
@@ -142,6 +144,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX commands_site ON commands (site, queued_at);
     CREATE INDEX events_site_id ON events (site, id);
     CREATE INDEX events_stream_id ON events (stream, id);
+    """,
+    # 5: indicator-set drafts from the RAU console: drafted, submitted (signed by the
+    # drafter), approved (signed by a second person and released as bundles)
+    """
+    CREATE TABLE indicator_drafts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        level TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        document TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'draft',
+        version INTEGER,
+        signed TEXT NOT NULL DEFAULT '',
+        drafted_by TEXT NOT NULL,
+        drafted_at TEXT NOT NULL,
+        edited_by TEXT NOT NULL DEFAULT '',
+        edited_at TEXT NOT NULL DEFAULT '',
+        submitted_by TEXT NOT NULL DEFAULT '',
+        submitted_at TEXT NOT NULL DEFAULT '',
+        approved_by TEXT NOT NULL DEFAULT '',
+        approved_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE UNIQUE INDEX indicator_drafts_approved ON indicator_drafts (level, scope, version)
+        WHERE status = 'approved';
+    CREATE INDEX routed_at ON routed (routed_at);
     """,
 ]
 
@@ -486,6 +512,62 @@ class SqliteLedger(Ledger):
         row = self.conn.execute("SELECT max(id) FROM events WHERE site = ?", (site,)).fetchone()
         when = made_at(row[0]) if row and row[0] else None
         return None if when is None or when == UNDATED else when
+
+    # ------------------------------------------------------------------ indicator drafts
+
+    def create_draft(self, level: str, scope: str, document: str, by: str) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO indicator_drafts (level, scope, document, drafted_by, drafted_at) VALUES (?, ?, ?, ?, ?)",
+                (level, scope, document, by, now_iso()))
+        return int(cur.lastrowid or 0)
+
+    def update_draft(self, draft_id: int, document: str, by: str) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE indicator_drafts SET document = ?, edited_by = ?, edited_at = ?"
+                " WHERE id = ? AND status = 'draft'",
+                (document, by, now_iso(), draft_id))
+        return bool(cur.rowcount)
+
+    def submit_draft(self, draft_id: int, by: str, version: int, signed: str) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE indicator_drafts SET status = 'submitted', version = ?, signed = ?, submitted_by = ?,"
+                " submitted_at = ? WHERE id = ? AND status = 'draft'", (version, signed, by, now_iso(), draft_id))
+        return bool(cur.rowcount)
+
+    def approve_draft(self, draft_id: int, by: str, signed: str) -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE indicator_drafts SET status = 'approved', signed = ?, approved_by = ?, approved_at = ?"
+                " WHERE id = ? AND status = 'submitted' AND NOT EXISTS (SELECT 1 FROM indicator_drafts a"
+                " WHERE a.status = 'approved' AND a.level = indicator_drafts.level"
+                " AND a.scope = indicator_drafts.scope AND a.version >= indicator_drafts.version)",
+                (signed, by, now_iso(), draft_id))
+        return bool(cur.rowcount)
+
+    def draft(self, draft_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT {', '.join(DRAFT_COLUMNS)} FROM indicator_drafts WHERE id = ?",
+                                (draft_id,)).fetchone()
+        return draft_row(row) if row else None
+
+    def drafts(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.conn.execute(f"SELECT {', '.join(DRAFT_COLUMNS)} FROM indicator_drafts ORDER BY id DESC LIMIT ?",
+                                 (limit,)).fetchall()
+        return [draft_row(r) for r in rows]
+
+    def latest_full_bundle(self, topic: str) -> bytes | None:
+        row = self.conn.execute("SELECT payload FROM bundles WHERE topic = ? AND retain = 1 ORDER BY id DESC LIMIT 1",
+                                (topic,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def routed_since(self, since: datetime, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
+        rows = self.conn.execute(
+            "SELECT site, body FROM routed r WHERE routed_at >= ? AND version = (SELECT max(version) FROM routed v"
+            " WHERE v.reference = r.reference) ORDER BY routed_at DESC LIMIT ?",
+            (since.astimezone(UTC).isoformat(timespec="milliseconds"), limit)).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]
