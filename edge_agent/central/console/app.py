@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from edge_agent.central.console.effectiveness_views import effectiveness_csv, effectiveness_page
 from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
 from edge_agent.central.console.views import (
     audit_page,
@@ -54,6 +55,9 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         Route("/crossings/{site}/{crossing}", crossing_page),
         Route("/audit", audit_page),
         Route("/healthz", healthz),
+        # effectiveness (issue 16, item 4): tables, SVG charts and CSV exports
+        Route("/effectiveness", effectiveness_page),
+        Route("/effectiveness/{table}.csv", effectiveness_csv),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
