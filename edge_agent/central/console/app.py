@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from edge_agent.central.console.effectiveness_views import effectiveness_csv, effectiveness_page
 from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
+from edge_agent.central.console.users import add_user, disable_user, enable_user, reset_password, users_page
 from edge_agent.central.console.views import (
     audit_page,
     crossing_page,
@@ -58,6 +59,12 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         # effectiveness (issue 16, item 4): tables, SVG charts and CSV exports
         Route("/effectiveness", effectiveness_page),
         Route("/effectiveness/{table}.csv", effectiveness_csv),
+        # the users page (issue 16, item 7): the administrator keeps the users
+        Route("/users", users_page, methods=["GET"]),
+        Route("/users", add_user, methods=["POST"]),
+        Route("/users/{username}/disable", disable_user, methods=["POST"]),
+        Route("/users/{username}/enable", enable_user, methods=["POST"]),
+        Route("/users/{username}/password", reset_password, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

@@ -28,6 +28,12 @@ ROLE_LABELS = {
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "raise_channel": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
     "audit_view": frozenset({Role.SENIOR_ANALYST, Role.ADMINISTRATOR}),
+    # the users page (issue 16, item 7)
+    "users_view": frozenset({Role.ADMINISTRATOR}),
+    "user_add": frozenset({Role.ADMINISTRATOR}),
+    "user_disable": frozenset({Role.ADMINISTRATOR}),
+    "user_enable": frozenset({Role.ADMINISTRATOR}),
+    "user_password": frozenset({Role.ADMINISTRATOR}),
 }
 
 
