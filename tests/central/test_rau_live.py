@@ -153,3 +153,13 @@ def test_a_stop_is_not_held_by_open_streams(served):
     thread.join(30)
     assert not thread.is_alive()
     assert app.state.live.open_count() == 0
+
+
+def test_disabling_the_user_ends_their_stream(served):
+    app, server, thread, port, _ = served
+    cookie, _ = login(port)
+    stream = Stream(port, "/hits/events", cookie)
+    stream.until(lambda e: e[0] == "panel")
+    app.state.console.accounts.set_disabled("ana", True)
+    assert stream.until(lambda e: e[0] == "closing") == ("closing", "session_ended")
+    stream.close()
