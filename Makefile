@@ -31,6 +31,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The pure parts, type-checked: the lane, plates, the rules, the scale's protocol parsers,
 # and the store and core that carry their values.
 MYPY_PATHS := edge_agent/lane edge_agent/plates edge_agent/store edge_agent/core edge_agent/storage \
+	edge_agent/hit_rates.py edge_agent/central/console/effectiveness.py edge_agent/central/console/charts.py \
 	$(filter-out edge_agent/local_rules/cli.py,$(wildcard edge_agent/local_rules/*.py edge_agent/local_rules/ops/*.py)) \
 	$(filter-out edge_agent/devices/scale/cli.py edge_agent/devices/scale/transport.py,$(wildcard edge_agent/devices/scale/*.py))
 

@@ -591,6 +591,17 @@ def _users_db(db: str, users_db: Path | None) -> Path:
     return users_db or users_db_beside(db)
 
 
+def _hub_config(config_path: Path | None):
+    """The central.toml given (a clear error naming each bad key), or the defaults."""
+    from edge_agent.central.config import HubConfig, load_hub_config
+    from edge_agent.errors import ConfigError
+
+    try:
+        return load_hub_config(config_path) if config_path else HubConfig()
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+
+
 @central.group("console", invoke_without_command=True)
 @db_option
 @console_db_option
@@ -601,8 +612,10 @@ def _users_db(db: str, users_db: Path | None) -> Path:
 @click.option("--secure-cookies", is_flag=True, help="Mark the session cookie Secure (behind a TLS proxy).")
 @click.option("--keys-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Indicator signing: each user's key as USERNAME.key (edge-agent central keygen --name USERNAME).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The hub's central.toml: its [console] section (the channel mix targets).")
 @click.pass_context
-def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cookies, keys_dir) -> None:
+def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cookies, keys_dir, config_path) -> None:
     """The RAU's web console on the hub's ledger: serve it, or manage its users."""
     if ctx.invoked_subcommand is not None:
         return
@@ -615,8 +628,10 @@ def console_command(ctx, db, users_db, host, port, trusted_proxies, secure_cooki
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--trusted-proxy") from err
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    targets = _hub_config(config_path).console
     serve(RauConsoleSettings(ledger=db, users_db=_users_db(db, users_db), host=host, port=port,
-                             trusted_proxies=proxies, secure_cookies=secure_cookies, keys_dir=keys_dir))
+                             trusted_proxies=proxies, secure_cookies=secure_cookies, keys_dir=keys_dir,
+                             targets=targets))
 
 
 @console_command.command("adduser")

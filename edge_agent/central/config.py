@@ -1,5 +1,6 @@
 """The hub's configuration file (`edge-agent central serve --config central.toml`): where
-its ledger is, the office map, and who gets alerts and how. Documented key by key in
+its ledger is, the office map, who gets alerts and how, and the channel mix the RAU's
+console holds the sites to. Documented key by key in
 docs/central.md ("Configuration"); every section refuses keys it does not know.
 
     config = load_hub_config(Path("central.toml"))
@@ -14,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edge_agent.config import DEFAULT_CHANNELS
 from edge_agent.errors import ConfigError
 
 
@@ -98,6 +100,32 @@ class AlertsConfig(_Section):
         return bool(self.targets)
 
 
+# The administration's channel mix (the seed's figures): the share of crossings it expects
+# per channel, and of the green ones the share drawn at random for a documents check.
+CHANNEL_TARGETS_PCT = {"green": 11.0, "yellow": 67.0, "red": 16.0, "blue": 2.0, "orange": 4.0}
+RANDOM_TARGET_PCT = 5.0
+
+
+class ConsoleConfig(_Section):
+    """What the RAU's console compares the sites against (`[console]`)."""
+
+    channel_targets_pct: dict[str, float] = Field(default_factory=lambda: dict(CHANNEL_TARGETS_PCT))
+    random_target_pct: float = Field(default=RANDOM_TARGET_PCT, ge=0, le=100)
+
+    @field_validator("channel_targets_pct")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        codes = {c.code for c in DEFAULT_CHANNELS}
+        unknown = sorted(set(value) - codes)
+        if unknown:
+            raise ValueError(f"unknown channels {unknown}: the channels are {sorted(codes)}")
+        if any(not 0 <= share <= 100 for share in value.values()):
+            raise ValueError("each share is a percentage from 0 to 100")
+        if sum(value.values()) > 100.0001:
+            raise ValueError(f"the shares add up to {sum(value.values()):g} %, more than 100 %")
+        return value
+
+
 class HubConfig(_Section):
     db: str = ""  # a path, sqlite:///PATH or postgresql://...; --db wins
     offices: dict[str, str] = Field(default_factory=dict)  # customs office code -> site id
@@ -106,6 +134,7 @@ class HubConfig(_Section):
     # names the RAU never registered (a stray certificate, a test rig on the wrong broker).
     sites: list[str] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
 
 def load_hub_config(path: Path) -> HubConfig:

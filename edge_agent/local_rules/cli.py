@@ -16,6 +16,7 @@ import click
 from edge_agent.config import AgentConfig, PolicyConfig, load_config
 from edge_agent.durable import replace_file
 from edge_agent.errors import ConfigError, IndicatorError
+from edge_agent.hit_rates import channel_rates, indicator_stats
 from edge_agent.local_rules.engine import assess
 from edge_agent.local_rules.indicators import (
     IndicatorSet,
@@ -24,7 +25,6 @@ from edge_agent.local_rules.indicators import (
 )
 from edge_agent.local_rules.local_set import checked_local_set, local_set_path, read_local_set, updated_local_set
 from edge_agent.local_rules.normalize import normalize_plate
-from edge_agent.local_rules.stats import channel_rates, indicator_stats
 from edge_agent.models import Observations, PreArrival
 from edge_agent.ownership import give_to_directory_owner
 from edge_agent.reload import signal_reload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_agent.config import PolicyConfig
-from edge_agent.local_rules.stats import channel_rates, indicator_stats
+from edge_agent.hit_rates import channel_rates, indicator_stats
 
 
 def test_hits_controls_positives_and_hit_rate():
@@ -47,3 +47,14 @@ def test_channel_rates_against_expected():
     assert by["red"]["count"] == 5 and by["red"]["expected_pct"] is None
     assert rates["random"] == {"selected": 2, "eligible": 20, "actual_pct": 10.0, "expected_pct": 5.0}
     assert channel_rates([], policy)["total"] == 0
+
+
+def test_channel_rates_of_grouped_rows_count_as_their_rows_would():
+    """The RAU's ledger groups crossings by channel in SQL; a row with `count` stands for that many."""
+    policy = PolicyConfig(random_share_pct=5.0, expected_share_pct={"green": 11.0, "yellow": 67.0})
+    rows = ([{"channel": "green", "random_selected": 0}] * 18 + [{"channel": "yellow", "random_selected": 1}] * 2
+            + [{"channel": "red", "random_selected": 0}] * 5)
+    grouped = [{"channel": "green", "random_selected": 0, "count": 18},
+               {"channel": "yellow", "random_selected": 1, "count": 2},
+               {"channel": "red", "random_selected": 0, "count": 5}]
+    assert channel_rates(grouped, policy) == channel_rates(rows, policy)

@@ -16,7 +16,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from edge_agent.central.console import indicators
+from edge_agent.central.console.effectiveness_views import effectiveness_csv, effectiveness_page
+from edge_agent.central.console.live import ClosingServer, LiveStreams, hits_events, sites_events
 from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
+from edge_agent.central.console.users import add_user, disable_user, enable_user, reset_password, users_page
 from edge_agent.central.console.views import (
     audit_page,
     crossing_page,
@@ -47,6 +50,9 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         Route("/login", login_submit, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/sites/live", sites_live),
+        # live panels over server-sent events (issue 16, item 1); /sites/live and /hits/live stay, the fallback
+        Route("/sites/events", sites_events),
+        Route("/hits/events", hits_events),
         Route("/sites/{site}", site_page),
         Route("/sites/{site}/raise", raise_action, methods=["POST"]),
         Route("/hits", hits_page),
@@ -64,17 +70,28 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         Route("/indicators/{draft}/submit", indicators.submit, methods=["POST"]),
         Route("/indicators/{draft}/approve", indicators.approve, methods=["POST"]),
         Route("/healthz", healthz),
+        # effectiveness (issue 16, item 4): tables, SVG charts and CSV exports
+        Route("/effectiveness", effectiveness_page),
+        Route("/effectiveness/{table}.csv", effectiveness_csv),
+        # the users page (issue 16, item 7): the administrator keeps the users
+        Route("/users", users_page, methods=["GET"]),
+        Route("/users", add_user, methods=["POST"]),
+        Route("/users/{username}/disable", disable_user, methods=["POST"]),
+        Route("/users/{username}/enable", enable_user, methods=["POST"]),
+        Route("/users/{username}/password", reset_password, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.console = console
+    app.state.live = LiveStreams()
     return app
 
 
 def server_for(app: Starlette) -> uvicorn.Server:
     # proxy_headers off: only settings.trusted_proxies are believed (edge_agent/web/forwarded.py).
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                         proxy_headers=False, timeout_graceful_shutdown=2))
+    # ClosingServer ends the live panels' streams first when it stops (console/live.py).
+    return ClosingServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                         proxy_headers=False, timeout_graceful_shutdown=2), app.state.live)
 
 
 def serve(settings: RauConsoleSettings, sock: socket.socket | None = None) -> None:

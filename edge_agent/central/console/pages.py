@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from edge_agent.central.config import ConsoleConfig
 from edge_agent.central.console.monitoring import SILENT_AFTER_S, age_text
 from edge_agent.central.console.roles import PERMISSIONS, ROLE_LABELS, Accounts, allowed
 from edge_agent.central.ledger import Ledger, is_postgres, sqlite_path
@@ -55,6 +56,8 @@ class RauConsoleSettings:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     # Indicator authoring: each user's signing key, <username>.key (indicators_signing.py).
     keys_dir: Path | None = None
+    # The administration's channel mix targets (central.toml's [console]), for effectiveness.
+    targets: ConsoleConfig = field(default_factory=ConsoleConfig)
 
 
 def users_db_beside(ledger: str) -> Path:

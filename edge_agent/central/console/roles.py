@@ -32,6 +32,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "indicator_draft": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
     "indicator_submit": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
     "indicator_approve": frozenset({Role.SENIOR_ANALYST}),
+    # the users page (issue 16, item 7)
+    "users_view": frozenset({Role.ADMINISTRATOR}),
+    "user_add": frozenset({Role.ADMINISTRATOR}),
+    "user_disable": frozenset({Role.ADMINISTRATOR}),
+    "user_enable": frozenset({Role.ADMINISTRATOR}),
+    "user_password": frozenset({Role.ADMINISTRATOR}),
 }
 
 

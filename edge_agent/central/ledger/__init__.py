@@ -404,6 +404,25 @@ class Ledger(ABC):
     @abstractmethod
     def routed_since(self, since: datetime, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
         """(site, record) of the newest version of each SEED record routed at or after `since`."""
+    # ------------------------------------------------------------------ effectiveness (issue 16, item 4)
+    # Rows for the RAU console's effectiveness page; the counting is edge_agent/hit_rates.py's
+    # and central/console/effectiveness.py's. Times are the events' own (their ids').
+
+    @abstractmethod
+    def hit_crossings(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        """Each (site, indicator, level, crossing) a hit made in [since, until) names, once
+        however often the crossing was re-assessed: site, indicator_id, level, crossing_id
+        ('assessment:ID' for a hit outside a crossing) and made_at (the first such hit's time)."""
+
+    @abstractmethod
+    def control_outcomes(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        """Each (site, crossing) with a control act made in [since, until + CROSSING_SPAN):
+        site, crossing_id, result ('positive' when any of its acts is)."""
+
+    @abstractmethod
+    def channel_counts(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        """Crossings that ended in [since, until), grouped: site, channel ('' when never
+        assessed), random_selected, count."""
 
     @abstractmethod
     def rejection_count(self) -> int: ...

@@ -625,6 +625,38 @@ class PostgresLedger(Ledger):
             "SELECT DISTINCT ON (reference) site, body, routed_at FROM routed WHERE routed_at >= %s"
             " ORDER BY reference, version DESC LIMIT %s", (since, limit)).fetchall()
         return [(r[0], r[1]) for r in sorted(rows, key=lambda r: r[2], reverse=True)]
+    # ------------------------------------------------------------------ effectiveness (issue 16, item 4)
+
+    @staticmethod
+    def _range(stream: str, since: datetime, until: datetime, site: str) -> tuple[str, list[Any]]:
+        where, args = "stream = %s AND made_at >= %s AND made_at < %s", [stream, since, until]
+        if site:
+            where, args = where + " AND site = %s", [*args, site]
+        return where, args
+
+    def hit_crossings(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        where, args = self._range("hit", since, until, site)
+        rows = self.conn.execute(
+            "SELECT site, indicator_id, coalesce(payload ->> 'level', ''),"
+            " coalesce(nullif(payload ->> 'crossing', ''), 'assessment:' || coalesce(payload ->> 'assessment', '')),"
+            f" min(made_at) FROM events WHERE {where} AND indicator_id IS NOT NULL"
+            " GROUP BY 1, 2, 3, 4", args).fetchall()
+        return [{"site": r[0], "indicator_id": r[1], "level": r[2], "crossing_id": r[3], "made_at": r[4]}
+                for r in rows]
+
+    def control_outcomes(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        where, args = self._range("control_act", since, until + CROSSING_SPAN, site)
+        rows = self.conn.execute(
+            "SELECT site, payload ->> 'crossing_id', bool_or(payload ->> 'result' = 'positive')"
+            f" FROM events WHERE {where} AND payload ->> 'crossing_id' IS NOT NULL GROUP BY 1, 2", args).fetchall()
+        return [{"site": r[0], "crossing_id": r[1], "result": "positive" if r[2] else "negative"} for r in rows]
+
+    def channel_counts(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        where, args = self._range("crossing", since, until, site)
+        rows = self.conn.execute(
+            "SELECT site, coalesce(payload ->> 'channel', ''), coalesce(payload ->> 'random_selected', '') = 'true',"
+            f" count(*) FROM events WHERE {where} GROUP BY 1, 2, 3", args).fetchall()
+        return [{"site": r[0], "channel": r[1], "random_selected": bool(r[2]), "count": r[3]} for r in rows]
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]

@@ -568,6 +568,41 @@ class SqliteLedger(Ledger):
             " WHERE v.reference = r.reference) ORDER BY routed_at DESC LIMIT ?",
             (since.astimezone(UTC).isoformat(timespec="milliseconds"), limit)).fetchall()
         return [(r[0], json.loads(r[1])) for r in rows]
+    # ------------------------------------------------------------------ effectiveness (issue 16, item 4)
+
+    def _range(self, stream: str, since: datetime, until: datetime, site: str) -> tuple[str, list[Any]]:
+        where, args = "stream = ? AND id >= ? AND id < ?", [stream, id_bound(since), id_bound(until)]
+        if site:
+            where, args = where + " AND site = ?", [*args, site]
+        return where, args
+
+    def hit_crossings(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        where, args = self._range("hit", since, until, site)
+        rows = self.conn.execute(
+            "SELECT site, json_extract(payload, '$.indicator_id') AS indicator,"
+            " coalesce(json_extract(payload, '$.level'), '') AS level,"
+            " coalesce(nullif(json_extract(payload, '$.crossing'), ''),"
+            "          'assessment:' || coalesce(json_extract(payload, '$.assessment'), '')) AS crossing,"
+            f" min(id) FROM events WHERE {where} AND indicator IS NOT NULL"
+            " GROUP BY site, indicator, level, crossing", args).fetchall()
+        return [{"site": r[0], "indicator_id": str(r[1]), "level": str(r[2]), "crossing_id": str(r[3]),
+                 "made_at": made_at(r[4])} for r in rows]
+
+    def control_outcomes(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        where, args = self._range("control_act", since, until + CROSSING_SPAN, site)
+        rows = self.conn.execute(
+            "SELECT site, json_extract(payload, '$.crossing_id') AS crossing,"
+            " max(json_extract(payload, '$.result') = 'positive')"
+            f" FROM events WHERE {where} AND crossing IS NOT NULL GROUP BY site, crossing", args).fetchall()
+        return [{"site": r[0], "crossing_id": str(r[1]), "result": "positive" if r[2] else "negative"} for r in rows]
+
+    def channel_counts(self, since: datetime, until: datetime, site: str = "") -> list[dict[str, Any]]:
+        where, args = self._range("crossing", since, until, site)
+        rows = self.conn.execute(
+            "SELECT site, coalesce(json_extract(payload, '$.channel'), '') AS channel,"
+            " coalesce(json_extract(payload, '$.random_selected'), 0) = 1 AS picked, count(*)"
+            f" FROM events WHERE {where} GROUP BY site, channel, picked", args).fetchall()
+        return [{"site": r[0], "channel": str(r[1]), "random_selected": bool(r[2]), "count": r[3]} for r in rows]
 
     def rejection_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]

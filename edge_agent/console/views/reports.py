@@ -19,7 +19,7 @@ from edge_agent.console.pages import (
     to_login,
 )
 from edge_agent.console.readouts import health_view
-from edge_agent.local_rules.stats import indicator_stats
+from edge_agent.hit_rates import indicator_stats
 
 
 async def stats_page(request: Request) -> Response:

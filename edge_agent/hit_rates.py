@@ -1,9 +1,11 @@
-"""Indicator performance and channel rates, as pure functions over store rows.
+"""Indicator performance and channel rates, as pure functions over rows.
 
 The RAU judges and tunes a profile by its hit rate: of the trucks an indicator hit,
 how many controls found something (the effectiveness measure of customs annual reports).
-Rows come from the store's `hits` and `control_acts` tables (and `assessments` for the
-channel rates); these functions only count.
+A site counts its store's `hits` and `control_acts` tables (and `assessments` for the
+channel rates); the RAU's console counts the same rows as every site sent them to the
+hub (edge_agent/central/console/effectiveness.py). These functions only count, so both
+count alike.
 """
 
 from __future__ import annotations
@@ -77,12 +79,15 @@ def channel_rates(assessments: Iterable[Mapping[str, Any]], policy: PolicyConfig
 
     Expected shares come from `policy.expected_share_pct` (None where not set). The
     random rate is selected / (selected + green), to compare with `random_share_pct`.
+    A row stands for `row["count"]` assessments when it has that key (rows a database
+    already grouped), else for one.
     """
     counts: Counter[str] = Counter()
     selected = 0
     for row in assessments:
-        counts[row.get("channel") or ""] += 1
-        selected += 1 if row.get("random_selected") else 0
+        weight = int(row.get("count", 1))
+        counts[row.get("channel") or ""] += weight
+        selected += weight if row.get("random_selected") else 0
     total = sum(counts.values())
     codes = [c.code for c in sorted(policy.channels, key=lambda c: c.precedence)]
     codes += sorted(set(counts) - set(codes))
