@@ -6,12 +6,15 @@ post; it never raises. Payload formats are in docs/sync.md:
 - ``down/ack``        ``{"ids": ["01J...", ...]}``          -> AcksReceived
 - ``down/prearrival`` a PreArrival JSON object                -> PreArrivalReceived
 - ``down/command``    ``{"command": "raise_channel" | "withdraw_raise" | "hold" | "release_hold" | "resend" | "ping",
-                       ...}`` -> RauCommand
+                       ...}`` -> RauCommand; ``"evidence_request"`` -> EvidenceRequest (`evidence_request`),
+                       for the uploader
+- ``down/evidence_ack`` the hub's answer to the uploader, read by `evidence_upload.EvidenceUploader.acked`
 - indicator topics    the signed bundle bytes, verified later -> IndicatorBundleReceived
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -97,6 +100,33 @@ def decode(
     elif record.expires_at <= now:
         return Rejected(source=source, reason=f"pre-arrival {record.reference} already expired", raw=raw, at=now)
     return PreArrivalReceived(record=record, source="seed", at=now)
+
+
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """The RAU asks for a crossing's evidence: for the uploader, not the core."""
+
+    id: str
+    crossing_id: str
+
+
+def evidence_request(topic: str, payload: bytes, *, site: str, region: str,
+                     now: datetime) -> EvidenceRequest | Rejected | None:
+    """An `evidence_request` on ``down/command`` (docs/sync.md), why it was refused, or None
+    for any other message (which `decode` handles)."""
+    if topics.down_kind(topic, site, region) != "command" or b"evidence_request" not in payload[:MAX_DOWN_BYTES]:
+        return None
+    try:
+        msg = CommandMessage.model_validate_json(payload)
+    except (ValidationError, ValueError) as err:
+        return Rejected(source="sync:command", reason=_reason(err), raw=payload[:2000].decode("utf-8", "replace"),
+                        at=now)
+    if msg.command != "evidence_request":
+        return None
+    if not msg.id or not msg.crossing_id or len(payload) > MAX_DOWN_BYTES:
+        return Rejected(source="sync:command", reason="evidence_request needs an id and a crossing_id",
+                        raw=payload[:2000].decode("utf-8", "replace"), at=now)
+    return EvidenceRequest(msg.id, msg.crossing_id)
 
 
 def _reason(err: Exception) -> str:

@@ -28,6 +28,10 @@ ROLE_LABELS = {
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "raise_channel": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
     "audit_view": frozenset({Role.SENIOR_ANALYST, Role.ADMINISTRATOR}),
+    # evidence on demand (console/evidence.py)
+    "evidence_request": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
+    "evidence_view": frozenset({Role.ANALYST, Role.SENIOR_ANALYST, Role.MONITORING}),
+    "evidence_export": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
 }
 
 
