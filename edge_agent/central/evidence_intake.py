@@ -58,6 +58,11 @@ class EvidenceIntake:
 
     def _manifest(self, ledger: Ledger, site: str, body: dict[str, Any], ack: dict[str, Any]) -> None:
         request, crossing_id = body["request"], str(body.get("crossing_id", ""))
+        if not any(r["id"] == request for r in ledger.evidence_requests(site, crossing_id)):
+            ack["manifest"] = "refused"  # evidence nobody at the RAU asked for is not taken in
+            self._refuse(ledger, site, f"evidence of {crossing_id} for request {request[:40]!r} that was never made",
+                         "")
+            return
         if body.get("error"):
             ledger.set_evidence_request(request, "unknown", str(body["error"])[:500])
             ack["manifest"] = "refused"
@@ -90,7 +95,9 @@ class EvidenceIntake:
                 if count == 0:
                     self._finish(ledger, site, digest, ack)
             ack["have"][digest] = ledger.evidence_chunk_indexes(site, digest)
-        proof = json.dumps({"chain": chain, "head": {"sha256": head, "sequence": anchored[head]}},
+        # The proof kept (and exported) ends at the anchored head: what comes after it proves nothing yet.
+        upto = next(n for n, link in enumerate(chain) if body_sha256(link["body"]) == head)
+        proof = json.dumps({"chain": chain[:upto + 1], "head": {"sha256": head, "sequence": anchored[head]}},
                            separators=(",", ":"))
         ledger.set_evidence_request(request, "received", f"{len(chain)} manifest(s) to the anchored head", proof)
         ack["manifest"] = "accepted"
