@@ -1,4 +1,4 @@
-"""Evidence on demand in the RAU console (docs/central.md, "Evidence on demand"): an analyst
+"""Evidence on demand in the RAU console (docs/central.md, "The RAU's console"): an analyst
 asks a site for a crossing's evidence, the page shows each file's state as the hub takes
 it in (requested, uploading n/m, verified, refused, purged, missing), verified files can
 be viewed and downloaded, and the crossing exports as one archive for prosecutors.
