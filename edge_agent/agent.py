@@ -307,10 +307,19 @@ class Agent:
         self.sync.uploader = EvidenceUploader(
             self.config.site.id, root, lambda crossing_id: upload_plan(root, crossing_id), sync.publish_raw,
             sync.outbox_idle, rate_bytes_per_s=self.config.sync.evidence_rate_bytes_per_s,
-            chunk_bytes=self.config.sync.evidence_chunk_kib * 1024, resend_timeout_s=self.config.sync.resend_timeout_s)
+            chunk_bytes=self.config.sync.evidence_chunk_kib * 1024, resend_timeout_s=self.config.sync.resend_timeout_s,
+            snapshot_source=self._cctv_snapshot)
         self._watch(self.sync.uploader)
         self.sync.uploader.start()
         self.sync.start()
+
+    def _cctv_snapshot(self, lane: str) -> tuple[str, bytes] | None:
+        """The lane's latest CCTV frame as (camera id, JPEG), from the first camera that has one."""
+        for camera in self.cctv.get(lane, []):
+            jpeg = camera.snapshot_jpeg()
+            if jpeg is not None:
+                return camera.camera_id, jpeg
+        return None
 
     def _watch(self, part: Any) -> None:
         """The service watchdog hears from every thread of a device or link, or withholds its pings."""

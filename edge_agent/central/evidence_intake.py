@@ -26,8 +26,9 @@ from edge_agent.evidence.proof import check_chain, listed_files
 
 log = logging.getLogger(__name__)
 
-STREAMS = frozenset({"evidence_manifest", "evidence_chunk"})
+STREAMS = frozenset({"evidence_manifest", "evidence_chunk", "cctv_snapshot"})
 MAX_CHUNK_BYTES = 1024 * 1024
+MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
 
 
 def chunk_count(size: int, chunk_bytes: int) -> int:
@@ -52,6 +53,8 @@ class EvidenceIntake:
             ack = acks.setdefault((site, body["request"]), {"request": body["request"], "have": {}, "refused": []})
             if stream == "evidence_manifest":
                 self._manifest(ledger, site, body, ack)
+            elif stream == "cctv_snapshot":
+                self._snapshot(ledger, site, body, ack)
             else:
                 self._chunk(ledger, site, body, ack)
         return acks
@@ -104,6 +107,32 @@ class EvidenceIntake:
         self.counters["evidence_proofs"] += 1
         log.info("hub_evidence_proof site=%s crossing=%s manifests=%d head=%s", site, crossing_id, len(chain),
                  head[:16])
+
+    def _snapshot(self, ledger: Ledger, site: str, body: dict[str, Any], ack: dict[str, Any]) -> None:
+        """A lane's latest CCTV frame, asked from the console: a JPEG, or why there is none."""
+        request, lane = body["request"], str(body.get("lane", ""))
+        ack["manifest"] = "accepted"  # answered either way: the site sends it once
+        asked = {s["id"]: s["state"] for s in ledger.cctv_snapshots(site, 500)}
+        if request not in asked:
+            self._refuse(ledger, site, f"cctv snapshot for request {request[:40]!r} that was never made", "")
+            return
+        if asked[request] != "requested":
+            return  # a resend after a lost acknowledgement: the first answer stays
+        if body.get("error"):
+            ledger.put_cctv_snapshot(request, site, "unavailable", detail=str(body["error"])[:500])
+            return
+        try:
+            data = base64.b64decode(str(body.get("data", "")), validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+        if not data.startswith(b"\xff\xd8") or len(data) > MAX_SNAPSHOT_BYTES:
+            ledger.put_cctv_snapshot(request, site, "refused", detail="not a JPEG, or oversize")
+            self._refuse(ledger, site, f"cctv snapshot of lane {lane[:40]}: not a JPEG, or oversize", "")
+            return
+        ledger.put_cctv_snapshot(request, site, "received", str(body.get("camera", ""))[:64],
+                                 str(body.get("taken_at", ""))[:40], data)
+        self.counters["cctv_snapshots"] += 1
+        log.info("hub_cctv_snapshot site=%s lane=%s bytes=%d", site, lane, len(data))
 
     def _chunk(self, ledger: Ledger, site: str, body: dict[str, Any], ack: dict[str, Any]) -> None:
         digest, index = str(body.get("sha256", "")), body.get("index")

@@ -355,7 +355,9 @@ class SyncClient:
             asked = evidence_request(topic, payload, site=self.site.id, region=self.site.region, now=now_utc)
             if isinstance(asked, EvidenceRequest):
                 self.counters["received_evidence_request"] += 1
-                if self.uploader is not None:
+                if self.uploader is not None and asked.command == "cctv_snapshot":
+                    self.uploader.snapshot(asked.id, asked.lane)
+                elif self.uploader is not None:
                     self.uploader.request(asked.id, asked.crossing_id)
                 continue
             if isinstance(asked, Rejected):

@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class _File:
 class _Request:
     request: str
     crossing_id: str
+    lane: str = ""  # a CCTV snapshot's lane (then crossing_id is empty)
     plan: dict[str, Any] | None = None
     manifest_sent_at: float | None = None
     accepted: bool = False
@@ -63,7 +65,8 @@ class EvidenceUploader:
     def __init__(self, site: str, root: Path, plan: Callable[[str], dict[str, Any] | None],
                  publish: Callable[[str, bytes], bool], idle: Callable[[], bool], *,
                  rate_bytes_per_s: float = 32768, chunk_bytes: int = 64 * 1024, resend_timeout_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 snapshot_source: Callable[[str], tuple[str, bytes] | None] | None = None) -> None:
         self.site = site
         self.root = Path(root)
         self.plan = plan
@@ -73,6 +76,8 @@ class EvidenceUploader:
         self.chunk_bytes = int(chunk_bytes)
         self.resend_timeout_s = resend_timeout_s
         self.clock = clock
+        # A lane's latest CCTV frame as (camera id, JPEG), or None: the RAU's snapshot on demand.
+        self.snapshot_source = snapshot_source
         self.counters: Counter[str] = Counter()
         self._requests: list[_Request] = []
         self._lock = threading.Lock()
@@ -97,6 +102,20 @@ class EvidenceUploader:
             self._requests.append(_Request(request_id, crossing_id))
             self.counters["requests"] += 1
         log.info("evidence_request id=%s crossing=%s", request_id, crossing_id)
+        self._wake.set()
+
+    def snapshot(self, request_id: str, lane: str) -> None:
+        """The RAU asks for a lane's latest CCTV frame: sent ahead of evidence uploads."""
+        with self._lock:
+            if any(r.request == request_id for r in self._requests):
+                return
+            if len(self._requests) >= MAX_REQUESTS:
+                self.counters["requests_refused"] += 1
+                log.warning("cctv_snapshot_refused id=%s lane=%s reason=too many requests queued", request_id, lane)
+                return
+            self._requests.append(_Request(request_id, "", lane=lane))
+            self.counters["snapshots"] += 1
+        log.info("cctv_snapshot_request id=%s lane=%s", request_id, lane)
         self._wake.set()
 
     def acked(self, payload: bytes) -> None:
@@ -168,7 +187,8 @@ class EvidenceUploader:
     def _step(self) -> float:
         """Send what is due of the oldest open request; how long to wait before the next step."""
         with self._lock:
-            current = self._requests[0] if self._requests else None
+            # A snapshot is a live view: it goes before the files of any crossing.
+            current = next((r for r in self._requests if r.lane), self._requests[0] if self._requests else None)
         if current is None:
             return 1.0
         if current.plan is None:
@@ -180,7 +200,12 @@ class EvidenceUploader:
             if current.manifest_sent_at is None or now - current.manifest_sent_at >= self.resend_timeout_s:
                 if not self.idle():
                     return 0.05
-                if self._send(current.request, "evidence_manifest", current.plan):
+                if current.lane:
+                    wait_s = self._take_tokens(len(current.plan.get("data", "")) * 3 // 4)
+                    if wait_s > 0:
+                        return wait_s
+                stream = "cctv_snapshot" if current.lane else "evidence_manifest"
+                if self._send(current.request, stream, current.plan):
                     current.manifest_sent_at = now
             return 0.2
         due = self._next_chunk(current, now)
@@ -189,8 +214,8 @@ class EvidenceUploader:
                 with self._lock:
                     self._requests.remove(current)
                 self.counters["requests_done"] += 1
-                log.info("evidence_upload_done id=%s crossing=%s files=%d", current.request, current.crossing_id,
-                         len(current.files))
+                log.info("evidence_upload_done id=%s crossing=%s lane=%s files=%d", current.request,
+                         current.crossing_id, current.lane, len(current.files))
                 return 0.0
             return 0.2  # waiting for acknowledgements
         item, index = due
@@ -214,6 +239,15 @@ class EvidenceUploader:
         return 0.0
 
     def _prepare(self, current: _Request) -> None:
+        if current.lane:
+            found = self.snapshot_source(current.lane) if self.snapshot_source is not None else None
+            if found is None:
+                current.plan = {"lane": current.lane, "error": "no recent frame from a CCTV camera of this lane"}
+            else:
+                camera, jpeg = found
+                current.plan = {"lane": current.lane, "camera": camera, "taken_at": datetime.now(UTC).isoformat(),
+                                "data": base64.b64encode(jpeg).decode("ascii")}
+            return
         plan = self.plan(current.crossing_id)
         if plan is None:
             current.plan = {"crossing_id": current.crossing_id, "error": "no manifest of this site names the crossing"}

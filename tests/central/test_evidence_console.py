@@ -75,6 +75,7 @@ def rau(tmp_path, ledger_url, site):
     store, good, bad, _ = site
     ledger = Ledger(ledger_url)
     ledger.set_status(SITE, "online")
+    ledger.set_health(SITE, json.dumps({"id": new_id(), "stream": "health", "lanes": {"phases": {"L1": "idle"}}}))
     ledger.ingest([head_event(good), head_event(bad)])
     ledger.close()
     app = create_app(RauConsoleSettings(ledger=ledger_url, users_db=tmp_path / "rau_console.db"))
@@ -213,3 +214,50 @@ def test_verified_files_are_shown_and_exported_and_nothing_else_is(rau, site, tm
     exports = [e.outcome for e in audit(app, "evidence_export")]
     assert exports.count("done") == 1 and exports.count("refused") >= 1
     assert app.state.console.counters["evidence_view:refused"] == 3
+
+
+def test_cctv_snapshots_are_asked_shown_and_refused_as_they_should(rau):
+    app, client, ledger_url = rau
+    csrf = login(client, "mona", "/sites/bcp-a/cctv")
+    r = client.post("/sites/bcp-a/cctv", data={"csrf": csrf, "lane": "L1"})
+    assert r.status_code == 303 and r.headers["location"] == "/sites/bcp-a/cctv"
+    assert client.post("/sites/bcp-a/cctv", data={"csrf": csrf, "lane": "L9"}).status_code == 422
+    assert client.post("/sites/bcp-a/cctv", data={"csrf": "stale", "lane": "L1"}).status_code == 403
+    assert client.post("/sites/nowhere/cctv", data={"csrf": csrf, "lane": "L1"}).status_code == 404
+    ledger = Ledger(ledger_url)
+    try:
+        [command] = ledger.commands(site=SITE)
+        assert command["command"] == "cctv_snapshot" and command["lane"] == "L1" and command["by"] == "mona"
+        counters: Counter[str] = Counter()
+        intake = EvidenceIntake(counters)
+        jpeg = b"\xff\xd8\xff\xe0" + b"frame" * 100
+        answer = {"request": command["id"], "lane": "L1", "camera": "L1-scene", "taken_at": "2026-01-01T00:00:00Z",
+                  "data": base64.b64encode(jpeg).decode()}
+        ack = intake.take(ledger, [(SITE, "cctv_snapshot", json.dumps(answer).encode())])[(SITE, command["id"])]
+        assert ack["manifest"] == "accepted" and counters["cctv_snapshots"] == 1
+        again = intake.take(ledger, [(SITE, "cctv_snapshot", json.dumps(answer).encode())])[(SITE, command["id"])]
+        assert again["manifest"] == "accepted" and counters["evidence_refused"] == 0  # a resend is no refusal
+        forged = {**answer, "request": "never-asked"}
+        intake.take(ledger, [(SITE, "cctv_snapshot", json.dumps(forged).encode())])
+        assert counters["evidence_refused"] == 1
+        csrf = login(client, "ana", "/sites/bcp-a/cctv")
+        assert client.post("/sites/bcp-a/cctv", data={"csrf": csrf, "lane": "L1"}).status_code == 303
+        second = ledger.commands(site=SITE)[0]["id"]
+        not_jpeg = {**answer, "request": second, "data": base64.b64encode(b"<html>").decode()}
+        intake.take(ledger, [(SITE, "cctv_snapshot", json.dumps(not_jpeg).encode())])
+        assert counters["evidence_refused"] == 2
+    finally:
+        ledger.close()
+    page = client.get("/sites/bcp-a/cctv").text
+    assert "L1-scene" in page and 'class="state">refused<' in page
+    image = client.get(f"/sites/bcp-a/cctv/{command['id']}.jpg")
+    assert image.status_code == 200 and image.content == jpeg and image.headers["content-type"] == "image/jpeg"
+    assert client.get(f"/sites/bcp-a/cctv/{second}.jpg").status_code == 404
+
+    adam_csrf = login(client, "adam", "/sites/bcp-a")
+    refused = client.post("/sites/bcp-a/cctv", data={"csrf": adam_csrf, "lane": "L1"})
+    assert refused.status_code == 403 and "may not do this" in refused.text
+    assert "Fetch the latest frame" not in client.get("/sites/bcp-a/cctv").text
+    outcomes = [e.outcome for e in audit(app, "cctv_snapshot")]
+    assert outcomes.count("done") == 2 and outcomes.count("rejected") == 2 and outcomes.count("refused") == 2
+    assert app.state.console.counters["cctv_snapshot:rejected"] == 2

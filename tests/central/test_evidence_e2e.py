@@ -180,3 +180,35 @@ def test_an_upload_cut_short_resumes_where_the_hub_says(hub, console, broker, tm
         assert got.content == data
     finally:
         agent.stop()
+
+
+def test_a_lanes_latest_cctv_frame_is_fetched_on_demand(hub, console, broker, tmp_path):
+    from gpiozero.pins.mock import MockFactory
+
+    from edge_agent.config import CameraConfig
+    from edge_agent.simulators.cctv import CctvSimulator
+
+    sim = CctvSimulator(fps=5, width=320, height=240).start()
+    config = rig.site_config(tmp_path / "site")
+    lane = config.lanes[0].model_copy(update={"cameras": [
+        CameraConfig(id="L1-scene", kind="cctv", role="scene", url=sim.url)]})
+    config = config.model_copy(update={"lanes": [lane, *config.lanes[1:]], "sync": SyncConfig(
+        enabled=True, broker_port=broker.port, health_interval_s=0.5)})
+    agent = rig.LaneBench(config, pin_factory=MockFactory(), data_dir=tmp_path / "site").start()
+    try:
+        wait_for(lambda: agent._cctv_snapshot("L1"), 30, what="a frame from the lane's camera")
+        page = wait_for(lambda: (r := console.get(f"/sites/{SITE}/cctv")).status_code == 200
+                        and 'value="L1"' in r.text and r.text, 30, what="the site's lanes at the hub")
+        r = console.post(f"/sites/{SITE}/cctv", data={"csrf": rig.csrf_of(page), "lane": "L1"})
+        assert r.status_code == 303, r.text
+        import re
+
+        shown = wait_for(lambda: re.search(r'src="(/sites/xk-test/cctv/[0-9A-Z]+\.jpg)"',
+                                           console.get(f"/sites/{SITE}/cctv").text), 30, what="the snapshot shown")
+        image = console.get(shown.group(1))
+        assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+        assert image.content[:2] == b"\xff\xd8" and hub.counters["cctv_snapshots"] == 1
+        assert "L1-scene" in console.get(f"/sites/{SITE}/cctv").text
+    finally:
+        agent.stop()
+        sim.stop()

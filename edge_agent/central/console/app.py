@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from edge_agent.central.console.cctv import cctv_page, request_snapshot, snapshot_image
 from edge_agent.central.console.evidence import evidence_export, evidence_file, evidence_page, request_evidence
 from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
 from edge_agent.central.console.views import (
@@ -53,11 +54,14 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         Route("/hits/live", hits_live),
         Route("/crossings", crossings_page),
         Route("/crossings/{site}/{crossing}", crossing_page),
-        # evidence on demand (console/evidence.py)
+        # evidence on demand (console/evidence.py) and CCTV snapshots on demand (console/cctv.py)
         Route("/crossings/{site}/{crossing}/evidence", evidence_page),
         Route("/crossings/{site}/{crossing}/evidence/request", request_evidence, methods=["POST"]),
         Route("/crossings/{site}/{crossing}/evidence.zip", evidence_export),
         Route("/crossings/{site}/{crossing}/evidence/{sha256}", evidence_file),
+        Route("/sites/{site}/cctv", cctv_page),
+        Route("/sites/{site}/cctv", request_snapshot, methods=["POST"]),
+        Route("/sites/{site}/cctv/{request}.jpg", snapshot_image),
         Route("/audit", audit_page),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

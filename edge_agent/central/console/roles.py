@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "evidence_request": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
     "evidence_view": frozenset({Role.ANALYST, Role.SENIOR_ANALYST, Role.MONITORING}),
     "evidence_export": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
+    # CCTV snapshots on demand (console/cctv.py): watching is the Monitoring Office's work too
+    "cctv_snapshot": frozenset({Role.ANALYST, Role.SENIOR_ANALYST, Role.MONITORING}),
 }
 
 

@@ -338,6 +338,25 @@ class Ledger(ABC):
     @abstractmethod
     def drop_evidence_chunks(self, site: str, sha256: str) -> None: ...
 
+    @abstractmethod
+    def add_cctv_request(self, request_id: str, site: str, lane: str, by: str) -> None:
+        """Record that `by` asked the site for a lane's latest CCTV frame."""
+
+    @abstractmethod
+    def put_cctv_snapshot(self, request_id: str, site: str, state: str, camera: str = "", taken_at: str = "",
+                          data: bytes = b"", detail: str = "") -> bool:
+        """The site's answer (`received` with the JPEG, or `refused`/`unavailable`); False when
+        the site never had such a request, or it was answered before (the first answer stays)."""
+
+    @abstractmethod
+    def cctv_snapshots(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The site's snapshot requests, newest first: id, lane, by, requested_at, state, camera,
+        taken_at, detail, bytes."""
+
+    @abstractmethod
+    def cctv_snapshot_data(self, site: str, request_id: str) -> bytes | None:
+        """A received snapshot's JPEG, None otherwise."""
+
     # ------------------------------------------------------------------ alerts
 
     @abstractmethod

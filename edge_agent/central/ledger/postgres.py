@@ -191,6 +191,19 @@ MIGRATIONS: list[str] = [
         data bytea NOT NULL,
         PRIMARY KEY (site, sha256, idx)
     );
+    CREATE TABLE cctv_snapshots (
+        id text PRIMARY KEY,
+        site text NOT NULL,
+        lane text NOT NULL,
+        by_user text NOT NULL,
+        requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        state text NOT NULL DEFAULT 'requested',
+        camera text NOT NULL DEFAULT '',
+        taken_at text NOT NULL DEFAULT '',
+        detail text NOT NULL DEFAULT '',
+        data bytea
+    );
+    CREATE INDEX cctv_snapshots_site ON cctv_snapshots (site, requested_at);
     """,
 ]
 
@@ -493,6 +506,31 @@ class PostgresLedger(Ledger):
 
     def drop_evidence_chunks(self, site: str, sha256: str) -> None:
         self.conn.execute("DELETE FROM evidence_chunks WHERE site = %s AND sha256 = %s", (site, sha256))
+
+    def add_cctv_request(self, request_id: str, site: str, lane: str, by: str) -> None:
+        self.conn.execute("INSERT INTO cctv_snapshots (id, site, lane, by_user) VALUES (%s, %s, %s, %s)"
+                          " ON CONFLICT DO NOTHING", (request_id, site, lane, by))
+
+    def put_cctv_snapshot(self, request_id: str, site: str, state: str, camera: str = "", taken_at: str = "",
+                          data: bytes = b"", detail: str = "") -> bool:
+        cur = self.conn.execute(
+            "UPDATE cctv_snapshots SET state = %s, camera = %s, taken_at = %s, data = %s, detail = %s"
+            " WHERE id = %s AND site = %s AND state = 'requested'",
+                (state, camera, taken_at, data or None, detail, request_id, site))
+        return bool(cur.rowcount)
+
+    def cctv_snapshots(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT id, lane, by_user, {_iso('requested_at')}, state, camera, taken_at, detail,"
+            " coalesce(octet_length(data), 0) FROM cctv_snapshots WHERE site = %s"
+            " ORDER BY requested_at DESC, id DESC LIMIT %s", (site, limit)).fetchall()
+        return [dict(zip(("id", "lane", "by", "requested_at", "state", "camera", "taken_at", "detail", "bytes"), r,
+                         strict=True)) for r in rows]
+
+    def cctv_snapshot_data(self, site: str, request_id: str) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM cctv_snapshots WHERE id = %s AND site = %s AND state = 'received'",
+                                (request_id, site)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
 
     @contextlib.contextmanager
     def serving(self, holder: str) -> Iterator[None]:

@@ -181,6 +181,19 @@ MIGRATIONS: list[str] = [
         data BLOB NOT NULL,
         PRIMARY KEY (site, sha256, idx)
     );
+    CREATE TABLE cctv_snapshots (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        lane TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'requested',
+        camera TEXT NOT NULL DEFAULT '',
+        taken_at TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        data BLOB
+    );
+    CREATE INDEX cctv_snapshots_site ON cctv_snapshots (site, requested_at);
     """,
 ]
 
@@ -451,6 +464,32 @@ class SqliteLedger(Ledger):
     def drop_evidence_chunks(self, site: str, sha256: str) -> None:
         with self.conn:
             self.conn.execute("DELETE FROM evidence_chunks WHERE site = ? AND sha256 = ?", (site, sha256))
+
+    def add_cctv_request(self, request_id: str, site: str, lane: str, by: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO cctv_snapshots (id, site, lane, by_user, requested_at)"
+                              " VALUES (?, ?, ?, ?, ?)", (request_id, site, lane, by, now_iso()))
+
+    def put_cctv_snapshot(self, request_id: str, site: str, state: str, camera: str = "", taken_at: str = "",
+                          data: bytes = b"", detail: str = "") -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE cctv_snapshots SET state = ?, camera = ?, taken_at = ?, data = ?, detail = ?"
+                " WHERE id = ? AND site = ? AND state = 'requested'",
+                (state, camera, taken_at, data or None, detail, request_id, site))
+        return bool(cur.rowcount)
+
+    def cctv_snapshots(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, lane, by_user, requested_at, state, camera, taken_at, detail, coalesce(length(data), 0)"
+            " FROM cctv_snapshots WHERE site = ? ORDER BY requested_at DESC, id DESC LIMIT ?", (site, limit)).fetchall()
+        return [dict(zip(("id", "lane", "by", "requested_at", "state", "camera", "taken_at", "detail", "bytes"), r,
+                         strict=True)) for r in rows]
+
+    def cctv_snapshot_data(self, site: str, request_id: str) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM cctv_snapshots WHERE id = ? AND site = ? AND state = 'received'",
+                                (request_id, site)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
 
     # ------------------------------------------------------------------ alerts
 
