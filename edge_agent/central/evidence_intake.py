@@ -98,14 +98,17 @@ class EvidenceIntake:
                 if count == 0:
                     self._finish(ledger, site, digest, ack)
             ack["have"][digest] = ledger.evidence_chunk_indexes(site, digest)
-        # The proof kept (and exported) ends at the anchored head: what comes after it proves nothing yet.
+        # The proof kept (and exported) ends at the newest anchor: what comes after it proves nothing.
         upto = next(n for n, link in enumerate(chain) if body_sha256(link["body"]) == head)
-        proof = json.dumps({"chain": chain[:upto + 1], "head": {"sha256": head, "sequence": anchored[head]}},
+        kept = chain[:upto + 1]
+        anchors = {d: anchored[d] for d in (body_sha256(link["body"]) for link in kept) if d in anchored}
+        proof = json.dumps({"chain": kept, "head": {"sha256": head, "sequence": anchored[head]}, "anchors": anchors},
                            separators=(",", ":"))
-        ledger.set_evidence_request(request, "received", f"{len(chain)} manifest(s) to the anchored head", proof)
+        ledger.set_evidence_request(request, "received", f"{len(kept)} manifest(s), {len(anchors)} anchored here",
+                                    proof)
         ack["manifest"] = "accepted"
         self.counters["evidence_proofs"] += 1
-        log.info("hub_evidence_proof site=%s crossing=%s manifests=%d head=%s", site, crossing_id, len(chain),
+        log.info("hub_evidence_proof site=%s crossing=%s manifests=%d head=%s", site, crossing_id, len(kept),
                  head[:16])
 
     def _snapshot(self, ledger: Ledger, site: str, body: dict[str, Any], ack: dict[str, Any]) -> None:

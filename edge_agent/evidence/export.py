@@ -3,15 +3,16 @@
 
 The archive is a ZIP, stored without compression so every byte is as received:
 
-    index.json              what is inside: site, crossing, the anchored head, each member's SHA-256,
+    index.json              what is inside: site, crossing, the anchored heads (each manifest of the proof
+                            the site anchored at the RAU, the newest named), each member's SHA-256,
                             and its own digest (index_sha256, over its canonical JSON without that field)
     summary.html            the printable summary: the files, their digests and states, the chain
-    manifests/<name>        the chain proof: the crossing's manifests up to the anchored head
+    manifests/<name>        the chain proof: the crossing's manifests, each anchored or linked to an anchored one
     files/<path>            each verified file, under the path its manifest lists
 
 `verify_export(path)` (the clerk's `edge-agent evidence verify-export ARCHIVE`) checks
 the ZIP's own checksums, the index's digest, every member's digest against the index,
-the chain proof (`proof.check_chain`) up to the head the index names as anchored, and
+the chain proof (`proof.check_chain`) against the anchors the index names, and
 each file against its manifest entry: one changed byte anywhere fails it. The anchored
 head's digest is printed, for the clerk to compare with the RAU's record.
 """
@@ -36,11 +37,14 @@ SUMMARY = "summary.html"
 
 
 def build_export(*, site: str, crossing_id: str, chain: list[dict[str, Any]], head: dict[str, Any],
-                 files: dict[str, bytes], states: dict[str, str], exported_by: str) -> bytes:
+                 files: dict[str, bytes], states: dict[str, str], exported_by: str,
+                 anchors: dict[str, int] | None = None) -> bytes:
     """The archive's bytes. `chain`: [{"name", "body"}] checked at upload; `head`: the
-    anchored head {"sha256", "sequence", "at"}; `files`: SHA-256 -> content of each
-    verified file; `states`: SHA-256 -> state of every listed file (verified, purged, ...)."""
+    newest anchored head {"sha256", "sequence"}; `anchors`: digest -> sequence of every
+    manifest of the proof anchored at the RAU (default: the head alone); `files`: SHA-256
+    -> content of each verified file; `states`: SHA-256 -> state of every listed file."""
     listed = listed_files(chain, crossing_id)
+    anchored = anchors or {head["sha256"]: head["sequence"]}
     members: dict[str, bytes] = {}
     for link in chain:
         members[f"manifests/{link['name']}"] = canonical_json(link["body"], indent=True)
@@ -55,6 +59,7 @@ def build_export(*, site: str, crossing_id: str, chain: list[dict[str, Any]], he
     index: dict[str, Any] = {
         "format": FORMAT, "site": site, "crossing_id": crossing_id, "exported_at": exported_at,
         "exported_by": exported_by, "anchored_head": head, "files": entries,
+        "anchors": [{"sha256": d, "sequence": q} for d, q in sorted(anchored.items())],
         "chain": [link["name"] for link in chain],
         "members": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(members.items())},
     }
@@ -105,10 +110,11 @@ def verify_export(path: Path) -> tuple[list[str], dict[str, Any]]:
             problems.append(f"manifests/{name}: missing or unreadable")
     head = index.get("anchored_head") if isinstance(index.get("anchored_head"), dict) else {}
     crossing_id = str(index.get("crossing_id", ""))
-    chain_problems, reached = check_chain(chain, crossing_id, {str(head.get("sha256")): head.get("sequence")})
+    anchors = {str(a.get("sha256")): a.get("sequence") for a in index.get("anchors") or [] if isinstance(a, dict)}
+    chain_problems, reached = check_chain(chain, crossing_id, anchors)
     problems += chain_problems
-    if reached is not None and chain and reached != chain[-1]["body"].get("manifest_sha256"):
-        problems.append("the chain goes past the anchored head")
+    if reached != head.get("sha256") or (chain and reached != chain[-1]["body"].get("manifest_sha256")):
+        problems.append("the chain does not end at the anchored head the index names")
     listed = listed_files(chain, crossing_id)
     for entry in index.get("files") or []:
         member = entry.get("member")

@@ -1,11 +1,12 @@
 """What a site sends the RAU when it asks for a crossing's evidence (docs/evidence.md,
-"Evidence on demand"): the crossing's files as its manifests list them, and the chain
-of manifests from the crossing's first one to the newest, the proof that links them to
-the head the site anchored at the hub as it sealed.
+"Evidence on demand"): the crossing's files as its manifests list them, and the proof
+(`proof.check_chain`): the crossing's manifests, each anchored at the hub as it was
+sealed, and up to `TAIL` manifests after its last one, so the proof stays small however
+old the crossing.
 
     plan = upload_plan(root, "01J...")   # None when no manifest names the crossing
     plan["files"]   # [{"path", "kind", "sha256", "size", "state": "present"|"purged"|"missing", "tombstone"}]
-    plan["chain"]   # [{"name", "body"}, ...] in chain order, the crossing's first manifest first
+    plan["chain"]   # [{"name", "body"}, ...] in chain order: the crossing's manifests and the few after
 
 A file retention deleted is `purged` with its tombstone manifest's name (the tombstone
 is in the chain), never `missing`; `missing` is a listed file gone without one. Files
@@ -21,17 +22,22 @@ from typing import Any
 
 from edge_agent.evidence.manifest import FORMAT, PURGE_FORMAT, manifest_paths, safe_part
 
+TAIL = 64  # manifests sent after the crossing's last one: enough for a head still in the site's outbox
+
 
 def upload_plan(root: Path, crossing_id: str) -> dict[str, Any] | None:
     root = Path(root)
     paths = manifest_paths(root)
     suffix = f"_{safe_part(crossing_id)}.json"
-    first = next((i for i, p in enumerate(paths) if p.name.endswith(suffix)), None)
-    if first is None:
+    own = [i for i, p in enumerate(paths) if p.name.endswith(suffix)]
+    if not own:
         return None
+    # The crossing's manifests (each normally anchored at the RAU itself), and the few
+    # after its last one, in case its own head has not reached the hub yet.
+    wanted = sorted(set(own) | set(range(own[-1] + 1, min(len(paths), own[-1] + 1 + TAIL))))
     chain: list[dict[str, Any]] = []
     listed: dict[str, dict[str, Any]] = {}
-    for path in paths[first:]:
+    for path in (paths[i] for i in wanted):
         try:
             body = json.loads(path.read_bytes())
         except ValueError:

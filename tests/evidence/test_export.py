@@ -95,3 +95,33 @@ def test_a_file_swapped_and_the_index_recomputed_still_fails_on_the_manifest(sto
             z.writestr(name, data)
     problems, _ = verify_export(forged)
     assert problems == [f"{member}: differs from its manifest entry"]
+
+
+def test_an_old_crossings_proof_leaves_out_the_manifests_between_its_seal_and_its_tombstone(store):
+    from edge_agent.evidence.upload import TAIL
+
+    store.add_bytes("OLD", "snapshot", "a.jpg", b"\xff\xd8old")
+    seal = store.seal("OLD")
+    others = []
+    for n in range(TAIL + 10):
+        store.add_bytes(f"N{n}", "scale", "frames.hex", bytes([n]))
+        others.append(store.seal(f"N{n}"))
+    tombstone = store.purge("OLD", [{"path": seal.files[0]["path"], "class": "media", "reason": "period"}])
+    plan = upload_plan(store.root, "OLD")
+    sequences = [link["body"]["sequence"] for link in plan["chain"]]
+    assert sequences == [seal.sequence, tombstone.sequence]  # not the 74 between
+    assert plan["files"][0]["state"] == "purged"
+
+    each_anchored = {seal.sha256: seal.sequence, tombstone.sha256: tombstone.sequence}
+    assert check_chain(plan["chain"], "OLD", each_anchored) == ([], tombstone.sha256)
+    problems, _ = check_chain(plan["chain"], "OLD", {tombstone.sha256: tombstone.sequence})
+    assert problems and "not anchored" in problems[0], "across a gap a later anchor proves nothing"
+    forged = [plan["chain"][0], {"name": plan["chain"][1]["name"],
+                                 "body": {**plan["chain"][1]["body"], "sequence": seal.sequence}}]
+    problems, _ = check_chain(forged, "OLD", each_anchored)
+    assert any("edited" in p for p in problems) and any("out of order" in p for p in problems)
+
+
+def test_a_seal_whose_own_head_has_not_reached_the_hub_is_proven_by_a_later_linked_one(store, chain):
+    plan = upload_plan(store.root, "X1")
+    assert check_chain(plan["chain"], "X1", {chain[3].sha256: chain[3].sequence}) == ([], chain[3].sha256)

@@ -141,7 +141,8 @@ async def evidence_export(request: Request) -> Response:
         return refused(request, session, "evidence_export", "the site has not sent this crossing's evidence yet", 409,
                        details)
     archive = build_export(site=site, crossing_id=crossing_id, chain=proof["chain"], head=proof["head"],
-                           files=content, states=states, exported_by=session.user.username)
+                           anchors=proof.get("anchors"), files=content, states=states,
+                           exported_by=session.user.username)
     console.record(session, "evidence_export", "done", "", {**details, "files": len(content),
                                                              "head": proof["head"]["sha256"]})
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"evidence_{site}_{crossing_id}.zip")
