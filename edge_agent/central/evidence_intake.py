@@ -51,12 +51,18 @@ class EvidenceIntake:
                 self._refuse(ledger, site, f"unreadable {stream}: {err}", payload)
                 continue
             ack = acks.setdefault((site, body["request"]), {"request": body["request"], "have": {}, "refused": []})
-            if stream == "evidence_manifest":
-                self._manifest(ledger, site, body, ack)
-            elif stream == "cctv_snapshot":
-                self._snapshot(ledger, site, body, ack)
-            else:
-                self._chunk(ledger, site, body, ack)
+            try:
+                if stream == "evidence_manifest":
+                    self._manifest(ledger, site, body, ack)
+                elif stream == "cctv_snapshot":
+                    self._snapshot(ledger, site, body, ack)
+                else:
+                    self._chunk(ledger, site, body, ack)
+            except (ValueError, TypeError, KeyError, AttributeError) as err:
+                # A well-formed JSON object with fields of the wrong shape: refused, and answered,
+                # so the site does not send it for ever.
+                ack["manifest"] = "refused"
+                self._refuse(ledger, site, f"malformed {stream}: {err!r}"[:500], "")
         return acks
 
     def _manifest(self, ledger: Ledger, site: str, body: dict[str, Any], ack: dict[str, Any]) -> None:
@@ -147,6 +153,10 @@ class EvidenceIntake:
             return
         if all(r["state"] == "verified" for r in rows):
             ack["have"].setdefault(digest, []).append(index)  # a resend: it is here already
+            return
+        if all(r["state"] in ("purged", "missing", "refused") for r in rows):
+            ack["refused"].append(digest)
+            self._refuse(ledger, site, f"evidence chunk {digest[:16]}#{index}: its file is {rows[0]['state']}", "")
             return
         try:
             data = base64.b64decode(str(body.get("data", "")), validate=True)

@@ -248,7 +248,14 @@ class EvidenceUploader:
                 current.plan = {"lane": current.lane, "camera": camera, "taken_at": datetime.now(UTC).isoformat(),
                                 "data": base64.b64encode(jpeg).decode("ascii")}
             return
-        plan = self.plan(current.crossing_id)
+        try:
+            plan = self.plan(current.crossing_id)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+            # A manifest this site cannot read: the RAU hears why, and the queue goes on.
+            self.counters["plans_failed"] += 1
+            log.warning("evidence_plan_failed crossing=%s error=%r", current.crossing_id, err)
+            current.plan = {"crossing_id": current.crossing_id, "error": f"the site cannot read its manifests: {err!r}"}
+            return
         if plan is None:
             current.plan = {"crossing_id": current.crossing_id, "error": "no manifest of this site names the crossing"}
             return

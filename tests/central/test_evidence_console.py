@@ -129,9 +129,13 @@ def test_the_hub_verifies_an_upload_and_refuses_a_tampered_or_unproven_one(ledge
         refused = intake.take(ledger, [(SITE, "evidence_chunk", json.dumps(stray).encode())])[(SITE, "R3")]
         assert refused["refused"] == [unanchored.files[0]["sha256"]] and counters["evidence_refused"] == 3
         assert ledger.evidence_chunk_indexes(SITE, unanchored.files[0]["sha256"]) == []
+        ledger.add_evidence_request("R1c", SITE, "C1", "ana")
+        odd = {"request": "R1c", "crossing_id": "C1", "chunk_bytes": CHUNK, **upload_plan(store.root, "C1"), "files": 5}
+        ack = intake.take(ledger, [(SITE, "evidence_manifest", json.dumps(odd).encode())])[(SITE, "R1c")]
+        assert ack["manifest"] == "refused" and counters["evidence_refused"] == 4
         unasked = {"request": "R9", "crossing_id": "C1", "chunk_bytes": CHUNK, **upload_plan(store.root, "C1")}
         ack = intake.take(ledger, [(SITE, "evidence_manifest", json.dumps(unasked).encode())])[(SITE, "R9")]
-        assert ack["manifest"] == "refused" and counters["evidence_refused"] == 4
+        assert ack["manifest"] == "refused" and counters["evidence_refused"] == 5
         assert ledger.rejection_count() == counters["evidence_refused"]
     finally:
         ledger.close()

@@ -126,3 +126,20 @@ def test_a_crossing_the_site_has_no_manifest_of_is_answered_so(rig):
     assert uploader.health()["requests_open"] == 0
     uploader.acked(b"not json")
     assert uploader.counters["acks_rejected"] == 1
+
+
+def test_a_manifest_the_site_cannot_read_is_reported_and_the_queue_goes_on(rig):
+    uploader, sent, state, clock, manifest, _ = rig
+    body = json.loads(manifest.path.read_bytes())
+    body["files"][0]["size"] = "large"
+    manifest.path.chmod(0o644)
+    manifest.path.write_text(json.dumps(body))
+    uploader.request("R1", "C1")
+    uploader._step()
+    uploader._step()
+    assert "cannot read its manifests" in sent[0]["error"] and uploader.counters["plans_failed"] == 1
+    uploader.acked(json.dumps({"request": "R1", "manifest": "refused"}).encode())
+    uploader.request("R2", "NOPE")
+    uploader._step()
+    uploader._step()
+    assert sent[-1]["request"] == "R2"
