@@ -143,3 +143,22 @@ def test_a_manifest_the_site_cannot_read_is_reported_and_the_queue_goes_on(rig):
     uploader._step()
     uploader._step()
     assert sent[-1]["request"] == "R2"
+
+
+def test_a_cctv_snapshot_goes_ahead_of_an_evidence_upload(rig):
+    uploader, sent, state, clock, manifest, _ = rig
+    uploader.snapshot_source = lambda lane: ("L1-scene", b"\xff\xd8frame") if lane == "L1" else None
+    uploader.request("R1", "C1")
+    uploader.snapshot("S1", "L1")
+    uploader.snapshot("S2", "L7")
+    uploader._step()
+    assert sent[0]["stream"] == "cctv_snapshot" and sent[0]["request"] == "S1" and sent[0]["camera"] == "L1-scene"
+    assert base64.b64decode(sent[0]["data"]) == b"\xff\xd8frame"
+    uploader.acked(json.dumps({"request": "S1", "manifest": "accepted"}).encode())
+    uploader._step()
+    uploader._step()
+    assert sent[1]["request"] == "S2" and "no recent frame" in sent[1]["error"]
+    uploader.acked(json.dumps({"request": "S2", "manifest": "accepted"}).encode())
+    uploader._step()
+    uploader._step()
+    assert sent[-1]["stream"] == "evidence_manifest" and uploader.counters["requests_done"] == 2
