@@ -34,6 +34,7 @@ from edge_agent.evidence import evidence_root
 from edge_agent.evidence.budget import MediaBudget
 from edge_agent.evidence.crossing_feed import CrossingEvidenceFeed
 from edge_agent.evidence.manifest import EvidenceStore
+from edge_agent.evidence.upload import upload_plan
 from edge_agent.health import device_summary
 from edge_agent.metrics.exposition import SiteFigures
 from edge_agent.metrics.exposition import render as render_metrics
@@ -48,6 +49,7 @@ from edge_agent.storage.retention import Periods
 from edge_agent.storage.worker import RetentionWorker, has_files, media_cap_bytes
 from edge_agent.store import Store, StoreView
 from edge_agent.store.checkpoint import Checkpointer
+from edge_agent.sync.evidence_upload import EvidenceUploader
 from edge_agent.sync.outbox import enforce_budget
 from edge_agent.watchdog import Watchdog
 
@@ -155,6 +157,8 @@ class Agent:
             for device in reversed(self.devices):
                 _quietly(device.stop)
             if self.sync is not None:
+                if self.sync.uploader is not None:
+                    _quietly(self.sync.uploader.stop)
                 _quietly(self.sync.stop)
             if self.core is not None:
                 self.core.stop()
@@ -298,7 +302,24 @@ class Agent:
         self.sync = SyncClient(self.config.site, self.config.sync, self.data_dir / "agent.db", self._post,
                                site_health=self.site_health)
         self._watch(self.sync)
+        # Evidence on demand: the RAU's requests, answered on the uploader's own thread.
+        sync, root = self.sync, evidence_root(self.data_dir)
+        self.sync.uploader = EvidenceUploader(
+            self.config.site.id, root, lambda crossing_id: upload_plan(root, crossing_id), sync.publish_raw,
+            sync.outbox_idle, rate_bytes_per_s=self.config.sync.evidence_rate_bytes_per_s,
+            chunk_bytes=self.config.sync.evidence_chunk_kib * 1024, resend_timeout_s=self.config.sync.resend_timeout_s,
+            snapshot_source=self._cctv_snapshot)
+        self._watch(self.sync.uploader)
+        self.sync.uploader.start()
         self.sync.start()
+
+    def _cctv_snapshot(self, lane: str) -> tuple[str, bytes] | None:
+        """The lane's latest CCTV frame as (camera id, JPEG), from the first camera that has one."""
+        for camera in self.cctv.get(lane, []):
+            jpeg = camera.snapshot_jpeg()
+            if jpeg is not None:
+                return camera.camera_id, jpeg
+        return None
 
     def _watch(self, part: Any) -> None:
         """The service watchdog hears from every thread of a device or link, or withholds its pings."""

@@ -269,6 +269,9 @@ class SyncConfig(Section):
     # signed indicator bundles
     trust_dir: Path | None = None  # empty: <data_dir>/trust
     max_bundle_mb: float = Field(default=8.0, gt=0)
+    # evidence on demand: files go up only after live traffic, within this budget
+    evidence_rate_bytes_per_s: int = Field(default=32768, gt=0)  # 256 kbit/s: a modest share of a site's link
+    evidence_chunk_kib: int = Field(default=64, ge=1, le=1024)
 
 
 class ConsoleConfig(Section):

@@ -258,6 +258,6 @@ def test_the_agent_has_the_watchdog_hear_from_every_device_thread(tmp_path):
     agent = Agent(config, pin_factory=MockFactory()).start()
     try:
         assert set(agent.watchdog.sources) == {"gate-L1", "scale-L1", "anpr-L1", "anpr-pull-L1-pull",
-                                               "cctv-L1-L1-scene", "sync-xk-dog"}
+                                               "cctv-L1-L1-scene", "sync-xk-dog", "evidence-upload"}
     finally:
         agent.stop()

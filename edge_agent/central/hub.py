@@ -41,6 +41,8 @@ from edge_agent.central.alerts.dispatcher import Dispatcher
 from edge_agent.central.alerts.message import planner
 from edge_agent.central.broker import Endpoint
 from edge_agent.central.config import AlertsConfig
+from edge_agent.central.evidence_intake import STREAMS as EVIDENCE_STREAMS
+from edge_agent.central.evidence_intake import EvidenceIntake
 from edge_agent.central.ledger import AlertPlanner, Ledger, describe, is_postgres, sqlite_path
 from edge_agent.central.routing import route
 from edge_agent.sync import topics
@@ -97,6 +99,7 @@ class Hub:
         self._wake_duties = threading.Event()
         self._duties: threading.Thread | None = None
         self._serving: Any = None
+        self.evidence = EvidenceIntake(self.counters)
 
     def start(self) -> None:
         """Open the ledger (refusing a second worker where it must) and start serving."""
@@ -230,6 +233,7 @@ class Hub:
     def _handle(self, batch: list[tuple[str, bytes]]) -> None:
         assert self.ledger is not None
         events: list[tuple[str, str, bytes]] = []
+        evidence: list[tuple[str, str, bytes]] = []
         for topic, payload in batch:
             up = topics.parse_up(topic)
             if up is not None:
@@ -240,6 +244,8 @@ class Hub:
                 if stream == "health":
                     self.ledger.set_health(site, payload.decode("utf-8", "replace"))
                     self.counters["health"] += 1
+                elif stream in EVIDENCE_STREAMS:
+                    evidence.append((site, stream, payload))  # files, not events: kept apart
                 else:
                     events.append((site, stream, payload))
                 continue
@@ -251,6 +257,10 @@ class Hub:
                 self._route(payload)
                 continue
             self.counters["unexpected_topic"] += 1
+        if evidence:
+            # Evidence on demand: answered with what the hub holds once it is committed.
+            for (site, _), ack in self.evidence.take(self.ledger, evidence).items():
+                self._mqtt.publish(topics.down(site, "evidence_ack"), json.dumps(ack, separators=(",", ":")), qos=1)
         if not events:
             return
         result = self.ledger.ingest(events, self._plan)

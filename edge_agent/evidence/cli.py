@@ -94,6 +94,28 @@ def verify(root: Path | None, config_path: Path | None, expected_head: str | Non
         sys.exit(3)
 
 
+@evidence.command("verify-export")
+@click.argument("archive", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def verify_export_command(archive: Path) -> None:
+    """Check an evidence export from the RAU console offline: the archive's checksums,
+    every member's SHA-256, each file against its manifest, and the manifest chain up to
+    the head the site anchored at the RAU. Exit 1 on any problem (one changed byte)."""
+    from edge_agent.evidence.export import verify_export
+
+    problems, index = verify_export(archive)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        click.echo(f"{archive}: {len(problems)} problem(s): this archive is not as the RAU exported it", err=True)
+        sys.exit(1)
+    head = index.get("anchored_head") or {}
+    files = [f for f in index.get("files") or [] if f.get("member")]
+    click.echo(f"{archive}: ok: crossing {index.get('crossing_id')} of {index.get('site')}, {len(files)} file(s) "
+               f"match their manifests, {len(index.get('chain') or [])} manifest(s) chain to the anchored head "
+               f"sequence {head.get('sequence')} sha256 {head.get('sha256')}")
+    click.echo("Compare that head with the RAU's record of the site's evidence heads.")
+
+
 def _central_head(central_db: Path, site_id: str) -> str | None:
     """The newest evidence head the site sent to the RAU, as the hub stored it."""
     from edge_agent.central.ledger import latest_event

@@ -40,7 +40,7 @@ from edge_agent.ids import new_id
 from edge_agent.models import AcksReceived, RauCommand, Rejected
 from edge_agent.store import OutboxRow, Store
 from edge_agent.sync import topics
-from edge_agent.sync.downlink import decode
+from edge_agent.sync.downlink import EvidenceRequest, decode, evidence_request
 from edge_agent.sync.link import ReconnectPacer, bound_socket_timeout
 from edge_agent.sync.outbox import DrainSchedule, Inflight, Pacer
 
@@ -96,6 +96,8 @@ class SyncClient:
                                          healthy_s=max(30.0, 3.0 * sync.keepalive_s), clock=clock)
         # Set by the agent to the service watchdog's beat: called with the thread's name.
         self.heartbeat: Callable[[str], None] | None = None
+        # Set by the agent: evidence on demand (sync/evidence_upload.py), fed from this thread.
+        self.uploader: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -327,6 +329,16 @@ class SyncClient:
             sent += 1
         return sent
 
+    def outbox_idle(self) -> bool:
+        """Nothing of the outbox waits: connected, no backlog drained, nothing unacknowledged.
+        The evidence uploader sends only then, so live traffic always goes first."""
+        return self.connected and not self.schedule.draining and len(self.inflight) == 0
+
+    def publish_raw(self, topic: str, payload: bytes) -> bool:
+        """Publish at QoS 1 beside the outbox (the evidence uploader's chunks); False when paho refused it."""
+        client = self._mqtt
+        return client is not None and self.connected and client.publish(topic, payload, qos=1).rc == 0
+
     def _drain_inbox(self) -> None:
         now_utc = datetime.now(UTC)
         while True:
@@ -334,6 +346,25 @@ class SyncClient:
                 topic, payload = self._inbox.get_nowait()
             except queue.Empty:
                 return
+            if topics.down_kind(topic, self.site.id, self.site.region) == "evidence_ack":
+                # The hub's answer to the uploader, not an event for the core.
+                self.counters["received_evidence_ack"] += 1
+                if self.uploader is not None:
+                    self.uploader.acked(payload)
+                continue
+            asked = evidence_request(topic, payload, site=self.site.id, region=self.site.region, now=now_utc)
+            if isinstance(asked, EvidenceRequest):
+                self.counters["received_evidence_request"] += 1
+                if self.uploader is not None and asked.command == "cctv_snapshot":
+                    self.uploader.snapshot(asked.id, asked.lane)
+                elif self.uploader is not None:
+                    self.uploader.request(asked.id, asked.crossing_id)
+                continue
+            if isinstance(asked, Rejected):
+                self.counters["rejected_command"] += 1
+                log.warning("sync_downlink_rejected topic=%s reason=%s", topic, asked.reason)
+                self.post(asked)
+                continue
             event = decode(
                 topic,
                 payload,

@@ -6,12 +6,15 @@ post; it never raises. Payload formats are in docs/sync.md:
 - ``down/ack``        ``{"ids": ["01J...", ...]}``          -> AcksReceived
 - ``down/prearrival`` a PreArrival JSON object                -> PreArrivalReceived
 - ``down/command``    ``{"command": "raise_channel" | "withdraw_raise" | "hold" | "release_hold" | "resend" | "ping",
-                       ...}`` -> RauCommand
+                       ...}`` -> RauCommand; ``"evidence_request"`` and ``"cctv_snapshot"`` -> EvidenceRequest
+                       (`evidence_request`), for the uploader
+- ``down/evidence_ack`` the hub's answer to the uploader, read by `evidence_upload.EvidenceUploader.acked`
 - indicator topics    the signed bundle bytes, verified later -> IndicatorBundleReceived
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +48,7 @@ class CommandMessage(BaseModel):
     reason: str = Field(default="", max_length=500)
     expires_at: datetime | None = None
     since: str = Field(default="", max_length=26)
+    lane: str = Field(default="", max_length=40)  # cctv_snapshot: whose lane's camera
 
 
 Decoded = AcksReceived | PreArrivalReceived | RauCommand | IndicatorBundleReceived | Rejected
@@ -79,7 +83,7 @@ def decode(
             return AcksReceived(ids=AckMessage.model_validate_json(payload).ids, source="sync", at=now)
         if kind == "command":
             msg = CommandMessage.model_validate_json(payload)
-            fields = msg.model_dump(exclude={"id"})
+            fields = msg.model_dump(exclude={"id", "lane"})
             if msg.id:
                 fields["id"] = msg.id
             return RauCommand(**fields, source="rau", at=now)
@@ -97,6 +101,42 @@ def decode(
     elif record.expires_at <= now:
         return Rejected(source=source, reason=f"pre-arrival {record.reference} already expired", raw=raw, at=now)
     return PreArrivalReceived(record=record, source="seed", at=now)
+
+
+UPLOAD_COMMANDS = ("evidence_request", "cctv_snapshot")
+
+
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """The RAU asks for a crossing's evidence, or a lane's latest CCTV frame: for the
+    uploader, not the core."""
+
+    id: str
+    crossing_id: str = ""
+    lane: str = ""
+    command: str = "evidence_request"
+
+
+def evidence_request(topic: str, payload: bytes, *, site: str, region: str,
+                     now: datetime) -> EvidenceRequest | Rejected | None:
+    """An `evidence_request` on ``down/command`` (docs/sync.md), why it was refused, or None
+    for any other message (which `decode` handles)."""
+    if topics.down_kind(topic, site, region) != "command" or not any(
+            c.encode() in payload[:MAX_DOWN_BYTES] for c in UPLOAD_COMMANDS):
+        return None
+    try:
+        msg = CommandMessage.model_validate_json(payload)
+    except (ValidationError, ValueError) as err:
+        return Rejected(source="sync:command", reason=_reason(err), raw=payload[:2000].decode("utf-8", "replace"),
+                        at=now)
+    if msg.command not in UPLOAD_COMMANDS:
+        return None
+    what = msg.crossing_id if msg.command == "evidence_request" else msg.lane
+    if not msg.id or not what or len(payload) > MAX_DOWN_BYTES:
+        needs = "a crossing_id" if msg.command == "evidence_request" else "a lane"
+        return Rejected(source="sync:command", reason=f"{msg.command} needs an id and {needs}",
+                        raw=payload[:2000].decode("utf-8", "replace"), at=now)
+    return EvidenceRequest(msg.id, msg.crossing_id, msg.lane, msg.command)
 
 
 def _reason(err: Exception) -> str:

@@ -14,7 +14,7 @@ SEED_INBOX = f"{ROOT}/hub/seed/prearrival"  # the regional exchange hands record
 UP_ALL = f"{ROOT}/+/up/#"  # what the hub ingests
 STATUS_ALL = f"{ROOT}/+/status"
 
-DOWN_KINDS = ("ack", "prearrival", "command", "indicators")
+DOWN_KINDS = ("ack", "prearrival", "command", "indicators", "evidence_ack")
 
 
 def status(site: str) -> str:

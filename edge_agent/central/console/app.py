@@ -16,7 +16,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from edge_agent.central.console import indicators
+from edge_agent.central.console.cctv import cctv_page, request_snapshot, snapshot_image
 from edge_agent.central.console.effectiveness_views import effectiveness_csv, effectiveness_page
+from edge_agent.central.console.evidence import evidence_export, evidence_file, evidence_page, request_evidence
 from edge_agent.central.console.live import ClosingServer, LiveStreams, hits_events, sites_events
 from edge_agent.central.console.pages import HERE, RauConsole, RauConsoleSettings
 from edge_agent.central.console.users import add_user, disable_user, enable_user, reset_password, users_page
@@ -59,6 +61,14 @@ def create_app(settings: RauConsoleSettings) -> Starlette:
         Route("/hits/live", hits_live),
         Route("/crossings", crossings_page),
         Route("/crossings/{site}/{crossing}", crossing_page),
+        # evidence on demand (console/evidence.py) and CCTV snapshots on demand (console/cctv.py)
+        Route("/crossings/{site}/{crossing}/evidence", evidence_page),
+        Route("/crossings/{site}/{crossing}/evidence/request", request_evidence, methods=["POST"]),
+        Route("/crossings/{site}/{crossing}/evidence.zip", evidence_export),
+        Route("/crossings/{site}/{crossing}/evidence/{sha256}", evidence_file),
+        Route("/sites/{site}/cctv", cctv_page),
+        Route("/sites/{site}/cctv", request_snapshot, methods=["POST"]),
+        Route("/sites/{site}/cctv/{request}.jpg", snapshot_image),
         Route("/audit", audit_page),
         # indicator authoring with two people (console/indicators.py)
         Route("/indicators", indicators.drafts_page),

@@ -10,7 +10,7 @@ drafter's key and the approver's key, both of the role (docs/central.md).
 
 A full bundle always goes out (retained: the fallback a site finds on subscribing);
 when an earlier version of the slot was approved here, a delta over it goes out first,
-not retained (docs/sync.md, "Fallback to the full bundle").
+not retained (docs/sync.md, "What a site checks").
 """
 
 from __future__ import annotations

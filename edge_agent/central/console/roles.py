@@ -38,6 +38,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "user_disable": frozenset({Role.ADMINISTRATOR}),
     "user_enable": frozenset({Role.ADMINISTRATOR}),
     "user_password": frozenset({Role.ADMINISTRATOR}),
+    # evidence on demand (console/evidence.py)
+    "evidence_request": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
+    "evidence_view": frozenset({Role.ANALYST, Role.SENIOR_ANALYST, Role.MONITORING}),
+    "evidence_export": frozenset({Role.ANALYST, Role.SENIOR_ANALYST}),
+    # CCTV snapshots on demand (console/cctv.py): watching is the Monitoring Office's work too
+    "cctv_snapshot": frozenset({Role.ANALYST, Role.SENIOR_ANALYST, Role.MONITORING}),
 }
 
 

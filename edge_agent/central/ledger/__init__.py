@@ -292,6 +292,71 @@ class Ledger(ABC):
     def lease_holder(self, name: str) -> str | None:
         """Who holds the named lease now, None when nobody does (or it ran out)."""
 
+    # ------------------------------------------------------------------ evidence on demand (docs/evidence.md)
+
+    @abstractmethod
+    def add_evidence_request(self, request_id: str, site: str, crossing_id: str, by: str) -> None:
+        """Record that `by` asked the site for a crossing's evidence (the command goes as well)."""
+
+    @abstractmethod
+    def set_evidence_request(self, request_id: str, state: str, detail: str = "", proof: str = "") -> None:
+        """The site's answer to a request: `received` with its chain proof (JSON {"chain", "head"})
+        or `refused`/`unknown` with why."""
+
+    @abstractmethod
+    def evidence_requests(self, site: str, crossing_id: str) -> list[dict[str, Any]]:
+        """The crossing's requests, newest first: id, by, requested_at, state, detail, proof ('' or JSON)."""
+
+    @abstractmethod
+    def evidence_anchored(self, site: str, digests: list[str]) -> dict[str, int]:
+        """Which of `digests` the site anchored as its evidence head: digest -> sequence."""
+
+    @abstractmethod
+    def put_evidence_file(self, site: str, crossing_id: str, entry: dict[str, Any], chunks: int, state: str,
+                          detail: str = "") -> None:
+        """Register (or update) a listed file of a crossing; a verified file stays verified."""
+
+    @abstractmethod
+    def set_evidence_file_state(self, site: str, sha256: str, state: str, detail: str = "") -> None: ...
+
+    @abstractmethod
+    def evidence_files(self, site: str, crossing_id: str = "", sha256: str = "") -> list[dict[str, Any]]:
+        """Listed files (of a crossing, or by digest): crossing_id, sha256, path, kind, size,
+        chunks (expected), have (stored), state, detail, updated_at."""
+
+    @abstractmethod
+    def store_evidence_chunk(self, site: str, sha256: str, index: int, data: bytes) -> bool:
+        """Keep one chunk; False when it was stored before (chunks are idempotent)."""
+
+    @abstractmethod
+    def evidence_chunk_indexes(self, site: str, sha256: str) -> list[int]: ...
+
+    @abstractmethod
+    def evidence_content(self, site: str, sha256: str) -> bytes:
+        """The file as received: its chunks in order."""
+
+    @abstractmethod
+    def drop_evidence_chunks(self, site: str, sha256: str) -> None: ...
+
+    @abstractmethod
+    def add_cctv_request(self, request_id: str, site: str, lane: str, by: str) -> None:
+        """Record that `by` asked the site for a lane's latest CCTV frame."""
+
+    @abstractmethod
+    def put_cctv_snapshot(self, request_id: str, site: str, state: str, camera: str = "", taken_at: str = "",
+                          data: bytes = b"", detail: str = "") -> bool:
+        """The site's answer (`received` with the JPEG, or `refused`/`unavailable`); False when
+        the site never had such a request, or it was answered before (the first answer stays)."""
+
+    @abstractmethod
+    def cctv_snapshots(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The site's snapshot requests, newest first: id, lane, by, requested_at, state, camera,
+        taken_at, detail, bytes."""
+
+    @abstractmethod
+    def cctv_snapshot_data(self, site: str, request_id: str) -> bytes | None:
+        """A received snapshot's JPEG, None otherwise."""
+
     # ------------------------------------------------------------------ alerts
 
     @abstractmethod
@@ -466,6 +531,10 @@ DRAFT_COLUMNS = ("id", "level", "scope", "document", "status", "version", "signe
 
 def draft_row(row: tuple[Any, ...]) -> dict[str, Any]:
     return {k: ("" if v is None else v) for k, v in zip(DRAFT_COLUMNS, row, strict=True)}
+def evidence_file_row(crossing_id: str, sha256: str, path: str, kind: str, size: int, chunks: int, have: int,
+                      state: str, detail: str, updated_at: str) -> dict[str, Any]:
+    return {"crossing_id": crossing_id, "sha256": sha256, "path": path, "kind": kind, "size": size,
+            "chunks": chunks, "have": have, "state": state, "detail": detail, "updated_at": updated_at}
 
 
 def id_bound(when: datetime) -> str:

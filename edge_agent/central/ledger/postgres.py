@@ -41,6 +41,7 @@ from edge_agent.central.ledger import (
     command_row,
     describe,
     draft_row,
+    evidence_file_row,
     indexed_fields,
     made_at,
     parse_event,
@@ -180,6 +181,55 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX indicator_drafts_approved ON indicator_drafts (level, scope, version)
         WHERE status = 'approved';
     CREATE INDEX routed_at ON routed (routed_at);
+    """,
+    # 5: evidence on demand: the RAU's requests, the files a site's manifests list for
+    # them with their state, and the uploaded chunks (see the SQLite back-end for why here)
+    """
+    CREATE TABLE evidence_requests (
+        id text PRIMARY KEY,
+        site text NOT NULL,
+        crossing_id text NOT NULL,
+        by_user text NOT NULL,
+        requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        state text NOT NULL DEFAULT 'requested',
+        detail text NOT NULL DEFAULT '',
+        proof text NOT NULL DEFAULT ''
+    );
+    CREATE INDEX evidence_requests_crossing ON evidence_requests (site, crossing_id);
+    CREATE TABLE evidence_files (
+        site text NOT NULL,
+        crossing_id text NOT NULL,
+        sha256 text NOT NULL,
+        path text NOT NULL,
+        kind text NOT NULL,
+        size bigint NOT NULL,
+        chunks integer NOT NULL,
+        state text NOT NULL,
+        detail text NOT NULL DEFAULT '',
+        updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (site, crossing_id, sha256)
+    );
+    CREATE INDEX evidence_files_digest ON evidence_files (site, sha256);
+    CREATE TABLE evidence_chunks (
+        site text NOT NULL,
+        sha256 text NOT NULL,
+        idx integer NOT NULL,
+        data bytea NOT NULL,
+        PRIMARY KEY (site, sha256, idx)
+    );
+    CREATE TABLE cctv_snapshots (
+        id text PRIMARY KEY,
+        site text NOT NULL,
+        lane text NOT NULL,
+        by_user text NOT NULL,
+        requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        state text NOT NULL DEFAULT 'requested',
+        camera text NOT NULL DEFAULT '',
+        taken_at text NOT NULL DEFAULT '',
+        detail text NOT NULL DEFAULT '',
+        data bytea
+    );
+    CREATE INDEX cctv_snapshots_site ON cctv_snapshots (site, requested_at);
     """,
 ]
 
@@ -422,6 +472,92 @@ class PostgresLedger(Ledger):
     def reject(self, source: str, reason: str, raw: str) -> None:
         self.conn.execute("INSERT INTO rejections (source, reason, raw) VALUES (%s, %s, %s)",
                           (source, reason, raw[:2000].replace("\x00", "\\u0000")))
+
+    # ------------------------------------------------------------------ evidence on demand
+
+    def add_evidence_request(self, request_id: str, site: str, crossing_id: str, by: str) -> None:
+        self.conn.execute("INSERT INTO evidence_requests (id, site, crossing_id, by_user) VALUES (%s, %s, %s, %s)"
+                          " ON CONFLICT DO NOTHING", (request_id, site, crossing_id, by))
+
+    def set_evidence_request(self, request_id: str, state: str, detail: str = "", proof: str = "") -> None:
+        self.conn.execute("UPDATE evidence_requests SET state = %s, detail = %s, proof = %s WHERE id = %s",
+                          (state, detail, proof, request_id))
+
+    def evidence_requests(self, site: str, crossing_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT id, by_user, {_iso('requested_at')}, state, detail, proof FROM evidence_requests"
+            " WHERE site = %s AND crossing_id = %s ORDER BY requested_at DESC, id DESC", (site, crossing_id)).fetchall()
+        return [dict(zip(("id", "by", "requested_at", "state", "detail", "proof"), r, strict=True)) for r in rows]
+
+    def evidence_anchored(self, site: str, digests: list[str]) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT payload ->> 'sha256', (payload ->> 'sequence')::bigint FROM events"
+            " WHERE site = %s AND stream = 'evidence_head' AND payload ->> 'sha256' = ANY(%s)",
+            (site, list(digests))).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def put_evidence_file(self, site: str, crossing_id: str, entry: dict[str, Any], chunks: int, state: str,
+                          detail: str = "") -> None:
+        self.conn.execute(
+            "INSERT INTO evidence_files (site, crossing_id, sha256, path, kind, size, chunks, state, detail)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (site, crossing_id, sha256) DO UPDATE"
+            " SET chunks = excluded.chunks, state = excluded.state, detail = excluded.detail,"
+            " updated_at = clock_timestamp() WHERE evidence_files.state != 'verified'",
+            (site, crossing_id, entry["sha256"], entry["path"], entry.get("kind", ""), int(entry.get("size", 0)),
+             chunks, state, detail))
+
+    def set_evidence_file_state(self, site: str, sha256: str, state: str, detail: str = "") -> None:
+        self.conn.execute("UPDATE evidence_files SET state = %s, detail = %s, updated_at = clock_timestamp()"
+                          " WHERE site = %s AND sha256 = %s", (state, detail, site, sha256))
+
+    def evidence_files(self, site: str, crossing_id: str = "", sha256: str = "") -> list[dict[str, Any]]:
+        where, arg = ("crossing_id = %s", crossing_id) if crossing_id else ("sha256 = %s", sha256)
+        rows = self.conn.execute(
+            "SELECT crossing_id, sha256, path, kind, size, chunks, (SELECT count(*) FROM evidence_chunks c"
+            f" WHERE c.site = f.site AND c.sha256 = f.sha256), state, detail, {_iso('updated_at')}"
+            f" FROM evidence_files f WHERE site = %s AND {where} ORDER BY path", (site, arg)).fetchall()
+        return [evidence_file_row(*r) for r in rows]
+
+    def store_evidence_chunk(self, site: str, sha256: str, index: int, data: bytes) -> bool:
+        cur = self.conn.execute("INSERT INTO evidence_chunks (site, sha256, idx, data) VALUES (%s, %s, %s, %s)"
+                                " ON CONFLICT DO NOTHING", (site, sha256, index, data))
+        return bool(cur.rowcount)
+
+    def evidence_chunk_indexes(self, site: str, sha256: str) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT idx FROM evidence_chunks WHERE site = %s AND sha256 = %s"
+                                                " ORDER BY idx", (site, sha256)).fetchall()]
+
+    def evidence_content(self, site: str, sha256: str) -> bytes:
+        return b"".join(bytes(r[0]) for r in self.conn.execute(
+            "SELECT data FROM evidence_chunks WHERE site = %s AND sha256 = %s ORDER BY idx", (site, sha256)).fetchall())
+
+    def drop_evidence_chunks(self, site: str, sha256: str) -> None:
+        self.conn.execute("DELETE FROM evidence_chunks WHERE site = %s AND sha256 = %s", (site, sha256))
+
+    def add_cctv_request(self, request_id: str, site: str, lane: str, by: str) -> None:
+        self.conn.execute("INSERT INTO cctv_snapshots (id, site, lane, by_user) VALUES (%s, %s, %s, %s)"
+                          " ON CONFLICT DO NOTHING", (request_id, site, lane, by))
+
+    def put_cctv_snapshot(self, request_id: str, site: str, state: str, camera: str = "", taken_at: str = "",
+                          data: bytes = b"", detail: str = "") -> bool:
+        cur = self.conn.execute(
+            "UPDATE cctv_snapshots SET state = %s, camera = %s, taken_at = %s, data = %s, detail = %s"
+            " WHERE id = %s AND site = %s AND state = 'requested'",
+                (state, camera, taken_at, data or None, detail, request_id, site))
+        return bool(cur.rowcount)
+
+    def cctv_snapshots(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT id, lane, by_user, {_iso('requested_at')}, state, camera, taken_at, detail,"
+            " coalesce(octet_length(data), 0) FROM cctv_snapshots WHERE site = %s"
+            " ORDER BY requested_at DESC, id DESC LIMIT %s", (site, limit)).fetchall()
+        return [dict(zip(("id", "lane", "by", "requested_at", "state", "camera", "taken_at", "detail", "bytes"), r,
+                         strict=True)) for r in rows]
+
+    def cctv_snapshot_data(self, site: str, request_id: str) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM cctv_snapshots WHERE id = %s AND site = %s AND state = 'received'",
+                                (request_id, site)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
 
     @contextlib.contextmanager
     def serving(self, holder: str) -> Iterator[None]:

@@ -34,7 +34,9 @@ from edge_agent.central.ledger import (
     LedgerError,
     command_row,
     draft_row,
+    evidence_file_row,
     id_bound,
+    iter_chunks,
     made_at,
     now_iso,
     parse_event,
@@ -168,6 +170,56 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX indicator_drafts_approved ON indicator_drafts (level, scope, version)
         WHERE status = 'approved';
     CREATE INDEX routed_at ON routed (routed_at);
+    """,
+    # 6: evidence on demand: the RAU's requests, the files a site's manifests list for
+    # them with their state, and the uploaded chunks (in the ledger: one place to back up,
+    # acknowledged only once committed, shared by every worker of a PostgreSQL ledger)
+    """
+    CREATE TABLE evidence_requests (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        crossing_id TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'requested',
+        detail TEXT NOT NULL DEFAULT '',
+        proof TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX evidence_requests_crossing ON evidence_requests (site, crossing_id);
+    CREATE TABLE evidence_files (
+        site TEXT NOT NULL,
+        crossing_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (site, crossing_id, sha256)
+    );
+    CREATE INDEX evidence_files_digest ON evidence_files (site, sha256);
+    CREATE TABLE evidence_chunks (
+        site TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (site, sha256, idx)
+    );
+    CREATE TABLE cctv_snapshots (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        lane TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'requested',
+        camera TEXT NOT NULL DEFAULT '',
+        taken_at TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        data BLOB
+    );
+    CREATE INDEX cctv_snapshots_site ON cctv_snapshots (site, requested_at);
     """,
 ]
 
@@ -367,6 +419,103 @@ class SqliteLedger(Ledger):
         row = self.conn.execute("SELECT holder FROM leases WHERE name = ? AND expires_epoch >= ?",
                                 (name, time.time())).fetchone()
         return row[0] if row else None
+
+    # ------------------------------------------------------------------ evidence on demand
+
+    def add_evidence_request(self, request_id: str, site: str, crossing_id: str, by: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO evidence_requests (id, site, crossing_id, by_user, requested_at)"
+                              " VALUES (?, ?, ?, ?, ?)", (request_id, site, crossing_id, by, now_iso()))
+
+    def set_evidence_request(self, request_id: str, state: str, detail: str = "", proof: str = "") -> None:
+        with self.conn:
+            self.conn.execute("UPDATE evidence_requests SET state = ?, detail = ?, proof = ? WHERE id = ?",
+                              (state, detail, proof, request_id))
+
+    def evidence_requests(self, site: str, crossing_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT id, by_user, requested_at, state, detail, proof FROM evidence_requests"
+                                 " WHERE site = ? AND crossing_id = ? ORDER BY requested_at DESC, id DESC",
+                                 (site, crossing_id)).fetchall()
+        return [dict(zip(("id", "by", "requested_at", "state", "detail", "proof"), r, strict=True)) for r in rows]
+
+    def evidence_anchored(self, site: str, digests: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in iter_chunks(digests, 500):
+            marks = ",".join("?" * len(chunk))
+            for digest, sequence in self.conn.execute(
+                    "SELECT json_extract(payload, '$.sha256'), json_extract(payload, '$.sequence') FROM events"
+                    f" WHERE site = ? AND stream = 'evidence_head' AND json_extract(payload, '$.sha256') IN ({marks})",
+                    (site, *chunk)):
+                found[digest] = sequence
+        return found
+
+    def put_evidence_file(self, site: str, crossing_id: str, entry: dict[str, Any], chunks: int, state: str,
+                          detail: str = "") -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO evidence_files (site, crossing_id, sha256, path, kind, size, chunks, state, detail,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site, crossing_id, sha256) DO UPDATE"
+                " SET chunks = excluded.chunks, state = excluded.state, detail = excluded.detail,"
+                " updated_at = excluded.updated_at WHERE evidence_files.state != 'verified'",
+                (site, crossing_id, entry["sha256"], entry["path"], entry.get("kind", ""), int(entry.get("size", 0)),
+                 chunks, state, detail, now_iso()))
+
+    def set_evidence_file_state(self, site: str, sha256: str, state: str, detail: str = "") -> None:
+        with self.conn:
+            self.conn.execute("UPDATE evidence_files SET state = ?, detail = ?, updated_at = ?"
+                              " WHERE site = ? AND sha256 = ?", (state, detail, now_iso(), site, sha256))
+
+    def evidence_files(self, site: str, crossing_id: str = "", sha256: str = "") -> list[dict[str, Any]]:
+        where, args = ("crossing_id = ?", crossing_id) if crossing_id else ("sha256 = ?", sha256)
+        rows = self.conn.execute(
+            "SELECT crossing_id, sha256, path, kind, size, chunks, (SELECT count(*) FROM evidence_chunks c"
+            " WHERE c.site = f.site AND c.sha256 = f.sha256), state, detail, updated_at FROM evidence_files f"
+            f" WHERE site = ? AND {where} ORDER BY path", (site, args)).fetchall()
+        return [evidence_file_row(*r) for r in rows]
+
+    def store_evidence_chunk(self, site: str, sha256: str, index: int, data: bytes) -> bool:
+        with self.conn:
+            cur = self.conn.execute("INSERT OR IGNORE INTO evidence_chunks (site, sha256, idx, data)"
+                                    " VALUES (?, ?, ?, ?)", (site, sha256, index, data))
+        return bool(cur.rowcount)
+
+    def evidence_chunk_indexes(self, site: str, sha256: str) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT idx FROM evidence_chunks WHERE site = ? AND sha256 = ?"
+                                                " ORDER BY idx", (site, sha256))]
+
+    def evidence_content(self, site: str, sha256: str) -> bytes:
+        return b"".join(bytes(r[0]) for r in self.conn.execute(
+            "SELECT data FROM evidence_chunks WHERE site = ? AND sha256 = ? ORDER BY idx", (site, sha256)))
+
+    def drop_evidence_chunks(self, site: str, sha256: str) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM evidence_chunks WHERE site = ? AND sha256 = ?", (site, sha256))
+
+    def add_cctv_request(self, request_id: str, site: str, lane: str, by: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO cctv_snapshots (id, site, lane, by_user, requested_at)"
+                              " VALUES (?, ?, ?, ?, ?)", (request_id, site, lane, by, now_iso()))
+
+    def put_cctv_snapshot(self, request_id: str, site: str, state: str, camera: str = "", taken_at: str = "",
+                          data: bytes = b"", detail: str = "") -> bool:
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE cctv_snapshots SET state = ?, camera = ?, taken_at = ?, data = ?, detail = ?"
+                " WHERE id = ? AND site = ? AND state = 'requested'",
+                (state, camera, taken_at, data or None, detail, request_id, site))
+        return bool(cur.rowcount)
+
+    def cctv_snapshots(self, site: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, lane, by_user, requested_at, state, camera, taken_at, detail, coalesce(length(data), 0)"
+            " FROM cctv_snapshots WHERE site = ? ORDER BY requested_at DESC, id DESC LIMIT ?", (site, limit)).fetchall()
+        return [dict(zip(("id", "lane", "by", "requested_at", "state", "camera", "taken_at", "detail", "bytes"), r,
+                         strict=True)) for r in rows]
+
+    def cctv_snapshot_data(self, site: str, request_id: str) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM cctv_snapshots WHERE id = ? AND site = ? AND state = 'received'",
+                                (request_id, site)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
 
     # ------------------------------------------------------------------ alerts
 
