@@ -50,6 +50,7 @@ from edge_agent.plates.normal_form import normalize_plate
 from edge_agent.simulators.anpr_camera import COUNTRIES, corrupt, random_plate, render_sample
 
 US_PHOTOS = ROOT.parent / "shared" / "data" / "plates_us"
+US_HOME = ("USA",)  # the real photos are read as a US site would read them
 
 
 def make_records(n: int, rng: random.Random) -> list[PreArrival]:
@@ -159,7 +160,7 @@ def bench_photos(limit: int | None, half: str | None = None) -> dict | None:
     # Decoded one at a time: holding all 222 photos would take about a gigabyte.
     frames = ((half_of(row["plate"]), row["plate"], lambda f=row["file"]: cv2.imread(str(US_PHOTOS / f)))
               for row in rows)
-    return _bench_frames(frames, len(rows))
+    return _bench_frames(frames, len(rows), home=US_HOME)
 
 
 def half_of(plate: str) -> str:
@@ -217,12 +218,14 @@ def _plate_like(text: str) -> bool:
 
 
 class AgentPipeline:
-    """The agent's local recognition, as a lane runs it."""
+    """The agent's local recognition, as a lane runs it; `home` as a site configures it
+    (the real photos are read as a US site would: US formats first, O written 0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: tuple[str, ...] = ()) -> None:
         from edge_agent.devices.anpr.recognition import LocalRecognizer
+        from edge_agent.plates.grammars import TABLE, Grammar
 
-        self.recognizer = LocalRecognizer()
+        self.recognizer = LocalRecognizer(grammar=Grammar(TABLE, home=home))
         self.recognizer.warm_up()
 
     def read(self, image) -> tuple[str, list[str]]:
@@ -243,10 +246,10 @@ def fold_o(text: str) -> str:
 STAGES = ("localised", "read_exact", "read_folded", "exact", "folded")
 
 
-def _bench_frames(frames, count: int) -> dict:
+def _bench_frames(frames, count: int, home: tuple[str, ...] = ()) -> dict:
     """Every reader on every frame, interleaved frame by frame so machine load hits all
     alike: counts per stage, overall and by group (a country or a half of the set)."""
-    readers = {"whole picture": WholePicture(), "agent": AgentPipeline()}
+    readers = {"whole picture": WholePicture(), "agent": AgentPipeline(home)}
     totals: dict = {name: {"all": dict.fromkeys(STAGES, 0), "wall_s": 0.0, "cpu_s": 0.0} for name in readers}
     groups: dict = {}
     warmed = False

@@ -36,9 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from anpr import US_PHOTOS, half_of, holds_plate  # noqa: E402
+from anpr import US_HOME, US_PHOTOS, half_of, holds_plate  # noqa: E402
 
 from edge_agent.devices.anpr.recognition import LocalRecognizer  # noqa: E402
+from edge_agent.plates.grammars import TABLE, Grammar  # noqa: E402
 from edge_agent.plates.normal_form import canonical, normalize_plate  # noqa: E402
 
 
@@ -46,7 +47,7 @@ class TracedRecognizer(LocalRecognizer):
     """The agent's recogniser, recording each engine call's kind and raw lines."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(grammar=Grammar(TABLE, home=US_HOME))
         self.calls: list[tuple[str, list[tuple[str, float]]]] = []
 
     def engine(self):  # type: ignore[override]
