@@ -64,6 +64,11 @@ UNKNOWN_WEIGHT = 0.93
 HOME_SWAP_WEIGHT = 0.92
 SWAP_WEIGHT = 0.9
 TRIMMED_WEIGHT = 0.95
+# A read of no known format holding five letters in a row is more likely a word on a
+# sign or a truck's side ("24 HR VIDEO") than a plate.
+_WORD = re.compile(r"[A-Z]{5,}")
+WORD_WEIGHT = 0.9
+WIDE_GAP_HEIGHTS = 3.0  # two lines this many line heights apart may still be one plate
 MAX_SWAPS = 2  # look-alike swaps beyond which a fit is a guess (as coerce_to_formats)
 
 
@@ -293,15 +298,19 @@ def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: fl
                 grammar: Grammar = GRAMMAR) -> list[Candidate]:
     out = []
     # Detection may split one plate into pieces ("BG", "123-AA"): also try each pair of
-    # neighbours on the same text line, left to right.
-    ordered = sorted(lines, key=lambda line: (line[2][1] // max(1, line[2][3]), line[2][0]))
-    pieces = list(ordered)
-    for (t1, s1, b1), (t2, s2, b2) in itertools.pairwise(ordered):
+    # lines side by side on the same text line, left to right. Any pair, not neighbours
+    # in reading order: boxes of different heights on one row sort apart.
+    pieces = list(lines)
+    for (t1, s1, b1), (t2, s2, b2) in itertools.permutations(lines, 2):
         same_row = abs((b1[1] + b1[3] / 2) - (b2[1] + b2[3] / 2)) < 0.5 * max(b1[3], b2[3])
-        close = 0 <= b2[0] - (b1[0] + b1[2]) < 1.5 * max(b1[3], b2[3])
-        if same_row and close:
+        gap = (b2[0] - (b1[0] + b1[2])) / max(1, b1[3], b2[3])
+        # Boxes may overlap a little; a US plate's state emblem or a sticker can stand
+        # between its two halves: a wider gap still joins, trusted less.
+        # One plate's characters are of one height (detection boxes vary by up to 2x).
+        alike = max(b1[3], b2[3]) < 2 * min(b1[3], b2[3])
+        if same_row and alike and b1[0] < b2[0] and -0.5 < gap < WIDE_GAP_HEIGHTS:
             merged_box = (b1[0], min(b1[1], b2[1]), b2[0] + b2[2] - b1[0], max(b1[3], b2[3]))
-            pieces.append((f"{t1} {t2}", min(s1, s2) * 0.97, merged_box))
+            pieces.append((f"{t1} {t2}", min(s1, s2) * (0.97 if gap < 1.5 else 0.9), merged_box))
     for raw, score, box in pieces:
         text = normalize_plate(raw)
         if score < min_score or not _plausible(text) or _DATE_OR_TIME.search(raw):
@@ -309,6 +318,8 @@ def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: fl
         reading, weight = plate_reading(text, grammar)
         if text.isdigit():
             weight *= 0.85  # overlays and phone numbers are digits; few truck plates are
+        if not reading.countries and _WORD.search(text):
+            weight *= WORD_WEIGHT  # a run of letters as long as a word: signs and slogans
         # The grammar's reading leads; the engine's own text and the look-alike fixes
         # to the Western Balkans shapes stay as alternatives (association is
         # confusion-aware anyway).

@@ -158,3 +158,20 @@ def test_plate_reading_applies_the_home_spelling_and_trims_an_end_character():
     reading, _ = plate_reading("BG123AA")
     assert reading.text == "BG123AA" and "SRB" in reading.countries
     assert plate_reading("OSG719")[0].text == "OSG719"
+
+
+def test_line_pieces_join_across_an_emblem_but_not_across_heights():
+    from edge_agent.devices.anpr.recognition import _candidates
+
+    us_site = Grammar(TABLE, home=("USA",))
+    # Detector lines of a real photo (wts-lg-000087): the plate's halves overlap a
+    # little and differ in height, so they sort apart in reading order.
+    lines = [("383", 1.0, (700, 599, 40, 27)), ("WJP", 0.81, (724, 584, 70, 48)),
+             ("OORTHIMAM", 0.77, (698, 613, 96, 30))]
+    assert "383WJP" in [c.text for c in _candidates(lines, 1.0, 0.5, us_site)]
+    # A sticker's month beside the plate's digits (us7.jpg): 3.4x taller, not one plate.
+    lines = [("JUN", 1.0, (351, 211, 49, 36)), ("377", 1.0, (590, 221, 137, 124))]
+    assert not any(c.text == "JUN377" for c in _candidates(lines, 1.0, 0.5, us_site))
+    # Words on a sign rank below a plate of no known format read less surely.
+    lines = [("24 HR VIDEO", 0.96, (10, 10, 200, 30)), ("DH7~X317", 0.91, (10, 300, 120, 40))]
+    assert max(_candidates(lines, 1.0, 0.5, us_site), key=lambda c: c.confidence).text == "DH7X317"
