@@ -24,6 +24,11 @@ formats) and on the real US photos in ../shared/data/plates_us. Per stage:
   read right   one of those regions is read exactly (and with O and 0 folded alike)
   end to end   the reader's answer is the plate, exactly (and with O/0 folded)
 
+The agent reads the US photos as a site in the US would be configured: its plate
+grammar has home country USA (US formats rank first; the letter O is written 0, as US
+records and the set's ground truth write it). The baseline reads them as they are, so
+the "(O=0)" columns, where O and 0 count alike, are the like-for-like comparison.
+
 The real photos are split into two fixed halves by the plate's text (`half_of`):
 "tuning", the photos any tuning of the recognition looked at, and "held-out", which it
 did not; both are reported. Time per frame is wall time and CPU time (all threads).
