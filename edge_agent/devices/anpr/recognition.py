@@ -33,6 +33,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from edge_agent.plates.grammars import GRAMMAR, Grammar, Reading
 from edge_agent.plates.normal_form import coerce_to_formats, format_countries, normalize_plate
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,29 @@ _MIN_LEN, _MAX_LEN = 4, 10
 _LONG_DIGITS = re.compile(r"^\d{8,}$")
 # Camera overlays print the date and time; their pieces must not pass for plates.
 _DATE_OR_TIME = re.compile(r"(19|20)\d\d\s*[-./]\s*[01]?\d|\d\d?\s*:\s*\d\d")
+
+# How a line's read is weighted by what the grammar makes of it (`plate_reading`): a
+# reading of a home country's format is the likeliest plate, one of any other known
+# format a little less, a text of no known format (a vanity plate, a foreign one, or
+# a slogan) less again. Each look-alike swap the grammar made costs a little; a read
+# that fits only once the character at one end is dropped (a sticker, a screw or a
+# frame's edge read as a character) counts less than one fitting as read.
+HOME_FIT_WEIGHT = 1.0
+FIT_WEIGHT = 0.97
+FOREIGN_FIT_WEIGHT = 0.94  # a site with home countries: another country's format
+UNKNOWN_WEIGHT = 0.93
+# A look-alike swap the grammar makes costs more than a format's fit gains: on the real
+# photos the reader's own choice between look-alikes was right more often than the
+# format's (08E6CK fits no US format, 0BE6CK does), so swaps only break ties.
+HOME_SWAP_WEIGHT = 0.92
+SWAP_WEIGHT = 0.9
+TRIMMED_WEIGHT = 0.95
+# A read of no known format holding five letters in a row is more likely a word on a
+# sign or a truck's side ("24 HR VIDEO") than a plate.
+_WORD = re.compile(r"[A-Z]{5,}")
+WORD_WEIGHT = 0.9
+WIDE_GAP_HEIGHTS = 3.0  # two lines this many line heights apart may still be one plate
+MAX_SWAPS = 2  # look-alike swaps beyond which a fit is a guess (as coerce_to_formats)
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,9 @@ class LocalRecognizer:
     det_max_side_px: int = 0  # 0: RapidOCR's default detector scaling
     min_score: float = 0.5  # OCR line score below which a reading is not a candidate
     release_large_buffers: bool = True  # False only to measure what it saves
+    # Resolves look-alikes by position and ranks reads; a site passes one with its home
+    # countries (`Grammar(TABLE, home=("SRB", "NMK"))`) so their formats and spelling win.
+    grammar: Grammar = GRAMMAR
     _engine: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -116,7 +143,7 @@ class LocalRecognizer:
         # pass is cheaper than several crops. The OpenCV localiser is the second look,
         # for plates too small or too low in contrast for the detector at this scale.
         found = self._read(image, (0, 0), 1.0, region_bonus=1.0) if self.whole_first else []
-        if not any(c.countries or c.confidence >= self.sure_score for c in found):
+        if not any(self._settled(c) for c in found):
             for box in localise(image)[: self.max_regions]:
                 # The localiser's box is the row of characters: read it as one text line
                 # (recognition only), upscaled towards the recogniser's 48 px line height.
@@ -126,6 +153,12 @@ class LocalRecognizer:
                     crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
                 found += self._read(crop, offset, 1.0 / factor, region_bonus=0.97, detect=False)
         return _rank(found, scale)
+
+    def _settled(self, cand: Candidate) -> bool:
+        """A whole-picture read good enough that the localiser need not look."""
+        # A fit to a home format is no sign here: with the home's spelling and trimming,
+        # many a misread fits one.
+        return cand.confidence >= self.sure_score or (not self.grammar.home and bool(format_countries(cand.text)))
 
     def warm_up(self) -> None:
         self.engine()
@@ -158,7 +191,7 @@ class LocalRecognizer:
             height, width = image.shape[:2]
             whole = (int(offset[0]), int(offset[1]), int(width * to_image), int(height * to_image))
             lines = [(str(text), float(score), whole) for text, score in zip(out.txts, out.scores)]
-            return _candidates(lines, region_bonus, self.min_score)
+            return _candidates(lines, region_bonus, self.min_score, self.grammar)
         if out.boxes is None:
             return []
         lines = []
@@ -167,7 +200,7 @@ class LocalRecognizer:
             x0, y0 = min(xs) * to_image + offset[0], min(ys) * to_image + offset[1]
             box = (int(x0), int(y0), int((max(xs) - min(xs)) * to_image), int((max(ys) - min(ys)) * to_image))
             lines.append((str(text), float(score), box))
-        return _candidates(lines, region_bonus, self.min_score)
+        return _candidates(lines, region_bonus, self.min_score, self.grammar)
 
 
 # glibc's mallopt parameter for the mmap threshold (M_MMAP_THRESHOLD in malloc.h).
@@ -261,33 +294,78 @@ def decode_jpeg(data: bytes) -> Any:
 # --------------------------------------------------------------------------- internals
 
 
-def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: float) -> list[Candidate]:
+def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: float,
+                grammar: Grammar = GRAMMAR) -> list[Candidate]:
     out = []
     # Detection may split one plate into pieces ("BG", "123-AA"): also try each pair of
-    # neighbours on the same text line, left to right.
-    ordered = sorted(lines, key=lambda line: (line[2][1] // max(1, line[2][3]), line[2][0]))
-    pieces = list(ordered)
-    for (t1, s1, b1), (t2, s2, b2) in itertools.pairwise(ordered):
+    # lines side by side on the same text line, left to right. Any pair, not neighbours
+    # in reading order: boxes of different heights on one row sort apart.
+    pieces = list(lines)
+    for (t1, s1, b1), (t2, s2, b2) in itertools.permutations(lines, 2):
         same_row = abs((b1[1] + b1[3] / 2) - (b2[1] + b2[3] / 2)) < 0.5 * max(b1[3], b2[3])
-        close = 0 <= b2[0] - (b1[0] + b1[2]) < 1.5 * max(b1[3], b2[3])
-        if same_row and close:
+        gap = (b2[0] - (b1[0] + b1[2])) / max(1, b1[3], b2[3])
+        # Boxes may overlap a little; a US plate's state emblem or a sticker can stand
+        # between its two halves: a wider gap still joins, trusted less.
+        # One plate's characters are of one height (detection boxes vary by up to 2x).
+        alike = max(b1[3], b2[3]) < 2 * min(b1[3], b2[3])
+        if same_row and alike and b1[0] < b2[0] and -0.5 < gap < WIDE_GAP_HEIGHTS:
             merged_box = (b1[0], min(b1[1], b2[1]), b2[0] + b2[2] - b1[0], max(b1[3], b2[3]))
-            pieces.append((f"{t1} {t2}", min(s1, s2) * 0.97, merged_box))
+            pieces.append((f"{t1} {t2}", min(s1, s2) * (0.97 if gap < 1.5 else 0.9), merged_box))
     for raw, score, box in pieces:
         text = normalize_plate(raw)
         if score < min_score or not _plausible(text) or _DATE_OR_TIME.search(raw):
             continue
-        countries = format_countries(text)
-        # A known shape is a hint, never a filter: any foreign plate is accepted. A
-        # reading that fits a shape only after a look-alike fix keeps the engine's text
-        # and offers the fix as an alternative (association is confusion-aware anyway).
-        fixes = [f for f, _ in coerce_to_formats(text) if f != text and _changes(f, text) <= 2]
-        hint = 1.0 if countries else 0.95
+        reading, weight = plate_reading(text, grammar)
         if text.isdigit():
-            hint *= 0.85  # overlays and phone numbers are digits; few truck plates are
-        out.append(Candidate(text=text, confidence=round(min(1.0, score * hint * bonus), 4),
-                             alternatives=tuple(dict.fromkeys(fixes)), box=box, raw=raw, countries=countries))
+            weight *= 0.85  # overlays and phone numbers are digits; few truck plates are
+        if not reading.countries and _WORD.search(text):
+            weight *= WORD_WEIGHT  # a run of letters as long as a word: signs and slogans
+        # The grammar's reading leads; the engine's own text and the look-alike fixes
+        # to the Western Balkans shapes stay as alternatives (association is
+        # confusion-aware anyway).
+        fixes = [f for f, _ in coerce_to_formats(text) if _changes(f, text) <= 2]
+        alternatives = tuple(t for t in dict.fromkeys([text, *fixes]) if t != reading.text)
+        out.append(Candidate(text=reading.text, confidence=round(min(1.0, score * weight * bonus), 4),
+                             alternatives=alternatives, box=box, raw=raw, countries=reading.countries))
     return out
+
+
+def plate_reading(text: str, grammar: Grammar = GRAMMAR) -> tuple[Reading, float]:
+    """The likeliest reading of a plausible line read (normal form), and its weight.
+
+    The read as it is, or without its first or its last character when only that fits
+    a known format: the state name's initial, a sticker or the frame's screw read as a
+    character beside the plate's own. Look-alikes are resolved by position, and a home
+    country's spelling (US records write O as 0) is applied at no cost.
+
+    A site with home countries changes a read (a look-alike swap, a dropped end
+    character) only towards a home format: with forty countries' formats in the table
+    almost any misread fits some foreign one after a swap, so a foreign fit counts only
+    as read. Without home countries any known format may justify a change.
+    """
+    # The read as it is, of no known format, unless something below does better.
+    best = (Reading(text=text, countries=(), probability=1.0, score=1.0, changed=0), UNKNOWN_WEIGHT)
+    respell = str.maketrans({old: new for c in grammar.countries if c.code in grammar.home
+                             for old, new in c.spelling})
+    for variant, trimmed in ((text, False), (text[1:], True), (text[:-1], True)):
+        if trimmed and not _plausible(variant):
+            continue
+        for reading in grammar.resolve_text(variant, limit=6):
+            home = bool(grammar.home.intersection(reading.countries))
+            swaps = _changes(reading.text, variant.translate(respell) if home else variant)
+            if (trimmed or swaps) and not (home if grammar.home else reading.countries):
+                continue
+            if swaps > MAX_SWAPS or (trimmed and swaps):
+                continue
+            if home:
+                weight = HOME_FIT_WEIGHT * HOME_SWAP_WEIGHT ** swaps
+            else:
+                fit = FOREIGN_FIT_WEIGHT if grammar.home else FIT_WEIGHT
+                weight = (fit if reading.countries else UNKNOWN_WEIGHT) * SWAP_WEIGHT ** swaps
+            weight *= TRIMMED_WEIGHT if trimmed else 1.0
+            if weight > best[1]:
+                best = (reading, weight)
+    return best
 
 
 def _changes(a: str, b: str) -> int:

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise
+from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise, plate_reading
+from edge_agent.plates.grammars import TABLE, Grammar
 from edge_agent.plates.normal_form import normalize_plate
 from edge_agent.simulators.anpr_camera import encode_jpeg, render_sample
 
@@ -137,3 +138,40 @@ def test_freed_large_buffers_go_back_to_the_system_once_local_recognition_loads(
     assert out.returncode == 0, out.stderr[-2000:]
     kept_mb = int(out.stdout.split()[-1])
     assert kept_at_least <= kept_mb <= kept_at_most, f"{kept_mb} MB still resident after the free"
+
+
+def test_plate_reading_applies_the_home_spelling_and_trims_an_end_character():
+    us_site = Grammar(TABLE, home=("USA",))
+    # US records write the letter O as 0: free, and a home fit outranks a foreign one.
+    reading, weight = plate_reading("MLOC2S", us_site)
+    assert (reading.text, "USA" in reading.countries) == ("ML0C2S", True)
+    # A sticker read before the plate: dropped when only then the read fits a home format.
+    assert plate_reading("YASV9218", us_site)[0].text == "ASV9218"
+    assert plate_reading("15VCF203", us_site)[0].text == "5VCF203"
+    # A read of no format stays as it was read, and ranks below a fit.
+    unknown, unknown_weight = plate_reading("KCS1M", us_site)
+    assert (unknown.text, unknown.countries) == ("KCS1M", ()) and unknown_weight < weight
+    # A look-alike swap is not worth more than the reader's own choice (08E6CK fits no
+    # US format; 0BE6CK would), nor is a swap into another country's format.
+    assert plate_reading("08E6CK", us_site)[0].text == "08E6CK"
+    # Without home countries nothing is respelled or trimmed, and any format counts.
+    reading, _ = plate_reading("BG123AA")
+    assert reading.text == "BG123AA" and "SRB" in reading.countries
+    assert plate_reading("OSG719")[0].text == "OSG719"
+
+
+def test_line_pieces_join_across_an_emblem_but_not_across_heights():
+    from edge_agent.devices.anpr.recognition import _candidates
+
+    us_site = Grammar(TABLE, home=("USA",))
+    # Detector lines of a real photo (wts-lg-000087): the plate's halves overlap a
+    # little and differ in height, so they sort apart in reading order.
+    lines = [("383", 1.0, (700, 599, 40, 27)), ("WJP", 0.81, (724, 584, 70, 48)),
+             ("OORTHIMAM", 0.77, (698, 613, 96, 30))]
+    assert "383WJP" in [c.text for c in _candidates(lines, 1.0, 0.5, us_site)]
+    # A sticker's month beside the plate's digits (us7.jpg): 3.4x taller, not one plate.
+    lines = [("JUN", 1.0, (351, 211, 49, 36)), ("377", 1.0, (590, 221, 137, 124))]
+    assert not any(c.text == "JUN377" for c in _candidates(lines, 1.0, 0.5, us_site))
+    # Words on a sign rank below a plate of no known format read less surely.
+    lines = [("24 HR VIDEO", 0.96, (10, 10, 200, 30)), ("DH7~X317", 0.91, (10, 300, 120, 40))]
+    assert max(_candidates(lines, 1.0, 0.5, us_site), key=lambda c: c.confidence).text == "DH7X317"
