@@ -8,12 +8,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections import Counter
 
 import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
+from testkit.rau_console_rig import audit, log_in
 
 from edge_agent.central.console.app import create_app
 from edge_agent.central.console.pages import RauConsoleSettings
@@ -87,15 +87,8 @@ def rau(tmp_path, ledger_url, site):
 
 
 def login(client, username: str, page: str = "/crossings/bcp-a/C1/evidence") -> str:
-    client.cookies.clear()
-    assert client.post("/login", data={"username": username, "password": PASSWORD}).status_code == 303
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get(page).text)
-    assert found
-    return found.group(1)
+    return log_in(client, username, PASSWORD, page)
 
-
-def audit(app, action: str):
-    return app.state.console.audit.entries(50, action)
 
 
 def test_the_hub_verifies_an_upload_and_refuses_a_tampered_or_unproven_one(ledger_url, site):

@@ -6,12 +6,12 @@ its audit entry and its counter."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
+from testkit.rau_console_rig import audit, log_in
 
 from edge_agent.central.cli import central
 from edge_agent.central.console.app import create_app
@@ -54,20 +54,9 @@ def rau(tmp_path, ledger_url):
 
 
 def login(client, username: str) -> str:
-    client.cookies.clear()
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-    assert r.status_code == 303, r.text
-    return csrf_of(client.get("/sites/bcp-a").text)
+    return log_in(client, username, PASSWORD, "/sites/bcp-a")
 
 
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
-def audit(app, action: str):
-    return app.state.console.audit.entries(50, action)
 
 
 def raise_form(csrf: str, **fields) -> dict[str, str]:

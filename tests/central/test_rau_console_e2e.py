@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from starlette.testclient import TestClient
 from testkit import console_rig as rig
+from testkit.browser import chromium_page
 from testkit.waiting import wait_for
 
 from edge_agent.central.broker import Endpoint
@@ -26,9 +27,6 @@ from edge_agent.central.ledger import Ledger
 from edge_agent.config import SyncConfig
 
 PASSWORD = "correct horse battery"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
@@ -93,17 +91,8 @@ def test_an_analysts_raise_reaches_the_site_and_holds_the_truck(linked, tmp_path
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(30_000)
-            expect.set_options(timeout=30_000)
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium_page(30_000) as page:
+        yield page
 
 
 def test_in_a_browser_an_analyst_sees_the_site_and_raises_the_truck(linked, tmp_path, page):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
+from testkit.rau_console_rig import audit, log_in
 from testkit.rule_builders import make_record
 
 from edge_agent.central.console.app import create_app
@@ -69,20 +70,9 @@ def rau(tmp_path, ledger_url, keys):
 
 
 def login(client, username: str) -> str:
-    client.cookies.clear()
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-    assert r.status_code == 303, r.text
-    return csrf_of(client.get("/indicators").text)
+    return log_in(client, username, PASSWORD, "/indicators")
 
 
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
-def audit(app, action: str):
-    return app.state.console.audit.entries(50, action)
 
 
 def new_draft(client, csrf: str) -> int:

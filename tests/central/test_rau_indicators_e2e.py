@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 from testkit import console_rig as rig
+from testkit.browser import chromium_page
 from testkit.waiting import wait_for
 
 from edge_agent.central.broker import Endpoint
@@ -31,9 +32,6 @@ from edge_agent.config import SyncConfig
 from edge_agent.sync.trust import TrustStore, generate_key, make_root, sign
 
 PASSWORD = "correct horse battery"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
@@ -73,17 +71,8 @@ def linked(broker, tmp_path):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(30_000)
-            expect.set_options(timeout=30_000)
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium_page(30_000) as page:
+        yield page
 
 
 def log_in(page, url: str, username: str) -> None:

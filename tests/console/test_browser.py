@@ -13,12 +13,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 from testkit import console_rig as rig
-
-# Waits go through locators (expect), not wait_for_function: Playwright evaluates a
-# function's text with eval while polling, which the console's CSP rightly refuses.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from testkit.browser import chromium_page
 
 
 @pytest.fixture
@@ -35,17 +30,8 @@ def served(agent):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(20_000)
-            expect.set_options(timeout=20_000)  # as generous as the page's other waits
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium_page(20_000) as page:
+        yield page
 
 
 def _outbox(agent, stream: str) -> list[dict]:
