@@ -237,10 +237,11 @@ def test_crossings_are_searched_across_sites_and_a_crossing_page_shows_its_story
     ledger.close()
     login(client, "mona")
     for query in ("plate=ks+777-ab", "reference=R-7", "indicator=L-TOBACCO-24", "channel=red&site=bcp-a",
-                  "since=2020-01-01&plate=KS777AB"):
+                  "since=2020-01-01&plate=KS777AB", "party=tabak+export", "party=EXPORT+doo&channel=red"):
         r = client.get(f"/crossings?{query}")
         assert r.status_code == 200 and f'data-crossing="{crossing}"' in r.text, query
     assert "No crossing matches" in client.get("/crossings?channel=green").text
+    assert "No crossing matches" in client.get("/crossings?party=Apple+Growers").text
     page = client.get(f"/crossings/bcp-a/{crossing}").text
     assert "Tabak Export DOO" in page and "HS 240220 from RS" in page  # the pre-arrival record
     assert "L-TOBACCO-24 (red): items.hs_code = 240220" in page
@@ -249,7 +250,8 @@ def test_crossings_are_searched_across_sites_and_a_crossing_page_shows_its_story
 
 
 @pytest.mark.parametrize(("query", "field"), [("plate=%21%21", "plate"), ("since=yesterday", "since"),
-                                              ("channel=purple", "channel"), ("reference=%3Cscript%3E", "reference")])
+                                              ("channel=purple", "channel"), ("reference=%3Cscript%3E", "reference"),
+                                              ("party=ab", "party")])
 def test_a_bad_search_field_is_refused_and_counted(rau, query, field):
     app, client = rau
     login(client, "mona")

@@ -95,6 +95,9 @@ def search_form(data: Mapping[str, Any], policy: PolicyConfig) -> Form:
     v["indicator_id"] = _text(data, "indicator", 64)
     if v["indicator_id"] and not INDICATOR.match(v["indicator_id"]):
         form.errors["indicator"] = "an indicator's id: letters, digits, '_', '.', ':' or '-'"
+    v["party"] = _text(data, "party", 100)
+    if v["party"] and len(v["party"]) < 3:
+        form.errors["party"] = "at least 3 letters of a consignor's or consignee's name"
     v["channel"] = _text(data, "channel", 40)
     if v["channel"] and v["channel"] not in {c.code for c in policy.channels}:
         form.errors["channel"] = "one of the channels"

@@ -195,7 +195,8 @@ async def crossings_page(request: Request) -> Response:
     console = console_of(request)
     params = request.query_params
     form = search_form(params, console.settings.policy)
-    searched = any(params.get(k) for k in ("plate", "reference", "indicator", "channel", "site", "since", "until"))
+    searched = any(params.get(k) for k in ("plate", "reference", "indicator", "party", "channel", "site", "since",
+                                           "until"))
     found: list[tuple[str, dict[str, Any]]] = []
     if not form.ok:
         console.counters["search:rejected"] += 1

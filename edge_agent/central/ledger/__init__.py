@@ -101,6 +101,7 @@ class CrossingQuery:
     plate: str = ""  # tractor or trailer
     reference: str = ""
     indicator_id: str = ""  # among the crossing's hits
+    party: str = ""  # in its routed pre-arrival record's consignor or consignee name, any case
     channel: str = ""
     site: str = ""
     since: datetime | None = None  # the crossing ended at or after

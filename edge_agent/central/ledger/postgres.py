@@ -690,6 +690,12 @@ class PostgresLedger(Ledger):
             sql, args = sql + " AND payload ->> 'channel' = %s", [*args, query.channel]
         if query.indicator_id:
             sql, args = sql + " AND payload -> 'hits' ? %s", [*args, query.indicator_id]
+        if query.party:
+            # The names are in the pre-arrival records the hub routed, not in the crossing.
+            sql += (" AND reference IN (SELECT reference FROM routed WHERE"
+                    " strpos(lower(body -> 'consignor' ->> 'name'), %s) > 0"
+                    " OR strpos(lower(body -> 'consignee' ->> 'name'), %s) > 0)")
+            args += [query.party.lower(), query.party.lower()]
         rows = self.conn.execute(sql + " ORDER BY made_at DESC, id DESC LIMIT %s", [*args, query.limit]).fetchall()
         return [(r[0], r[1]) for r in rows]
 

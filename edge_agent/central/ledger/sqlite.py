@@ -635,6 +635,12 @@ class SqliteLedger(Ledger):
         if query.indicator_id:
             sql += " AND EXISTS (SELECT 1 FROM json_each(payload, '$.hits') WHERE value = ?)"
             args.append(query.indicator_id)
+        if query.party:
+            # The names are in the pre-arrival records the hub routed, not in the crossing.
+            sql += (" AND json_extract(payload, '$.reference') IN (SELECT reference FROM routed WHERE"
+                    " instr(lower(json_extract(body, '$.consignor.name')), ?) > 0"
+                    " OR instr(lower(json_extract(body, '$.consignee.name')), ?) > 0)")
+            args += [query.party.lower(), query.party.lower()]
         rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, query.limit]).fetchall()
         return [(r[0], json.loads(r[1])) for r in rows]
 
