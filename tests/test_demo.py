@@ -182,3 +182,40 @@ def test_the_demo_rau_console_publishes_an_indicator_two_people_sign_to_the_demo
     run_scenario(trucks=1, time_factor=0.0, seed=3, data_dir=tmp_path, online=True, rau_console_port=0,
                  before_stop=use_the_console)
     assert applied
+
+
+def test_a_raise_from_the_demo_rau_console_holds_the_next_demo_truck(tmp_path):
+    """An analyst raises a truck not yet at the crossing; the demo's agent records the
+    raise (its rau_raise reaches the hub) and gives the truck that channel on arrival."""
+    import httpx2 as httpx
+    from testkit.console_rig import csrf_of
+    from testkit.waiting import wait_for
+
+    from edge_agent.central.ledger import Ledger
+    from edge_agent.demo import DEMO_PASSWORD, SITE_ID
+    from edge_agent.simulators.scenario import build_scenario
+
+    clean = next(p for p in build_scenario(8, seed=11) if p.expected_channel is None and not p.expected_hits)
+    raised: list = []
+
+    def raise_then_drive(rig, outcomes) -> None:
+        with httpx.Client(base_url=rig.rau.console_url, follow_redirects=False) as client:
+            assert client.post("/login", data={"username": "analyst", "password": DEMO_PASSWORD,
+                                               "next": "/"}).status_code == 303
+            csrf = csrf_of(client.get(f"/sites/{SITE_ID}").text)
+            r = client.post(f"/sites/{SITE_ID}/raise", data={
+                "csrf": csrf, "plate": clean.tractor_plate, "channel": "red",
+                "reason": "tip-off from the border police"})
+            assert r.status_code == 303, r.text
+        ledger = Ledger(tmp_path / "central.db")
+        try:
+            wait_for(lambda: ledger.count(SITE_ID, "rau_raise") == 1, 30, what="the site's rau_raise at the hub")
+        finally:
+            ledger.close()
+        raised.extend(rig.drive([clean], None))
+
+    run_scenario(trucks=1, time_factor=0.0, seed=3, data_dir=tmp_path, online=True, rau_console_port=0,
+                 before_stop=raise_then_drive)
+    [outcome] = raised
+    assert not outcome.error, outcome.error
+    assert outcome.channel == "red"
