@@ -295,6 +295,13 @@ class Hub:
             return  # a cleared retained status
         self.ledger.set_status(site, str(state))
         self.counters[f"status_{state}"] += 1
+        if state == "online":
+            # A site forgets the RAU's evidence requests when it restarts: asked again, it
+            # sends only the chunks this ledger lacks (the request id makes it idempotent).
+            again = self.ledger.reopen_evidence_requests(site)
+            if again:
+                self.counters["evidence_reasked"] += again
+                log.info("hub_evidence_reasked site=%s requests=%d", site, again)
 
     def _route(self, payload: bytes) -> None:
         site, found = route(payload, self.offices)

@@ -258,3 +258,28 @@ def test_cctv_snapshots_are_asked_shown_and_refused_as_they_should(rau):
     outcomes = [e.outcome for e in audit(app, "cctv_snapshot")]
     assert outcomes.count("done") == 2 and outcomes.count("rejected") == 2 and outcomes.count("refused") == 2
     assert app.state.console.counters["cctv_snapshot:rejected"] == 2
+
+
+def test_unfinished_requests_are_published_again_and_finished_ones_are_not(ledger_url):
+    """What the hub does when a site comes back online (a restarted site forgot its requests)."""
+    ledger = Ledger(ledger_url)
+    try:
+        def ask(request: str, site: str, crossing: str) -> None:
+            ledger.add_evidence_request(request, site, crossing, "ana")
+            ledger.queue_command(request, site, json.dumps({"command": "evidence_request", "id": request}), "ana")
+            ledger.mark_command_published(request)
+
+        ask("R-NO-PROOF", "bcp-a", "C1")
+        ask("R-SHORT", "bcp-a", "C2")
+        ask("R-DONE", "bcp-a", "C3")
+        ask("R-ELSEWHERE", "bcp-b", "C4")
+        ledger.set_evidence_request("R-SHORT", "received")
+        ledger.put_evidence_file("bcp-a", "C2", {"sha256": "a" * 64, "path": "clip.mp4", "size": 10}, 1, "requested")
+        ledger.set_evidence_request("R-DONE", "received")
+        ledger.put_evidence_file("bcp-a", "C3", {"sha256": "b" * 64, "path": "clip.mp4", "size": 10}, 1, "verified")
+        assert ledger.commands_pending() == []
+        assert ledger.reopen_evidence_requests("bcp-a") == 2
+        assert sorted(c[0] for c in ledger.commands_pending()) == ["R-NO-PROOF", "R-SHORT"]
+        assert ledger.reopen_evidence_requests("bcp-a") == 0  # already waiting to be published
+    finally:
+        ledger.close()

@@ -155,7 +155,7 @@ def test_requested_evidence_is_uploaded_verified_shown_and_exported(hub, console
         agent.stop()
 
 
-def test_an_upload_cut_short_resumes_where_the_hub_says(hub, console, broker, tmp_path):
+def test_an_upload_cut_short_resumes_where_the_hub_says_unasked(hub, console, broker, tmp_path):
     # 24 chunks of 1 KiB at 4 KiB/s: the site is stopped part of the way through.
     agent = start_agent(tmp_path, broker, evidence_rate_bytes_per_s=4096, evidence_chunk_kib=1)
     data = os.urandom(24 * 1024)
@@ -170,10 +170,11 @@ def test_an_upload_cut_short_resumes_where_the_hub_says(hub, console, broker, tm
     before = int(states(console, crossing)[0].split()[1].split("/")[0])
     assert before < 24
 
+    # The restarted site has forgotten the request: the hub asks again when it comes back online.
     agent = start_agent(tmp_path, broker, evidence_rate_bytes_per_s=4_000_000, evidence_chunk_kib=1)
     try:
-        ask(console, crossing)
         wait_for(lambda: states(console, crossing) == ["verified"], 60, what="the file verified after the restart")
+        assert hub.counters["evidence_reasked"] >= 1
         sent = agent.sync.uploader.counters["chunks_sent"]
         assert 0 < sent <= 24 - before, f"sent {sent} chunks again, the hub had {before} of 24"
         got = console.get(f"/crossings/{SITE}/{crossing}/evidence/{manifest.files[0]['sha256']}")

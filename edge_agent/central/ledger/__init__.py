@@ -305,6 +305,12 @@ class Ledger(ABC):
         or `refused`/`unknown` with why."""
 
     @abstractmethod
+    def reopen_evidence_requests(self, site: str) -> int:
+        """Mark for publishing again the commands of `site`'s unfinished evidence requests
+        (the proof never came, or a file is still short of chunks): a site forgets its
+        requests when it restarts. Returns how many."""
+
+    @abstractmethod
     def evidence_requests(self, site: str, crossing_id: str) -> list[dict[str, Any]]:
         """The crossing's requests, newest first: id, by, requested_at, state, detail, proof ('' or JSON)."""
 
@@ -532,6 +538,14 @@ DRAFT_COLUMNS = ("id", "level", "scope", "document", "status", "version", "signe
 
 def draft_row(row: tuple[Any, ...]) -> dict[str, Any]:
     return {k: ("" if v is None else v) for k, v in zip(DRAFT_COLUMNS, row, strict=True)}
+# A site's evidence requests not yet done: the proof never came, or one of the crossing's
+# files still lacks chunks. `{p}` is the back-end's placeholder; the site is given twice.
+_UNFINISHED_REQUESTS = (
+    "SELECT r.id FROM evidence_requests r WHERE r.site = {p} AND (r.state = 'requested' OR (r.state = 'received'"
+    " AND EXISTS (SELECT 1 FROM evidence_files f WHERE f.site = {p} AND f.crossing_id = r.crossing_id"
+    " AND f.state IN ('requested', 'uploading'))))")
+
+
 def evidence_file_row(crossing_id: str, sha256: str, path: str, kind: str, size: int, chunks: int, have: int,
                       state: str, detail: str, updated_at: str) -> dict[str, Any]:
     return {"crossing_id": crossing_id, "sha256": sha256, "path": path, "kind": kind, "size": size,

@@ -29,6 +29,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from edge_agent.central.ledger import (
+    _UNFINISHED_REQUESTS,
     CROSSING_SPAN,
     DRAFT_COLUMNS,
     UNDATED,
@@ -482,6 +483,11 @@ class PostgresLedger(Ledger):
     def set_evidence_request(self, request_id: str, state: str, detail: str = "", proof: str = "") -> None:
         self.conn.execute("UPDATE evidence_requests SET state = %s, detail = %s, proof = %s WHERE id = %s",
                           (state, detail, proof, request_id))
+
+    def reopen_evidence_requests(self, site: str) -> int:
+        cur = self.conn.execute(f"UPDATE commands SET published_at = NULL WHERE published_at IS NOT NULL AND id IN"
+                                f" ({_UNFINISHED_REQUESTS.format(p='%s')})", (site, site))
+        return cur.rowcount
 
     def evidence_requests(self, site: str, crossing_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.central.ledger import (
+    _UNFINISHED_REQUESTS,
     CROSSING_SPAN,
     DRAFT_COLUMNS,
     UNDATED,
@@ -431,6 +432,12 @@ class SqliteLedger(Ledger):
         with self.conn:
             self.conn.execute("UPDATE evidence_requests SET state = ?, detail = ?, proof = ? WHERE id = ?",
                               (state, detail, proof, request_id))
+
+    def reopen_evidence_requests(self, site: str) -> int:
+        with self.conn:
+            cur = self.conn.execute(f"UPDATE commands SET published_at = '' WHERE published_at != '' AND id IN"
+                                    f" ({_UNFINISHED_REQUESTS.format(p='?')})", (site, site))
+        return cur.rowcount
 
     def evidence_requests(self, site: str, crossing_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT id, by_user, requested_at, state, detail, proof FROM evidence_requests"
