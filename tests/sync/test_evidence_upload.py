@@ -71,6 +71,9 @@ def test_nothing_goes_while_the_outbox_is_busy_and_the_proof_goes_first(rig):
     state["idle"] = True
     uploader._step()
     assert [c["index"] for c in chunks(sent)] == [0]
+    uploader.request("R1", "C1")  # the hub asking again, the site never restarted: still one request
+    assert uploader.counters["requests"] == 1
+    assert [s for s in sent if s["topic"].endswith("evidence_manifest")] == [proof]
 
 
 def test_a_window_of_chunks_resends_after_the_timeout_and_skips_what_the_hub_holds(rig):
