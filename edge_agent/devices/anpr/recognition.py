@@ -4,10 +4,13 @@
 
 `CameraReported` wraps the text an ANPR camera already sent (the image is not looked
 at). `LocalRecognizer` reads plates from a picture for cameras that only give video or
-snapshots: an OpenCV localiser proposes plate-shaped regions (dark characters on a
-bright, wide rectangle: a horizontal-gradient "blackhat" map closed into blobs), and
-an OCR engine reads them; when no region gives a plausible plate the whole picture is
-read. A site chooses per camera (`CameraConfig.recognition = "camera" | "local"`).
+snapshots. It looks in stages, cheapest first, and stops at the first read it is sure
+of: the OCR engine's text detector on the whole picture scaled down; then the plate-
+shaped regions an OpenCV localiser proposes (dark characters on a bright, wide
+rectangle: a horizontal-gradient "blackhat" map closed into blobs), each at full size;
+then the detector on the whole picture at full size. Every text line found is read
+from the full-size picture, straightened (`_straightened`), whatever the scale it was
+found at. A site chooses per camera (`CameraConfig.recognition = "camera" | "local"`).
 
 The OCR engine is RapidOCR (`rapidocr` 3.x on onnxruntime): PaddleOCR's PP-OCR
 detection and recognition networks as ONNX files shipped inside the wheel, so nothing
@@ -30,6 +33,7 @@ import itertools
 import logging
 import re
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,6 +73,8 @@ TRIMMED_WEIGHT = 0.95
 _WORD = re.compile(r"[A-Z]{5,}")
 WORD_WEIGHT = 0.9
 WIDE_GAP_HEIGHTS = 3.0  # two lines this many line heights apart may still be one plate
+MIN_LINE_PX = 8  # a line lower than this is too small to read
+MAX_LINE_ASPECT = 8.0
 MAX_SWAPS = 2  # look-alike swaps beyond which a fit is a guess (as coerce_to_formats)
 
 
@@ -123,8 +129,14 @@ class LocalRecognizer:
     max_side_px: int = 1600
     max_regions: int = 4
     whole_first: bool = True  # False: only the localised regions (for tests of the localiser)
-    sure_score: float = 0.85  # a whole-picture read this sure skips the localiser
-    det_max_side_px: int = 0  # 0: RapidOCR's default detector scaling
+    sure_score: float = 0.85  # a read this sure ends the looking
+    # The detector's looks at the whole picture, by the longer side it is scaled to
+    # (0: as read, at most max_side_px); the first before the localiser's regions, the
+    # others after. Its cost grows with the pixels: on the real photos a first look at
+    # 800 px settles four frames in five for a third of the full-size look's time
+    # (benchmarks/anpr.py).
+    detect_sides: tuple[int, ...] = (800, 0)
+    threads: int = 1  # onnxruntime's threads: a lane's reads take one core, not all
     min_score: float = 0.5  # OCR line score below which a reading is not a candidate
     release_large_buffers: bool = True  # False only to measure what it saves
     # Resolves look-alikes by position and ranks reads; a site passes one with its home
@@ -134,28 +146,52 @@ class LocalRecognizer:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def recognize(self, image_bgr: Any) -> list[Candidate]:
-        import cv2
-
         if image_bgr is None or getattr(image_bgr, "size", 0) == 0:
             return []
         image, scale = _downscale(image_bgr, self.max_side_px)
-        # The whole picture first: the OCR's own text detector finds plates well and one
-        # pass is cheaper than several crops. The OpenCV localiser is the second look,
-        # for plates too small or too low in contrast for the detector at this scale.
-        found = self._read(image, (0, 0), 1.0, region_bonus=1.0) if self.whole_first else []
-        if not any(self._settled(c) for c in found):
-            for box in localise(image)[: self.max_regions]:
-                # The localiser's box is the row of characters: read it as one text line
-                # (recognition only), upscaled towards the recogniser's 48 px line height.
-                crop, offset = _crop(image, box, margin=0.12)
-                factor = max(1.0, 64 / crop.shape[0])
-                if factor > 1.0:
-                    crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-                found += self._read(crop, offset, 1.0 / factor, region_bonus=0.97, detect=False)
+        found: list[Candidate] = []
+        for look in self._looks(image):
+            found += look()
+            if any(self._settled(c) for c in found):
+                break
         return _rank(found, scale)
 
+    def _looks(self, image: Any) -> Iterator[Callable[[], list[Candidate]]]:
+        """The ways of looking at a frame, cheapest first; each only if those before it
+        settled nothing.
+
+        The OCR's own text detector on the whole picture, scaled down, finds most plates
+        (its cost grows with the pixels). The OpenCV localiser's plate-shaped regions come
+        next, each looked at in full size: for plates too small or too faint for the
+        detector at that scale. Last the detector on the whole picture at a larger scale.
+        """
+        sides = self.detect_sides if self.whole_first else ()
+        if sides:
+            yield lambda: self._detect_and_read(image, sides[0])
+        yield lambda: self._read_regions(image)
+        for side in sides[1:]:
+            yield lambda side=side: self._detect_and_read(image, side)
+
+    def _read_regions(self, image: Any) -> list[Candidate]:
+        import cv2
+
+        found = []
+        for box in localise(image)[: self.max_regions]:
+            # The detector on the region and around it (the localiser's box may hold only
+            # part of the plate's row), at full size.
+            region, offset = _around(image, box)
+            found += self._detect_and_read(region, 0, offset)
+            # And the box as one text line (recognition only), upscaled towards the
+            # recogniser's 48 px line height: for a row the detector does not see as text.
+            crop, offset = _crop(image, box, margin=0.12)
+            factor = max(1.0, 64 / crop.shape[0])
+            if factor > 1.0:
+                crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+            found += self._read(crop, offset, 1.0 / factor, region_bonus=0.97)
+        return found
+
     def _settled(self, cand: Candidate) -> bool:
-        """A whole-picture read good enough that the localiser need not look."""
+        """A read good enough that no further look is needed."""
         # A fit to a home format is no sign here: with the home's spelling and trimming,
         # many a misread fits one.
         return cand.confidence >= self.sure_score or (not self.grammar.home and bool(format_countries(cand.text)))
@@ -170,36 +206,59 @@ class LocalRecognizer:
                     serve_large_allocations_by_mmap()
                 from rapidocr import RapidOCR
 
-                params: dict[str, Any] = {"Global.log_level": "error"}
-                if self.det_max_side_px:
-                    # Bound the detector's input by its longer side (the default scales the
-                    # shorter side *up* to 736 px): less memory and time on 1080p frames.
-                    params.update({"Det.limit_type": "max", "Det.limit_side_len": self.det_max_side_px})
+                # The detector takes the picture at the size it is given (`_detect_and_read`
+                # scales it): RapidOCR's default would scale the shorter side up to 736 px.
+                params: dict[str, Any] = {"Global.log_level": "error", "Det.limit_type": "max",
+                                          "Det.limit_side_len": self.max_side_px,
+                                          "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                                          "EngineConfig.onnxruntime.inter_op_num_threads": 1}
                 self._engine = RapidOCR(params=params)
                 # RapidOCR logs "detection result is empty" for every plate-less crop.
                 logging.getLogger("RapidOCR").setLevel(logging.ERROR)
             return self._engine
 
-    def _read(self, image: Any, offset: tuple[int, int], to_image: float, region_bonus: float,
-              detect: bool = True) -> list[Candidate]:
+    def _detect_and_read(self, image: Any, side: int, offset: tuple[int, int] = (0, 0)) -> list[Candidate]:
+        """The detector's text lines at this scale, each read from the full-size frame."""
+        small, factor = _downscale(image, side) if side else (image, 1.0)
         engine = self.engine()
         with self._lock:  # RapidOCR keeps per-call state; one call at a time, all flags every time
-            out = engine(image, use_det=detect, use_cls=False, use_rec=True)
-        if out is None or getattr(out, "txts", None) is None:
+            out = engine(small, use_det=True, use_cls=False, use_rec=False)
+        quads = getattr(out, "boxes", None)
+        if quads is None:
             return []
-        if not detect:
-            height, width = image.shape[:2]
-            whole = (int(offset[0]), int(offset[1]), int(width * to_image), int(height * to_image))
-            lines = [(str(text), float(score), whole) for text, score in zip(out.txts, out.scores)]
-            return _candidates(lines, region_bonus, self.min_score, self.grammar)
-        if out.boxes is None:
+        crops, boxes = [], []
+        for quad in quads:
+            quad = quad / factor
+            crop = _straightened(image, quad)
+            if crop is None or not _line_could_be_plate(crop.shape[1], crop.shape[0]):
+                continue
+            xs, ys = quad[:, 0], quad[:, 1]
+            crops.append(crop)
+            boxes.append((int(xs.min()) + offset[0], int(ys.min()) + offset[1],
+                          int(xs.max() - xs.min()), int(ys.max() - ys.min())))
+        lines = [(text, score, box) for (text, score), box in zip(self._read_lines(crops), boxes)]
+        return _candidates(lines, 1.0, self.min_score, self.grammar)
+
+    def _read_lines(self, crops: list[Any]) -> list[tuple[str, float]]:
+        """Each crop read as one text line, in one batch as RapidOCR's own pipeline reads
+        a picture's lines (padded alike: a line's read changes with its padding). Its
+        recogniser is called directly: its public call reads one picture as one line."""
+        if not crops:
             return []
-        lines = []
-        for text, score, quad in zip(out.txts, out.scores, out.boxes):
-            xs, ys = [p[0] for p in quad], [p[1] for p in quad]
-            x0, y0 = min(xs) * to_image + offset[0], min(ys) * to_image + offset[1]
-            box = (int(x0), int(y0), int((max(xs) - min(xs)) * to_image), int((max(ys) - min(ys)) * to_image))
-            lines.append((str(text), float(score), box))
+        from rapidocr.ch_ppocr_rec import TextRecInput
+
+        engine = self.engine()
+        with self._lock:
+            out = engine._load_rec_model()(TextRecInput(img=crops))
+        if out is None or out.txts is None:
+            return []
+        return [(str(text), float(score)) for text, score in zip(out.txts, out.scores)]
+
+    def _read(self, image: Any, offset: tuple[int, int], to_image: float, region_bonus: float) -> list[Candidate]:
+        """The whole of `image` read as one text line (a localised region)."""
+        height, width = image.shape[:2]
+        whole = (int(offset[0]), int(offset[1]), int(width * to_image), int(height * to_image))
+        lines = [(text, score, whole) for text, score in self._read_lines([image])]
         return _candidates(lines, region_bonus, self.min_score, self.grammar)
 
 
@@ -404,6 +463,40 @@ def _downscale(image: Any, max_side_px: int) -> tuple[Any, float]:
         return image, 1.0
     scale = max_side_px / side
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+
+
+def _line_could_be_plate(width: int, height: int) -> bool:
+    """Whether a text line of this shape could hold a plate, before it is read.
+
+    One row of a plate: 4 to 10 characters, each about half as wide as tall (on the
+    photos the plate's line is 1.7 to 3.2 times as wide as tall; an EU plate's up to
+    about 6); the date on a camera's overlay or a slogan's long line is wider.
+    """
+    return height >= MIN_LINE_PX and 1.0 <= width / height <= MAX_LINE_ASPECT
+
+
+def _straightened(image: Any, quad: Any) -> Any:
+    """The detector's (possibly tilted) quadrilateral, warped to an upright text line."""
+    import cv2
+    import numpy as np
+
+    quad = quad.astype(np.float32)
+    width = int(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
+    height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+    if width < 4 or height < 4 or height > 1.5 * width:
+        return None  # a vertical line of text: no plate reads top to bottom
+    upright = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    warp = cv2.getPerspectiveTransform(quad, upright)
+    return cv2.warpPerspective(image, warp, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _around(image: Any, box: Box) -> tuple[Any, tuple[int, int]]:
+    """The localiser's box with half its width to each side and one and a half of its
+    height above and below."""
+    x, y, w, h = box
+    x0, y0 = max(0, int(x - 0.5 * w)), max(0, int(y - 1.5 * h))
+    x1, y1 = min(image.shape[1], int(x + 1.5 * w)), min(image.shape[0], int(y + 2.5 * h))
+    return image[y0:y1, x0:x1], (x0, y0)
 
 
 def _crop(image: Any, box: Box, margin: float) -> tuple[Any, tuple[int, int]]:

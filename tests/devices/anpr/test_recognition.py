@@ -11,7 +11,7 @@ import pytest
 from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise, plate_reading
 from edge_agent.plates.grammars import TABLE, Grammar
 from edge_agent.plates.normal_form import normalize_plate
-from edge_agent.simulators.anpr_camera import encode_jpeg, render_sample
+from edge_agent.simulators.anpr_camera import encode_jpeg, random_plate, render_plate, render_sample, render_scene
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -47,6 +47,40 @@ def test_rendered_european_plates(recognizer):
         found = recognizer.recognize(scene)
         hits += bool(found) and normalize_plate(text) in (found[0].text, *found[0].alternatives)
     assert hits >= 7, hits
+
+
+def _recording_looks(recognizer, monkeypatch) -> list[tuple[int, int]]:
+    """The detector's looks (picture width, side it was scaled to) as recognize makes them."""
+    looks: list[tuple[int, int]] = []
+    detect_and_read = recognizer._detect_and_read
+
+    def recorded(image, side, offset=(0, 0)):
+        looks.append((image.shape[1], side))
+        return detect_and_read(image, side, offset)
+
+    monkeypatch.setattr(recognizer, "_detect_and_read", recorded)
+    return looks
+
+
+def test_a_clear_plate_is_settled_by_the_first_small_look(recognizer, monkeypatch):
+    text, scene = render_sample(random.Random(11), "SRB")
+    looks = _recording_looks(recognizer, monkeypatch)
+    found = recognizer.recognize(scene)
+    assert found and found[0].text == normalize_plate(text)
+    assert looks == [(1280, recognizer.detect_sides[0])]
+
+
+def test_a_plate_too_small_for_the_first_look_is_read_by_a_later_one(recognizer, monkeypatch):
+    rng = random.Random(3)
+    country, text = random_plate(rng, "SRB")
+    # A 90 px plate in a 1600 px frame: 45 px once the first look scales the frame to 800.
+    scene, _ = render_scene(render_plate(text, country, rng), rng, size=(1600, 900), plate_width_px=90)
+    first = recognizer._detect_and_read(scene, recognizer.detect_sides[0])
+    assert normalize_plate(text) not in [c.text for c in first]
+    looks = _recording_looks(recognizer, monkeypatch)
+    found = recognizer.recognize(scene)
+    assert found and found[0].text == normalize_plate(text)
+    assert len(looks) > 1 and looks[0] == (1600, recognizer.detect_sides[0])
 
 
 def test_localiser_alone_finds_the_plate():
