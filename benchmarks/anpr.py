@@ -15,7 +15,8 @@ all plates, run side by side on the same reads.
 Recognition: the agent's local recognition and the whole-picture baseline (the whole
 picture handed to the same OCR engine, its most plate-like line; `WholePicture`) side
 by side on the same frames in one run, on rendered 1280x720 scenes (14 countries'
-formats) and on the real US photos in ../shared/data/plates_us. Per stage:
+formats, one in five a two-row trailer plate, a group of its own) and on the real US
+photos in ../shared/data/plates_us. Per stage:
 
   localised    some region the reader proposed holds the plate: its read is within one
                edit of the truth once look-alikes are folded (the photos carry no plate
@@ -150,8 +151,11 @@ def bench_rendered(n: int, seed: int) -> dict:
     samples = []
     for i in range(n):
         country = COUNTRIES[i % len(COUNTRIES)]
-        text, scene = render_sample(rng, country, role=("tractor", "trailer")[i % 2])
-        samples.append((country, normalize_plate(text), scene))
+        # Every fifth a trailer's square two-row plate, counted as its own group.
+        two_rows = i % 5 == 4
+        text, scene = render_sample(rng, country, role="trailer" if two_rows else ("tractor", "trailer")[i % 2],
+                                    rows=2 if two_rows else 1)
+        samples.append(("two-row" if two_rows else country, normalize_plate(text), scene))
     return _bench_frames(((country, truth, lambda scene=scene: scene) for country, truth, scene in samples), n)
 
 

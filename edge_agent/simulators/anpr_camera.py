@@ -132,18 +132,20 @@ _BAND_BLUE = (153, 51, 0)  # BGR of the EU band's blue (Pantone Reflex Blue, rou
 _STAR_YELLOW = (0, 204, 255)
 
 
-def render_plate(text: str, country: str, rng: random.Random, *, height_px: int = 110) -> Any:
-    """A frontal plate image (BGR), 520:110 like an EU plate, characters condensed."""
+def render_plate(text: str, country: str, rng: random.Random, *, height_px: int = 110, rows: int = 1) -> Any:
+    """A frontal plate image (BGR), characters condensed: one row 520:110 like an EU
+    plate, or two rows 340:220 like a trailer's or a motorcycle's square plate (the
+    first group of the text on the upper row, the rest below)."""
     import cv2
     import numpy as np
 
     scale = 4  # draw big, then shrink: smooth edges like a photographed print
-    h, w = 110 * scale, 520 * scale
+    h, w = (110 * scale, 520 * scale) if rows == 1 else (220 * scale, 340 * scale)
     paper = rng.randint(225, 250)
     plate = np.full((h, w, 3), paper, np.uint8)
     band_w = 44 * scale
     cv2.rectangle(plate, (0, 0), (band_w, h), _BAND_BLUE, -1)
-    centre = (band_w // 2, int(h * 0.32))
+    centre = (band_w // 2, int(110 * scale * 0.32))
     for k in range(12):  # the ring of twelve stars, as dots
         angle = 2 * np.pi * k / 12
         star = (int(centre[0] + 0.28 * band_w * np.cos(angle)), int(centre[1] + 0.28 * band_w * np.sin(angle)))
@@ -151,26 +153,48 @@ def render_plate(text: str, country: str, rng: random.Random, *, height_px: int 
     code = country[:3]
     font_scale = 1.0 * scale * (0.9 if len(code) < 3 else 0.7)
     (cw, _ch), _ = cv2.getTextSize(code, cv2.FONT_HERSHEY_DUPLEX, font_scale, 2 * scale)
-    cv2.putText(plate, code, ((band_w - cw) // 2, int(h * 0.88)), cv2.FONT_HERSHEY_DUPLEX, font_scale,
-                (255, 255, 255), 2 * scale, cv2.LINE_AA)
-    # Characters: a heavy stroke font drawn wide, then squeezed to a plate font's
-    # proportions (EU plates use the narrow DIN 1451-like FE-Schrift).
+    cv2.putText(plate, code, ((band_w - cw) // 2, h - int(110 * scale * 0.12)), cv2.FONT_HERSHEY_DUPLEX,
+                font_scale, (255, 255, 255), 2 * scale, cv2.LINE_AA)
     ink = rng.randint(10, 45)
-    glyphs = np.full((h, 2 * w, 3), paper, np.uint8)
+    lines = [_printable(text)] if rows == 1 else _two_rows(_printable(text))
+    row_h = h // len(lines)
+    for i, line in enumerate(lines):
+        _draw_row(plate, line, band_w + 8 * scale, w - 8 * scale, i * row_h, row_h, paper, ink, scale)
+    cv2.rectangle(plate, (2 * scale, 2 * scale), (w - 2 * scale, h - 2 * scale), (20, 20, 20), 2 * scale)
+    out = cv2.resize(plate, (int(height_px * w / h), height_px), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def _two_rows(text: str) -> list[str]:
+    """A plate's text split over two rows: its first group above, the rest below."""
+    head, _, rest = text.partition(" ")
+    if rest:
+        return [head, rest]
+    half = (len(text) + 1) // 2
+    return [text[:half], text[half:]]
+
+
+def _draw_row(plate: Any, text: str, x_from: int, x_to: int, y0: int, row_h: int, paper: int, ink: int,
+              scale: int) -> None:
+    """One row of characters: a heavy stroke font drawn wide, then squeezed to a plate
+    font's proportions (EU plates use the narrow DIN 1451-like FE-Schrift)."""
+    import cv2
+    import numpy as np
+
+    h = 110 * scale
+    glyphs = np.full((h, 4 * h, 3), paper, np.uint8)
     thickness = int(7.5 * scale)
     font_scale = 2.6 * scale
-    text = _printable(text)
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, font_scale, thickness)
+    glyphs = np.full((h, max(4 * h, tw + 40 * scale), 3), paper, np.uint8)
     cv2.putText(glyphs, text, (10 * scale, (h + th) // 2), cv2.FONT_HERSHEY_DUPLEX, font_scale,
                 (ink, ink, ink), thickness, cv2.LINE_AA)
-    used = min(glyphs.shape[1], tw + 20 * scale)
-    room = w - band_w - 16 * scale
-    squeezed = cv2.resize(glyphs[:, :used], (min(room, int(used * 0.62)), h), interpolation=cv2.INTER_AREA)
-    x0 = band_w + 8 * scale + (room - squeezed.shape[1]) // 2
-    plate[:, x0:x0 + squeezed.shape[1]] = np.minimum(plate[:, x0:x0 + squeezed.shape[1]], squeezed)
-    cv2.rectangle(plate, (2 * scale, 2 * scale), (w - 2 * scale, h - 2 * scale), (20, 20, 20), 2 * scale)
-    out = cv2.resize(plate, (int(height_px * 520 / 110), height_px), interpolation=cv2.INTER_AREA)
-    return out
+    used = tw + 20 * scale
+    room = x_to - x_from
+    squeezed = cv2.resize(glyphs[:, :used], (min(room, int(used * 0.62)), row_h), interpolation=cv2.INTER_AREA)
+    x0 = x_from + (room - squeezed.shape[1]) // 2
+    area = plate[y0:y0 + row_h, x0:x0 + squeezed.shape[1]]
+    plate[y0:y0 + row_h, x0:x0 + squeezed.shape[1]] = np.minimum(area, squeezed)
 
 
 def render_scene(plate_img: Any, rng: random.Random, *, role: str = "tractor", size: tuple[int, int] = (1280, 720),
@@ -362,10 +386,10 @@ def _guess_country(plate: str) -> str:
 
 
 def render_sample(rng: random.Random, country: str | None = None, *, role: str = "tractor",
-                  size: tuple[int, int] = (1280, 720)) -> tuple[str, Any]:
+                  size: tuple[int, int] = (1280, 720), rows: int = 1) -> tuple[str, Any]:
     """(plate text as printed, scene BGR): one rendered photo for tests and benchmarks."""
     country, text = random_plate(rng, country)
-    scene, _ = render_scene(render_plate(text, country, rng), rng, role=role, size=size)
+    scene, _ = render_scene(render_plate(text, country, rng, rows=rows), rng, role=role, size=size)
     return text, scene
 
 

@@ -34,7 +34,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from edge_agent.plates.grammars import GRAMMAR, Grammar, Reading
@@ -72,6 +72,7 @@ TRIMMED_WEIGHT = 0.95
 # sign or a truck's side ("24 HR VIDEO") than a plate.
 _WORD = re.compile(r"[A-Z]{5,}")
 WORD_WEIGHT = 0.9
+ROW_ALONE_WEIGHT = 0.9
 WIDE_GAP_HEIGHTS = 3.0  # two lines this many line heights apart may still be one plate
 MIN_LINE_PX = 8  # a line lower than this is too small to read
 MAX_LINE_ASPECT = 8.0
@@ -360,6 +361,7 @@ def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: fl
     # lines side by side on the same text line, left to right. Any pair, not neighbours
     # in reading order: boxes of different heights on one row sort apart.
     pieces = list(lines)
+    rows_of: dict[Box, tuple[Box, Box]] = {}  # a two-row join's box: its rows' boxes
     for (t1, s1, b1), (t2, s2, b2) in itertools.permutations(lines, 2):
         same_row = abs((b1[1] + b1[3] / 2) - (b2[1] + b2[3] / 2)) < 0.5 * max(b1[3], b2[3])
         gap = (b2[0] - (b1[0] + b1[2])) / max(1, b1[3], b2[3])
@@ -370,6 +372,12 @@ def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: fl
         if same_row and alike and b1[0] < b2[0] and -0.5 < gap < WIDE_GAP_HEIGHTS:
             merged_box = (b1[0], min(b1[1], b2[1]), b2[0] + b2[2] - b1[0], max(b1[3], b2[3]))
             pieces.append((f"{t1} {t2}", min(s1, s2) * (0.97 if gap < 1.5 else 0.9), merged_box))
+        elif _stacked(b1, b2):
+            # A two-row plate (a trailer's, a motorcycle's): upper row first.
+            merged_box = (min(b1[0], b2[0]), b1[1], max(b1[0] + b1[2], b2[0] + b2[2]) - min(b1[0], b2[0]),
+                          b2[1] + b2[3] - b1[1])
+            pieces.append((f"{t1} {t2}", min(s1, s2) * 0.97, merged_box))
+            rows_of[merged_box] = (b1, b2)
     for raw, score, box in pieces:
         text = normalize_plate(raw)
         if score < min_score or not _plausible(text) or _DATE_OR_TIME.search(raw):
@@ -386,7 +394,11 @@ def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: fl
         alternatives = tuple(t for t in dict.fromkeys([text, *fixes]) if t != reading.text)
         out.append(Candidate(text=reading.text, confidence=round(min(1.0, score * weight * bonus), 4),
                              alternatives=alternatives, box=box, raw=raw, countries=reading.countries))
-    return out
+    # A row that makes a known format with the row above or below it is half a plate:
+    # alone it ranks below the two rows together.
+    halves = {row for cand in out if cand.box in rows_of and cand.countries for row in rows_of[cand.box]}
+    return [replace(c, confidence=round(c.confidence * ROW_ALONE_WEIGHT, 4)) if c.box in halves else c
+            for c in out]
 
 
 def plate_reading(text: str, grammar: Grammar = GRAMMAR) -> tuple[Reading, float]:
@@ -425,6 +437,16 @@ def plate_reading(text: str, grammar: Grammar = GRAMMAR) -> tuple[Reading, float
             if weight > best[1]:
                 best = (reading, weight)
     return best
+
+
+def _stacked(upper: Box, lower: Box) -> bool:
+    """Whether two lines could be the rows of one two-row plate: `lower` just below
+    `upper`, of a like height, their middles within half the wider one's width."""
+    (x1, y1, w1, h1), (x2, y2, w2, h2) = upper, lower
+    gap = y2 - (y1 + h1)
+    middles_apart = abs((x1 + w1 / 2) - (x2 + w2 / 2))
+    return (max(h1, h2) < 1.6 * min(h1, h2) and -0.3 * h1 < gap < 0.8 * max(h1, h2)
+            and middles_apart < 0.5 * max(w1, w2))
 
 
 def _changes(a: str, b: str) -> int:

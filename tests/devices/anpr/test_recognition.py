@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.devices.anpr.recognition import CameraReported, LocalRecognizer, decode_jpeg, localise, plate_reading
+from edge_agent.devices.anpr.recognition import (
+    CameraReported,
+    LocalRecognizer,
+    _candidates,
+    decode_jpeg,
+    localise,
+    plate_reading,
+)
 from edge_agent.plates.grammars import TABLE, Grammar
 from edge_agent.plates.normal_form import normalize_plate
 from edge_agent.simulators.anpr_camera import encode_jpeg, random_plate, render_plate, render_sample, render_scene
@@ -47,6 +54,29 @@ def test_rendered_european_plates(recognizer):
         found = recognizer.recognize(scene)
         hits += bool(found) and normalize_plate(text) in (found[0].text, *found[0].alternatives)
     assert hits >= 7, hits
+
+
+def test_two_rows_of_one_plate_are_read_as_one_plate():
+    upper, lower = ("PP", 0.99, (555, 424, 68, 60)), ("3857 BV", 0.95, (492, 497, 190, 76))
+    found = sorted(_candidates([upper, lower], 1.0, 0.5), key=lambda c: -c.confidence)
+    assert found[0].text == "PP3857BV" and "NMK" in found[0].countries
+    # The lower row alone fits a format too, but as half of a plate it ranks below.
+    assert [c.text for c in found[1:]] == ["3857BV"]
+    # Lines apart sideways, or far apart down the picture, are not one plate's rows.
+    for elsewhere in ((900, 497, 190, 76), (492, 700, 190, 76)):
+        texts = [c.text for c in _candidates([upper, ("3857 BV", 0.95, elsewhere)], 1.0, 0.5)]
+        assert "PP3857BV" not in texts and "3857BV" in texts
+
+
+def test_rendered_two_row_plates(recognizer):
+    # A square trailer plate: the region code above, the number below. Neither row
+    # alone is the plate; only the two read together are.
+    hits = 0
+    for seed in range(8):
+        text, scene = render_sample(random.Random(seed), "SRB", role="trailer", rows=2)
+        found = recognizer.recognize(scene)
+        hits += bool(found) and found[0].text == normalize_plate(text)
+    assert hits >= 4, hits
 
 
 def _recording_looks(recognizer, monkeypatch) -> list[tuple[int, int]]:
