@@ -239,6 +239,7 @@ class AgentPipeline:
 
     def read(self, image) -> tuple[str, list[str]]:
         found = self.recognizer.recognize(image)
+        self.countries = found[0].countries if found else ()
         return (found[0].text if found else ""), [c.text for c in found]
 
 
@@ -263,6 +264,7 @@ def _bench_frames(frames, count: int, home: tuple[str, ...] = ()) -> dict:
     groups: dict = {}
     warmed = False
     n = 0
+    banded = [0, 0]  # rendered one-row plates; those whose country the agent named alone
     for group, truth, load in frames:
         image = load()
         if image is None:
@@ -286,7 +288,10 @@ def _bench_frames(frames, count: int, home: tuple[str, ...] = ()) -> dict:
                 counts = totals[name].setdefault(key, dict.fromkeys(STAGES, 0))
                 for stage, ok in outcome.items():
                     counts[stage] += ok
-    return {"frames": n, "groups": groups, "readers": totals, "count": count}
+        if group in COUNTRIES:
+            banded[0] += 1
+            banded[1] += readers["agent"].countries == (group,)
+    return {"frames": n, "groups": groups, "readers": totals, "count": count, "banded": tuple(banded)}
 
 
 def print_recognition(title: str, result: dict, group_label: str, detailed_groups: bool) -> None:
@@ -309,6 +314,10 @@ def print_recognition(title: str, result: dict, group_label: str, detailed_group
             print(f"    {name:<20} {cells}{timing}")
     if detailed_groups:
         return
+    frames, named = result["banded"]
+    if frames:
+        print(f"  the agent's answer names the plate's country alone (its band read, or a format no other country"
+              f" issues): {named} of {frames} one-row plates ({100 * named / frames:.0f}%)")
     print(f"  end to end exact by {group_label}: " + ", ".join(
         f"{key} ({size}) " + " / ".join(f"{100 * totals[key]['exact'] / size:.0f}%" for totals in readers.values())
         for key, size in sorted(result["groups"].items())) + f"  ({' / '.join(readers)})")

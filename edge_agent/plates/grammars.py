@@ -108,6 +108,7 @@ class Grammar:
         neighbours; without it, a plate that fits two countries' shapes is a toss-up)."""
         self.countries = tuple(countries)
         self.home = frozenset(home)
+        self.codes = frozenset(c.code for c in self.countries)
         self.formats: list[PlateFormat] = [compile_format(c, p) for c in self.countries for p in c.formats]
         self._by_length: dict[int, list[PlateFormat]] = {}
         for fmt in self.formats:

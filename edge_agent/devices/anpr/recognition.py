@@ -12,11 +12,10 @@ then the detector on the whole picture at full size. Every text line found is re
 from the full-size picture, straightened (`_straightened`), whatever the scale it was
 found at. A site chooses per camera (`CameraConfig.recognition = "camera" | "local"`).
 
-The OCR engine is RapidOCR (`rapidocr` 3.x on onnxruntime): PaddleOCR's PP-OCR
-detection and recognition networks as ONNX files shipped inside the wheel, so nothing
-is downloaded at run time. It is imported on first
-use only: a site with camera-side recognition never loads onnxruntime (~100 MB).
-RapidOCR keeps the detection flag of the previous call, so every call passes all flags.
+The OCR engine is PaddleOCR's PP-OCR text detector and line reader, as the ONNX files
+the `rapidocr` wheel ships, run on onnxruntime by `ppocr.PpOcr` (the wheel's Python
+side is never imported); nothing is downloaded at run time. The engine loads on first
+use only: a site with camera-side recognition never loads onnxruntime.
 
 onnxruntime allocates the detector's activations (tens of MB) afresh at each call and
 frees them after. glibc keeps freed heap memory for reuse, so the process kept the
@@ -29,16 +28,20 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import itertools
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_agent.plates.grammars import GRAMMAR, Grammar, Reading
 from edge_agent.plates.normal_form import coerce_to_formats, format_countries, normalize_plate
+
+if TYPE_CHECKING:
+    from edge_agent.devices.anpr.ppocr import PpOcr
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ TRIMMED_WEIGHT = 0.95
 _WORD = re.compile(r"[A-Z]{5,}")
 WORD_WEIGHT = 0.9
 ROW_ALONE_WEIGHT = 0.9
+BAND_SWAP_WEIGHT = 0.98
 WIDE_GAP_HEIGHTS = 3.0  # two lines this many line heights apart may still be one plate
 MIN_LINE_PX = 8  # a line lower than this is too small to read
 MAX_LINE_ASPECT = 8.0
@@ -125,7 +129,7 @@ class CameraReported:
 
 @dataclass
 class LocalRecognizer:
-    """OpenCV localisation + RapidOCR. Thread-safe; the engine loads on first use."""
+    """OpenCV localisation + PP-OCR. Thread-safe; the engine loads on first use."""
 
     max_side_px: int = 1600
     max_regions: int = 4
@@ -200,33 +204,20 @@ class LocalRecognizer:
     def warm_up(self) -> None:
         self.engine()
 
-    def engine(self) -> Any:
+    def engine(self) -> PpOcr:
         with self._lock:
             if self._engine is None:
                 if self.release_large_buffers:
                     serve_large_allocations_by_mmap()
-                from rapidocr import RapidOCR
+                from edge_agent.devices.anpr.ppocr import PpOcr
 
-                # The detector takes the picture at the size it is given (`_detect_and_read`
-                # scales it): RapidOCR's default would scale the shorter side up to 736 px.
-                params: dict[str, Any] = {"Global.log_level": "error", "Det.limit_type": "max",
-                                          "Det.limit_side_len": self.max_side_px,
-                                          "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
-                                          "EngineConfig.onnxruntime.inter_op_num_threads": 1}
-                self._engine = RapidOCR(params=params)
-                # RapidOCR logs "detection result is empty" for every plate-less crop.
-                logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+                self._engine = PpOcr.load(threads=self.threads)
             return self._engine
 
     def _detect_and_read(self, image: Any, side: int, offset: tuple[int, int] = (0, 0)) -> list[Candidate]:
         """The detector's text lines at this scale, each read from the full-size frame."""
         small, factor = _downscale(image, side) if side else (image, 1.0)
-        engine = self.engine()
-        with self._lock:  # RapidOCR keeps per-call state; one call at a time, all flags every time
-            out = engine(small, use_det=True, use_cls=False, use_rec=False)
-        quads = getattr(out, "boxes", None)
-        if quads is None:
-            return []
+        quads = self.engine().detect(small)
         crops, boxes = [], []
         for quad in quads:
             quad = quad / factor
@@ -238,22 +229,29 @@ class LocalRecognizer:
             boxes.append((int(xs.min()) + offset[0], int(ys.min()) + offset[1],
                           int(xs.max() - xs.min()), int(ys.max() - ys.min())))
         lines = [(text, score, box) for (text, score), box in zip(self._read_lines(crops), boxes)]
-        return _candidates(lines, 1.0, self.min_score, self.grammar)
+        return _candidates(lines + self._band_lines(image, lines, offset), 1.0, self.min_score, self.grammar)
+
+    def _band_lines(self, image: Any, lines: list[tuple[str, float, Box]],
+                    offset: tuple[int, int]) -> list[tuple[str, float, Box]]:
+        """The country codes on the blue bands beside the lines that could be plates, read
+        as lines of their own (`_band_code` finds them). The detector seldom sees a band's
+        letters: a fifth of the characters' height, on blue."""
+        places = []
+        likely = sorted((line for line in lines if line[1] >= self.min_score and _plausible(normalize_plate(line[0]))),
+                        key=lambda line: -line[1])
+        for _text, _score, (x, y, w, h) in likely[:BANDS_LOOKED_FOR]:
+            found = _band(image, (x - offset[0], y - offset[1], w, h))
+            if found is not None:
+                places.append(found)
+        if not places:
+            return []
+        reads = self._read_lines([crop for crop, _ in places])
+        return [(text, score, (bx + offset[0], by + offset[1], bw, bh))
+                for (text, score), (_, (bx, by, bw, bh)) in zip(reads, places)]
 
     def _read_lines(self, crops: list[Any]) -> list[tuple[str, float]]:
-        """Each crop read as one text line, in one batch as RapidOCR's own pipeline reads
-        a picture's lines (padded alike: a line's read changes with its padding). Its
-        recogniser is called directly: its public call reads one picture as one line."""
-        if not crops:
-            return []
-        from rapidocr.ch_ppocr_rec import TextRecInput
-
-        engine = self.engine()
-        with self._lock:
-            out = engine._load_rec_model()(TextRecInput(img=crops))
-        if out is None or out.txts is None:
-            return []
-        return [(str(text), float(score)) for text, score in zip(out.txts, out.scores)]
+        """Each crop read as one text line."""
+        return self.engine().read(crops) if crops else []
 
     def _read(self, image: Any, offset: tuple[int, int], to_image: float, region_bonus: float) -> list[Candidate]:
         """The whole of `image` read as one text line (a localised region)."""
@@ -382,7 +380,8 @@ def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: fl
         text = normalize_plate(raw)
         if score < min_score or not _plausible(text) or _DATE_OR_TIME.search(raw):
             continue
-        reading, weight = plate_reading(text, grammar)
+        band = _band_code(box, lines, grammar)
+        reading, weight = (band and band_reading(text, grammar, band)) or plate_reading(text, grammar)
         if text.isdigit():
             weight *= 0.85  # overlays and phone numbers are digits; few truck plates are
         if not reading.countries and _WORD.search(text):
@@ -437,6 +436,92 @@ def plate_reading(text: str, grammar: Grammar = GRAMMAR) -> tuple[Reading, float
             if weight > best[1]:
                 best = (reading, weight)
     return best
+
+
+# The EU band's blue in OpenCV's HSV (hue 0..180): reflex blue is about 110.
+_BAND_HUE = (100, 130)
+_BAND_MIN_SATURATION, _BAND_MIN_VALUE = 90, 50
+BANDS_LOOKED_FOR = 2  # beside the surest lines that could be plates
+
+
+def _band(image: Any, box: Box) -> tuple[Any, Box] | None:
+    """The lower part of a blue band to the left of a line of characters (where the
+    country code is printed), upscaled for the reader, and its box; None when no band.
+
+    The band is the run of mostly blue columns nearest the characters, within three
+    character heights to their left; its code is in its lower half.
+    """
+    import cv2
+    import numpy as np
+
+    x, y, w, h = box
+    x0, x1 = max(0, int(x - 3 * h)), max(0, int(x + 0.2 * h))
+    y0, y1 = max(0, int(y - 0.4 * h)), min(image.shape[0], int(y + 1.4 * h))
+    region = image[y0:y1, x0:x1]
+    if region.size == 0 or region.ndim != 3:
+        return None
+    hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV)
+    blue = cv2.inRange(hsv, (_BAND_HUE[0], _BAND_MIN_SATURATION, _BAND_MIN_VALUE), (_BAND_HUE[1], 255, 255)) > 0
+    # A band's column is blue for the plate's height, less its white letters and stars.
+    columns = np.flatnonzero(blue.mean(axis=0) > 0.25)
+    if columns.size == 0:
+        return None
+    right = int(columns[-1])
+    left = right
+    blue_columns = set(columns.tolist())
+    # No wider than a band (about half the characters' height): a blue truck's body
+    # may run on beyond it.
+    while left - 1 in blue_columns and right - left < 0.7 * h:
+        left -= 1
+    if right - left + 1 < max(3, 0.15 * h):
+        return None
+    rows = np.flatnonzero(blue[:, left:right + 1].mean(axis=1) > 0.4)
+    if rows.size == 0 or rows[-1] - rows[0] < 0.8 * h:
+        return None  # a blue patch, not a band as tall as the plate
+    # The code's letters may reach the band's edges: a little of what is beside it too.
+    margin = int(0.1 * h) + 1
+    left, right = max(0, left - margin), min(region.shape[1] - 1, right + margin)
+    top, bottom = int(rows[0] + 0.55 * (rows[-1] - rows[0])), int(rows[-1]) + 1
+    crop = region[top:bottom, left:right + 1]
+    factor = max(1.0, 48 / max(1, crop.shape[0]))
+    crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    return crop, (x0 + left, y0 + top, right - left + 1, bottom - top)
+
+
+def _band_code(box: Box, lines: list[tuple[str, float, Box]], grammar: Grammar) -> str:
+    """The country code on the plate's band beside a line (or a plate's rows), when a
+    line of smaller characters just to its left, level with it or below, reads as one."""
+    x, y, w, h = box
+    for text, _score, (bx, by, bw, bh) in lines:
+        code = normalize_plate(text)
+        if bh >= h or not code.isalpha() or code not in grammar.codes:
+            continue
+        left = x - 3.0 * h <= bx and bx + bw <= x + 0.3 * h
+        level = y <= by + bh / 2 <= y + 1.5 * h
+        if left and level:
+            return code
+    return ""
+
+
+def band_reading(text: str, grammar: Grammar, code: str) -> tuple[Reading, float] | None:
+    """The reading of a line in the format of the country its plate's band names, and
+    its weight; None when no format of that country fits within `MAX_SWAPS` look-alikes.
+
+    The band is the plate's own word on where it is from, so a look-alike swap towards
+    that country's format costs little (`BAND_SWAP_WEIGHT`) and other countries' formats
+    are not considered.
+    """
+    fits = [r for r in _country_grammar(grammar, code).resolve_text(text, limit=6)
+            if r.countries and _changes(r.text, text) <= MAX_SWAPS]
+    if not fits:
+        return None
+    best = min(fits, key=lambda r: _changes(r.text, text))
+    return replace(best, countries=(code,)), HOME_FIT_WEIGHT * BAND_SWAP_WEIGHT ** _changes(best.text, text)
+
+
+@functools.lru_cache(maxsize=64)
+def _country_grammar(grammar: Grammar, code: str) -> Grammar:
+    return Grammar([c for c in grammar.countries if c.code == code], home=(code,))
 
 
 def _stacked(upper: Box, lower: Box) -> bool:

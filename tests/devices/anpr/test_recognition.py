@@ -68,6 +68,32 @@ def test_two_rows_of_one_plate_are_read_as_one_plate():
         assert "PP3857BV" not in texts and "3857BV" in texts
 
 
+def test_the_country_code_on_the_band_names_the_country():
+    plate = ("VA 250-IA", 0.96, (572, 475, 134, 38))
+    band = ("SRB", 0.9, (541, 500, 22, 20))  # left of the characters, level with their lower half
+    (alone,) = _candidates([plate], 1.0, 0.5)
+    assert {"AL", "SRB", "NMK"} <= set(alone.countries)  # the shape alone fits several
+    banded = [c for c in _candidates([plate, band], 1.0, 0.5) if c.text == "VA250IA"]
+    assert banded[0].countries == ("SRB",)
+    # A code elsewhere (right of the plate, or far above it) says nothing of this plate.
+    for elsewhere in ((720, 500, 22, 20), (541, 300, 22, 20)):
+        (cand,) = [c for c in _candidates([plate, ("SRB", 0.9, elsewhere)], 1.0, 0.5) if c.text == "VA250IA"]
+        assert len(cand.countries) > 1
+    # A band's code decides between look-alikes by its country's format: read with an
+    # O for the 0, the Kosovo band makes it 0 (RKS plates start 01..07).
+    (rks,) = [c for c in _candidates([("O3 123-AB", 0.9, (572, 475, 134, 38)), ("RKS", 0.9, (541, 500, 22, 20))],
+                                     1.0, 0.5) if c.countries]
+    assert (rks.text, rks.countries) == ("03123AB", ("RKS",))
+
+
+def test_the_band_is_read_on_a_rendered_plate(recognizer):
+    rng = random.Random(8)
+    country, text = random_plate(rng, "NMK")
+    scene, _ = render_scene(render_plate(text, country, rng), rng, plate_width_px=330)
+    found = recognizer.recognize(scene)
+    assert found[0].text == normalize_plate(text) and found[0].countries == ("NMK",)
+
+
 def test_rendered_two_row_plates(recognizer):
     # A square trailer plate: the region code above, the number below. Neither row
     # alone is the plate; only the two read together are.
@@ -133,7 +159,8 @@ def test_nothing_to_read():
 
 def test_runs_offline_and_loads_lazily(tmp_path):
     """In a fresh process with every non-loopback connection refused, recognition works,
-    and importing the listener does not load onnxruntime or rapidocr."""
+    importing the listener does not load onnxruntime, and recognising never imports the
+    rapidocr package (only its network files are used)."""
     photo = tmp_path / "plate.jpg"
     rng = random.Random(3)
     text, scene = render_sample(rng, "RKS")
@@ -152,6 +179,8 @@ def test_runs_offline_and_loads_lazily(tmp_path):
         assert "onnxruntime" not in sys.modules and "rapidocr" not in sys.modules, "loaded eagerly"
         from edge_agent.devices.anpr.recognition import LocalRecognizer, decode_jpeg
         found = LocalRecognizer().recognize(decode_jpeg(open({str(photo)!r}, "rb").read()))
+        # The networks run without the rapidocr package's Python side (~30 MB resident).
+        assert "onnxruntime" in sys.modules and "rapidocr" not in sys.modules, "rapidocr imported"
         print(found[0].text if found else "", len(attempts))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
