@@ -233,6 +233,44 @@ def test_freed_large_buffers_go_back_to_the_system_once_local_recognition_loads(
     assert kept_at_least <= kept_mb <= kept_at_most, f"{kept_mb} MB still resident after the free"
 
 
+SMALL_BUFFERS_SCRIPT = """
+import ctypes, sys
+sys.path.insert(0, {root!r})
+from edge_agent.devices.anpr.recognition import hand_back_free_heap
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+before = rss_mb()
+# A frame's many buffers under the mmap threshold, one still in use after them: the
+# heap cannot shrink from its top, and glibc keeps the freed pages below.
+blocks = []
+for _ in range(30000):
+    block = libc.malloc(1000)
+    ctypes.memset(block, 1, 1000)
+    blocks.append(block)
+pinned = libc.malloc(4096)
+for block in blocks:
+    libc.free(block)
+kept = rss_mb() - before
+handed_back = hand_back_free_heap()
+print(round(kept), round(rss_mb() - before), handed_back)
+"""
+
+
+def test_free_pages_inside_the_heap_go_back_after_a_frame():
+    out = subprocess.run([sys.executable, "-c", SMALL_BUFFERS_SCRIPT.format(root=str(ROOT))], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    kept, after, handed_back = out.stdout.split()
+    assert int(kept) >= 20 and int(after) <= 4 and handed_back == "True", out.stdout
+
+
 def test_plate_reading_applies_the_home_spelling_and_trims_an_end_character():
     us_site = Grammar(TABLE, home=("USA",))
     # US records write the letter O as 0: free, and a home fit outranks a foreign one.
