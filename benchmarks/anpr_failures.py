@@ -5,8 +5,8 @@
 
 Only the *tuning* half of ../shared/data/plates_us is looked at (`anpr.half_of`), so
 that the held-out half stays a fair test of whatever this analysis leads to. For every
-photo the agent's `LocalRecognizer` runs as a lane runs it, with every call to the OCR
-engine recorded: the whole-picture read (the detector's lines) and the read of each
+photo the agent's `LocalRecognizer` runs as a lane runs it, with every line it reads
+recorded: the detector's lines on the whole picture and the reads in and of each
 localiser region. A row says whether the plate was found (some read within one edit of
 the truth, look-alikes folded, as `anpr.holds_plate`), which kind of region read it
 best, the best raw read, the chosen answer, the truth and why the answer is wrong:
@@ -44,23 +44,27 @@ from edge_agent.plates.normal_form import canonical, normalize_plate  # noqa: E4
 
 
 class TracedRecognizer(LocalRecognizer):
-    """The agent's recogniser, recording each engine call's kind and raw lines."""
+    """The agent's recogniser, recording each batch of lines read: which look read it
+    ("whole": the detector on the whole picture, at any scale; "region": the
+    localiser's regions) and the raw reads."""
 
     def __init__(self) -> None:
         super().__init__(grammar=Grammar(TABLE, home=US_HOME))
         self.calls: list[tuple[str, list[tuple[str, float]]]] = []
+        self._kind = ""
 
-    def engine(self):  # type: ignore[override]
-        inner = super().engine()
-        calls = self.calls
+    def _looks(self, image):  # type: ignore[no-untyped-def]
+        for i, look in enumerate(super()._looks(image)):
+            def traced(look=look, kind="region" if i == 1 else "whole"):  # type: ignore[no-untyped-def]
+                self._kind = kind
+                return look()
 
-        def traced(image, **flags):
-            out = inner(image, **flags)
-            lines = list(zip(getattr(out, "txts", None) or (), getattr(out, "scores", None) or ()))
-            calls.append(("whole" if flags.get("use_det") else "region", [(str(t), float(s)) for t, s in lines]))
-            return out
+            yield traced
 
-        return traced
+    def _read_lines(self, crops):  # type: ignore[no-untyped-def]
+        out = super()._read_lines(crops)
+        self.calls.append((self._kind, out))
+        return out
 
 
 def classify(answer: str, truth: str, reads: list[tuple[str, str]]) -> tuple[str, str, str]:
