@@ -289,6 +289,7 @@ class Agent:
                 self.devices.append(AnprListener(
                     lane.id, anpr, self._post, **listen_address(anpr),
                     on_payload=self.evidence.anpr_payload, on_image=self.evidence.anpr_image,
+                    plate_countries=self.config.site.plate_countries,
                 ))
         for device in self.devices:
             self._watch(device)

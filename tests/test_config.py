@@ -37,6 +37,13 @@ def test_unknown_key_is_an_error_with_its_path_and_line():
     assert problems(MINIMAL + "colour = 'blue'\n") == ["line 8: lanes[0].colour: unknown key"]
 
 
+def test_plate_countries_must_have_a_grammar():
+    config = parse_config(MINIMAL.replace('region = "north"', 'region = "north"\nplate_countries = ["SRB", "NMK"]'))
+    assert config.site.plate_countries == ("SRB", "NMK")
+    (problem,) = problems(MINIMAL.replace('region = "north"', 'region = "north"\nplate_countries = ["SRB", "XX"]'))
+    assert problem.startswith("line 5: site.plate_countries: ") and "no plate grammar for XX" in problem
+
+
 def test_missing_required_key():
     assert problems("[site]\nid = 'x'\n[[lanes]]\nid='L1'\n") == ["line 1: site.region: required key is missing"]
 

@@ -18,15 +18,24 @@ def anpr() -> None:
 @anpr.command("read")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--limit", default=3, show_default=True, help="Candidates per image.")
-def read_command(images: tuple[Path, ...], limit: int) -> None:
+@click.option("--plate-country", "plate_countries", multiple=True, metavar="CODE",
+              help="A home country of the site, as its [site] plate_countries (repeat for more): its formats "
+                   "rank first and plates are written in its spelling (USA: the letter O as 0).")
+def read_command(images: tuple[Path, ...], limit: int, plate_countries: tuple[str, ...]) -> None:
     """Read the plates in IMAGE files with local recognition; print JSON lines.
 
     One line per image: {"file", "plates": [{"text", "confidence", "alternatives",
     "box", "raw", "countries"}], "elapsed_s"}. Exit status 1 if any image had no plate.
     """
     from edge_agent.devices.anpr.recognition import LocalRecognizer, decode_jpeg
+    from edge_agent.plates.grammars import TABLE, Grammar
 
-    recognizer = LocalRecognizer()
+    known = [c.code for c in TABLE]
+    unknown = [code for code in plate_countries if code not in known]
+    if unknown:
+        raise click.BadParameter(f"no plate grammar for {', '.join(unknown)}; known: {', '.join(known)}",
+                                 param_hint="--plate-country")
+    recognizer = LocalRecognizer(grammar=Grammar(TABLE, home=plate_countries))
     missing = 0
     for path in images:
         frame = decode_jpeg(path.read_bytes())

@@ -89,8 +89,9 @@ class AnprListener:
                  host: str = "127.0.0.1", port: int = 0, *, on_image: ImageSink | None = None,
                  on_payload: PayloadSink | None = None, recognizer: PlateRecognizer | None = None,
                  read_timeout_s: float = READ_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS,
-                 max_uploads_per_camera: int = MAX_UPLOADS_PER_CAMERA) -> None:
+                 max_uploads_per_camera: int = MAX_UPLOADS_PER_CAMERA, plate_countries: tuple[str, ...] = ()) -> None:
         self.lane_id = lane_id
+        self.plate_countries = plate_countries  # the site's home countries, for local recognition
         self.read_timeout_s = read_timeout_s
         self.max_connections = max_connections
         self.max_uploads_per_camera = max_uploads_per_camera
@@ -304,7 +305,7 @@ class AnprListener:
         if self._recognizer is None:
             from edge_agent.devices.anpr.recognition import shared_local_recognizer
 
-            self._recognizer = shared_local_recognizer()
+            self._recognizer = shared_local_recognizer(self.plate_countries)
         return self._recognizer
 
     def _deliver(self, camera: CameraConfig, note: PlateNotification, read: PlateRead, content_type: str,

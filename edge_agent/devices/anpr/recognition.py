@@ -301,17 +301,21 @@ def hand_back_free_heap() -> bool:
         return False
 
 
-_SHARED: LocalRecognizer | None = None
+_SHARED: dict[tuple[str, ...], LocalRecognizer] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_local_recognizer() -> LocalRecognizer:
-    """One engine per process: the OCR networks take ~250 MB, lanes must not each load them."""
-    global _SHARED
+def shared_local_recognizer(home: tuple[str, ...] = ()) -> LocalRecognizer:
+    """One engine per process, whatever the home countries: the networks take ~80 MB
+    once loaded, lanes must not each load them. `home`: the site's plate countries."""
+    from edge_agent.plates.grammars import TABLE
+
     with _SHARED_LOCK:
-        if _SHARED is None:
-            _SHARED = LocalRecognizer()
-        return _SHARED
+        if home not in _SHARED:
+            engine = next((r._engine for r in _SHARED.values() if r._engine is not None), None)
+            _SHARED[home] = LocalRecognizer(grammar=Grammar(TABLE, home=home) if home else GRAMMAR, _engine=engine)
+            _SHARED[home].engine()  # loaded now, so that the next home shares it
+        return _SHARED[home]
 
 
 def localise(image_bgr: Any) -> list[Box]:

@@ -19,6 +19,15 @@ def test_read_prints_json_per_image(us_photos, tmp_path):
     assert result.exit_code == 1  # one image without a plate
 
 
+def test_read_with_the_sites_plate_countries(us_photos):
+    path, truth = us_photos[1]  # 0SG719: read OSG719, as US records would not write it
+    assert truth == "0SG719"
+    as_us_site = CliRunner().invoke(anpr, ["read", "--plate-country", "USA", str(path)])
+    assert json.loads(as_us_site.output)["plates"][0]["text"] == truth
+    unknown = CliRunner().invoke(anpr, ["read", "--plate-country", "XX", str(path)])
+    assert unknown.exit_code == 2 and "no plate grammar for XX" in unknown.output
+
+
 def test_normalize_command():
     result = CliRunner().invoke(anpr, ["normalize", "ВG 123-АА", "8G 123-AA"])
     first, second = (json.loads(line) for line in result.output.splitlines())

@@ -191,3 +191,30 @@ def test_listen_address_from_cameras():
     assert listen_address([b]) == {}
     with pytest.raises(ConfigError):
         listen_address([a, CameraConfig(id="c", listen_port=8082)])
+
+
+def test_the_sites_plate_countries_reach_local_recognition(tmp_path):
+    """[site] plate_countries is what the agent's listeners read plates with, and every
+    home shares the one engine the process loads."""
+    from gpiozero.pins.mock import MockFactory
+
+    from edge_agent.agent import Agent
+    from edge_agent.config import AgentConfig, GateConfig, LaneConfig, MetricsConfig, PolicyConfig, SiteConfig
+    from edge_agent.devices.anpr.recognition import shared_local_recognizer
+    from edge_agent.simulators.barrier import simulated_barrier
+
+    config = AgentConfig(
+        site=SiteConfig(id="us-test", region="south", data_dir=tmp_path, plate_countries=("USA",)),
+        lanes=[LaneConfig(id="L1", gate=GateConfig(pin_factory="mock"),
+                          cameras=[CameraConfig(id="L1-video", vendor="generic", recognition="local")])],
+        policy=PolicyConfig(random_secret="plate-countries-test-01"),
+        metrics=MetricsConfig(port=0),
+    )
+    agent = Agent(config, pin_factory=MockFactory(), gate_equipment=simulated_barrier()).start()
+    try:
+        (listener,) = [d for d in agent.devices if isinstance(d, AnprListener)]
+        recognizer = listener.local_recognizer()
+        assert recognizer.grammar.home == {"USA"}
+        assert recognizer.engine() is shared_local_recognizer().engine()
+    finally:
+        agent.stop()
