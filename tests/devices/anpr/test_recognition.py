@@ -190,10 +190,11 @@ def test_runs_offline_and_loads_lazily(tmp_path):
     assert plate == normalize_plate(text)
 
 
-FREED_BUFFER_SCRIPT = """
+# A fresh process, glibc's malloc and free at hand, its resident memory in MB.
+HEAP_SCRIPT = """
 import ctypes, sys
 sys.path.insert(0, {root!r})
-from edge_agent.devices.anpr.recognition import serve_large_allocations_by_mmap
+from edge_agent.devices.anpr.recognition import hand_back_free_heap, serve_large_allocations_by_mmap
 
 def rss_mb():
     for line in open("/proc/self/status"):
@@ -203,6 +204,9 @@ def rss_mb():
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
+"""
+
+FREED_BUFFER_SCRIPT = HEAP_SCRIPT + """
 if {release!r}:
     assert serve_large_allocations_by_mmap()
 
@@ -233,19 +237,7 @@ def test_freed_large_buffers_go_back_to_the_system_once_local_recognition_loads(
     assert kept_at_least <= kept_mb <= kept_at_most, f"{kept_mb} MB still resident after the free"
 
 
-SMALL_BUFFERS_SCRIPT = """
-import ctypes, sys
-sys.path.insert(0, {root!r})
-from edge_agent.devices.anpr.recognition import hand_back_free_heap
-
-def rss_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
+SMALL_BUFFERS_SCRIPT = HEAP_SCRIPT + """
 before = rss_mb()
 # A frame's many buffers under the mmap threshold, one still in use after them: the
 # heap cannot shrink from its top, and glibc keeps the freed pages below.
