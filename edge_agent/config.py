@@ -34,18 +34,8 @@ class SiteConfig(Section):
     data_dir: Path = Path("/var/lib/edge-agent")
     # Where most plates at this crossing come from, as plate-grammar codes ("SRB", "NMK"):
     # local recognition ranks their formats first and writes plates in their spelling.
+    # Checked against the grammar table by site.load_site.
     plate_countries: tuple[str, ...] = ()
-
-    @field_validator("plate_countries")
-    @classmethod
-    def _known_plate_countries(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
-        from edge_agent.plates.grammars import TABLE
-
-        known = [c.code for c in TABLE]
-        unknown = [code for code in codes if code not in known]
-        if unknown:
-            raise ValueError(f"no plate grammar for {', '.join(unknown)}; known: {', '.join(known)}")
-        return codes
 
 
 class ScaleConfig(Section):

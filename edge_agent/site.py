@@ -21,6 +21,7 @@ from edge_agent.devices.anpr.vendors import camera_problems
 from edge_agent.devices.gate.pinmap import check_site
 from edge_agent.devices.scale.protocols import PROTOCOL_NAMES
 from edge_agent.errors import ConfigError
+from edge_agent.plates.grammars import TABLE
 
 Problem = tuple[tuple, str]  # (key path as the config's errors spell it, what is wrong)
 
@@ -87,8 +88,17 @@ def metrics_problems(config: AgentConfig) -> list[Problem]:
     return []
 
 
+def plate_country_problems(config: AgentConfig) -> list[Problem]:
+    """Home countries local recognition has no plate grammar for."""
+    known = [c.code for c in TABLE]
+    unknown = [code for code in config.site.plate_countries if code not in known]
+    if unknown:
+        return [(("site", "plate_countries"), f"no plate grammar for {', '.join(unknown)}; known: {', '.join(known)}")]
+    return []
+
+
 def _device_problems(config: AgentConfig) -> list[Problem]:
-    problems: list[Problem] = secret_problems(config) + metrics_problems(config)
+    problems: list[Problem] = secret_problems(config) + metrics_problems(config) + plate_country_problems(config)
     for i, lane in enumerate(config.lanes):
         if lane.scale is not None and lane.scale.protocol not in PROTOCOL_NAMES:
             problems.append((("lanes", i, "scale", "protocol"),

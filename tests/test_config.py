@@ -37,11 +37,19 @@ def test_unknown_key_is_an_error_with_its_path_and_line():
     assert problems(MINIMAL + "colour = 'blue'\n") == ["line 8: lanes[0].colour: unknown key"]
 
 
-def test_plate_countries_must_have_a_grammar():
-    config = parse_config(MINIMAL.replace('region = "north"', 'region = "north"\nplate_countries = ["SRB", "NMK"]'))
-    assert config.site.plate_countries == ("SRB", "NMK")
-    (problem,) = problems(MINIMAL.replace('region = "north"', 'region = "north"\nplate_countries = ["SRB", "XX"]'))
-    assert problem.startswith("line 5: site.plate_countries: ") and "no plate grammar for XX" in problem
+def test_plate_countries_must_have_a_grammar(tmp_path):
+    from edge_agent.site import load_site
+
+    site = tmp_path / "site.toml"
+    text = MINIMAL.replace('region = "north"', 'region = "north"\nplate_countries = ["SRB", "NMK"]')
+    text += '[policy]\nrandom_secret = "test-site-secret-0123456789"\n'
+    site.write_text(text)
+    assert load_site(site).site.plate_countries == ("SRB", "NMK")
+    site.write_text(text.replace('"NMK"', '"XX"'))
+    with pytest.raises(ConfigError) as refused:
+        load_site(site)
+    (problem,) = refused.value.problems
+    assert problem.startswith("line 5: site.plate_countries: no plate grammar for XX; known: RKS, AL, SRB")
 
 
 def test_missing_required_key():

@@ -7,7 +7,6 @@ every action through `guard` (session, CSRF token, role), each refusal to the au
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import Counter
 from pathlib import Path
@@ -24,11 +23,10 @@ from edge_agent.console.readouts import health_view, lane_view
 from edge_agent.metrics.exposition import family
 from edge_agent.store import StoreView
 from edge_agent.web.audit import AuditLog
-from edge_agent.web.forwarded import client_address, forwarded_https
+from edge_agent.web.forwarded import forwarded_https
 from edge_agent.web.login_audit import LoginRefusals
+from edge_agent.web.requests import client_address_of, record_action, session_in
 from edge_agent.web.throttle import LoginThrottle, ThrottlePolicy
-
-log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 COOKIE = "bcp_console"
@@ -100,12 +98,7 @@ class Console:
 
     def record(self, session: Session | None, action: str, outcome: str, reason: str = "",
                details: dict[str, Any] | None = None) -> None:
-        user = session.user.username if session else "-"
-        role = session.user.role.value if session else "-"
-        self.counters[f"{action}:{outcome}"] += 1
-        self.audit.append(user, role, action, outcome, reason, details)
-        if outcome != "done":
-            log.warning("console_action_%s action=%s user=%s reason=%s", outcome, action, user, reason)
+        record_action(self.counters, self.audit, session, action, outcome, reason, details, event="console_action")
 
 
 def console_of(request: Request) -> Console:
@@ -113,13 +106,11 @@ def console_of(request: Request) -> Console:
 
 
 def session_of(request: Request) -> Session | None:
-    return console_of(request).accounts.session(request.cookies.get(COOKIE))
+    return session_in(request, console_of(request).accounts, COOKIE)
 
 
 def client_of(request: Request) -> str:
-    """The client's address: the TCP peer, or what a configured trusted proxy forwarded."""
-    peer = request.client.host if request.client else "-"
-    return client_address(peer, request.headers.get("x-forwarded-for", ""), console_of(request).config.trusted_proxies)
+    return client_address_of(request, console_of(request).config.trusted_proxies)
 
 
 def over_tls(request: Request) -> bool:

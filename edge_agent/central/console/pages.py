@@ -9,7 +9,6 @@ and the counters; every page goes through `render_page`, every action through `g
 from __future__ import annotations
 
 import ipaddress
-import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -30,11 +29,10 @@ from edge_agent.central.ledger import Ledger, is_postgres, sqlite_path
 from edge_agent.config import PolicyConfig
 from edge_agent.web.accounts import Session, csrf_ok
 from edge_agent.web.audit import AuditLog
-from edge_agent.web.forwarded import Network, client_address, forwarded_https
+from edge_agent.web.forwarded import Network, forwarded_https
 from edge_agent.web.login_audit import LoginRefusals
+from edge_agent.web.requests import client_address_of, record_action, session_in
 from edge_agent.web.throttle import LoginThrottle, ThrottlePolicy
-
-log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 COOKIE = "rau_console"
@@ -102,12 +100,7 @@ class RauConsole:
 
     def record(self, session: Session | None, action: str, outcome: str, reason: str = "",
                details: dict[str, Any] | None = None) -> None:
-        user = session.user.username if session else "-"
-        role = session.user.role.value if session else "-"
-        self.counters[f"{action}:{outcome}"] += 1
-        self.audit.append(user, role, action, outcome, reason, details)
-        if outcome != "done":
-            log.warning("rau_console_action_%s action=%s user=%s reason=%s", outcome, action, user, reason)
+        record_action(self.counters, self.audit, session, action, outcome, reason, details, event="rau_console_action")
 
 
 def console_of(request: Request) -> RauConsole:
@@ -115,13 +108,11 @@ def console_of(request: Request) -> RauConsole:
 
 
 def session_of(request: Request) -> Session | None:
-    return console_of(request).accounts.session(request.cookies.get(COOKIE))
+    return session_in(request, console_of(request).accounts, COOKIE)
 
 
 def client_of(request: Request) -> str:
-    peer = request.client.host if request.client else "-"
-    trusted = console_of(request).settings.trusted_proxies
-    return client_address(peer, request.headers.get("x-forwarded-for", ""), trusted)
+    return client_address_of(request, console_of(request).settings.trusted_proxies)
 
 
 def over_tls(request: Request) -> bool:

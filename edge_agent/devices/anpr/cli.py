@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from edge_agent.plates.grammars import TABLE, Grammar
+
 
 @click.group()
 def anpr() -> None:
@@ -28,7 +30,6 @@ def read_command(images: tuple[Path, ...], limit: int, plate_countries: tuple[st
     "box", "raw", "countries"}], "elapsed_s"}. Exit status 1 if any image had no plate.
     """
     from edge_agent.devices.anpr.recognition import LocalRecognizer, decode_jpeg
-    from edge_agent.plates.grammars import TABLE, Grammar
 
     known = [c.code for c in TABLE]
     unknown = [code for code in plate_countries if code not in known]

@@ -35,13 +35,11 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from edge_agent.plates.grammars import GRAMMAR, Grammar, Reading
+from edge_agent.devices.anpr.ppocr import PpOcr
+from edge_agent.plates.grammars import GRAMMAR, TABLE, Grammar, Reading
 from edge_agent.plates.normal_form import coerce_to_formats, format_countries, normalize_plate
-
-if TYPE_CHECKING:
-    from edge_agent.devices.anpr.ppocr import PpOcr
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +209,6 @@ class LocalRecognizer:
             if self._engine is None:
                 if self.release_large_buffers:
                     serve_large_allocations_by_mmap()
-                from edge_agent.devices.anpr.ppocr import PpOcr
-
                 self._engine = PpOcr.load(threads=self.threads)
             return self._engine
 
@@ -308,8 +304,6 @@ _SHARED_LOCK = threading.Lock()
 def shared_local_recognizer(home: tuple[str, ...] = ()) -> LocalRecognizer:
     """One engine per process, whatever the home countries: the networks take ~80 MB
     once loaded, lanes must not each load them. `home`: the site's plate countries."""
-    from edge_agent.plates.grammars import TABLE
-
     with _SHARED_LOCK:
         if home not in _SHARED:
             engine = next((r._engine for r in _SHARED.values() if r._engine is not None), None)
