@@ -8,7 +8,6 @@ an audit entry and a counter.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -17,7 +16,6 @@ from starlette.responses import RedirectResponse, Response
 
 from edge_agent.central.console.pages import console_of, guard, not_found, render_page, session_of, to_login
 from edge_agent.central.ledger import Ledger
-from edge_agent.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +64,9 @@ async def request_snapshot(request: Request) -> Response:
     if lane not in lanes:
         console.record(session, "cctv_snapshot", "rejected", "unknown lane", {"site": site, "lane": lane[:40]})
         return await cctv_page(request, {"lane": f"the site reports no lane {lane[:40]!r}"}, status_code=422)
-    request_id = new_id()
-    body = json.dumps({"command": "cctv_snapshot", "id": request_id, "lane": lane,
-                       "reason": f"RAU ({session.user.username})"}, separators=(",", ":"))
-
-    def queue(ledger: Ledger) -> None:
-        ledger.add_cctv_request(request_id, site, lane, session.user.username)
-        ledger.queue_command(request_id, site, body, session.user.username)
-
-    await console.read(queue)
+    request_id = await console.queue_command(
+        site, session, "cctv_snapshot", {"lane": lane}, f"RAU ({session.user.username})",
+        also=lambda ledger, command_id: ledger.add_cctv_request(command_id, site, lane, session.user.username))
     console.record(session, "cctv_snapshot", "done", "", {"site": site, "lane": lane, "request": request_id})
     log.info("rau_cctv_requested site=%s lane=%s request=%s user=%s", site, lane, request_id, session.user.username)
     return RedirectResponse(f"/sites/{site}/cctv", status_code=303)

@@ -22,7 +22,6 @@ from edge_agent.central.console.pages import console_of, guard, not_found, refus
 from edge_agent.central.console.roles import allowed
 from edge_agent.central.ledger import Ledger
 from edge_agent.evidence.export import build_export
-from edge_agent.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +69,10 @@ async def request_evidence(request: Request) -> Response:
     if not await console.read(lambda ledger: bool(ledger.crossing_events(site, crossing_id))):
         console.record(session, "evidence_request", "rejected", "unknown crossing", details)
         return not_found(request, f"no crossing {crossing_id!r} of {site!r} in the ledger")
-    request_id = new_id()
-    body = json.dumps({"command": "evidence_request", "id": request_id, "crossing_id": crossing_id,
-                       "reason": f"RAU ({session.user.username})"}, separators=(",", ":"))
-
-    def queue(ledger: Ledger) -> None:
-        ledger.add_evidence_request(request_id, site, crossing_id, session.user.username)
-        ledger.queue_command(request_id, site, body, session.user.username)
-
-    await console.read(queue)
+    request_id = await console.queue_command(
+        site, session, "evidence_request", {"crossing_id": crossing_id}, f"RAU ({session.user.username})",
+        also=lambda ledger, command_id: ledger.add_evidence_request(command_id, site, crossing_id,
+                                                                    session.user.username))
     console.record(session, "evidence_request", "done", "", {**details, "request": request_id})
     log.info("rau_evidence_requested site=%s crossing=%s request=%s user=%s", site, crossing_id, request_id,
              session.user.username)

@@ -166,14 +166,14 @@ async def preview_page(request: Request) -> Response:
         return not_found(request, "no such indicator draft")
     days_text = request.query_params.get("days", str(PREVIEW_DAYS))
     if not days_text.isdigit() or not 1 <= int(days_text) <= MAX_DAYS:
-        console.record(session, "indicator_preview", "rejected", "bad days",
-                       {"draft": draft_id, "days": days_text[:20]})
-        return await draft_page(request, problem=f"days: a whole number from 1 to {MAX_DAYS}", status_code=422)
+        return await _refused(request, session, "indicator_preview", "bad days",
+                              {"draft": draft_id, "days": days_text[:20]},
+                              f"days: a whole number from 1 to {MAX_DAYS}", 422)
     days = int(days_text)
     checked = check_text(draft["document"], _channels(request))
     if not checked.ok or checked.rules is None:
-        console.record(session, "indicator_preview", "rejected", "invalid draft", {"draft": draft_id})
-        return await draft_page(request, problem="the draft is not valid: fix the errors first", status_code=422)
+        return await _refused(request, session, "indicator_preview", "invalid draft", {"draft": draft_id},
+                              "the draft is not valid: fix the errors first", 422)
     at = now()
     records = await console.read(lambda ledger: ledger.routed_since(at - timedelta(days=days)))
     result = preview(checked.rules, records, console.settings.policy, now=at, days=days)
@@ -184,6 +184,13 @@ async def preview_page(request: Request) -> Response:
 
 def _channels(request: Request) -> list[str]:
     return [c.code for c in console_of(request).settings.policy.channels]
+
+
+async def _refused(request: Request, session: Session, action: str, reason: str, details: dict[str, Any],
+                   problem: str, status_code: int) -> Response:
+    """A draft action refused: counted, audited and logged, and the draft shown with why."""
+    console_of(request).record(session, action, "rejected", reason, details)
+    return await draft_page(request, problem=problem, status_code=status_code)
 
 
 async def _editable(request: Request, action: str) -> tuple[Session, Any, dict[str, Any]] | Response:
@@ -237,9 +244,8 @@ async def _store(request: Request, session: Session, draft: dict[str, Any], docu
     text = json.dumps(document, indent=2)
     stored = await console.read(lambda ledger: ledger.update_draft(draft["id"], text, session.user.username))
     if not stored:
-        console.record(session, "indicator_draft", "rejected", "already submitted", {"draft": draft["id"]})
-        return await draft_page(request, problem="this draft was submitted: it can no longer change; start a new "
-                                                 "draft", status_code=409)
+        return await _refused(request, session, "indicator_draft", "already submitted", {"draft": draft["id"]},
+                              "this draft was submitted: it can no longer change; start a new draft", 409)
     console.record(session, "indicator_draft", "done", "edited", {"draft": draft["id"]})
     return RedirectResponse(f"/indicators/{draft['id']}", status_code=303)
 
@@ -252,12 +258,12 @@ async def submit(request: Request) -> Response:
     console = console_of(request)
     details = {"draft": draft["id"], "slot": f"{draft['level']}:{draft['scope']}"}
     if draft["status"] != "draft":
-        console.record(session, "indicator_submit", "rejected", "not a draft", details)
-        return await draft_page(request, problem=f"this draft is {draft['status']} already", status_code=409)
+        return await _refused(request, session, "indicator_submit", "not a draft", details,
+                              f"this draft is {draft['status']} already", 409)
     checked = check_text(draft["document"], _channels(request))
     if not checked.ok or checked.document is None:
-        console.record(session, "indicator_submit", "rejected", "invalid draft", details)
-        return await draft_page(request, problem="the draft is not valid: fix the errors first", status_code=422)
+        return await _refused(request, session, "indicator_submit", "invalid draft", details,
+                              "the draft is not valid: fix the errors first", 422)
     try:
         key = user_key(console.settings.keys_dir, session.user.username)
     except NoKey:
@@ -278,8 +284,8 @@ async def submit(request: Request) -> Response:
 
     version, done = await console.read(do)
     if not done:
-        console.record(session, "indicator_submit", "rejected", "changed meanwhile", details)
-        return await draft_page(request, problem="the draft changed meanwhile; look again", status_code=409)
+        return await _refused(request, session, "indicator_submit", "changed meanwhile", details,
+                              "the draft changed meanwhile; look again", 409)
     console.record(session, "indicator_submit", "done", f"version {version}",
                    {**details, "version": version, "signed": bool(key)})
     return RedirectResponse(f"/indicators/{draft['id']}", status_code=303)
@@ -293,16 +299,15 @@ async def approve(request: Request) -> Response:
     console = console_of(request)
     details = {"draft": draft["id"], "slot": f"{draft['level']}:{draft['scope']}", "version": draft["version"]}
     if draft["status"] != "submitted":
-        console.record(session, "indicator_approve", "rejected", f"status {draft['status']}", details)
-        return await draft_page(request, problem="only a submitted draft can be approved", status_code=409)
+        return await _refused(request, session, "indicator_approve", f"status {draft['status']}", details,
+                              "only a submitted draft can be approved", 409)
     if session.user.username in (draft["drafted_by"], draft["submitted_by"], draft["edited_by"]):
         return refused(request, session, "indicator_approve",
                        "a second person approves: you drafted, edited or submitted this set", 403, details)
     try:
         key = user_key(console.settings.keys_dir, session.user.username)
     except NoKey as err:
-        console.record(session, "indicator_approve", "rejected", str(err), details)
-        return await draft_page(request, problem=f"cannot sign: {err}", status_code=409)
+        return await _refused(request, session, "indicator_approve", str(err), details, f"cannot sign: {err}", 409)
     signed = add_signature(json.loads(draft["signed"]), key)
 
     def do(ledger: Ledger) -> list[str] | None:
@@ -316,9 +321,8 @@ async def approve(request: Request) -> Response:
 
     released = await console.read(do)
     if released is None:
-        console.record(session, "indicator_approve", "rejected", "a newer version was approved meanwhile", details)
-        return await draft_page(request, problem="a newer version of this set was approved meanwhile: start a new "
-                                                 "draft from it", status_code=409)
+        return await _refused(request, session, "indicator_approve", "a newer version was approved meanwhile", details,
+                              "a newer version of this set was approved meanwhile: start a new draft from it", 409)
     console.record(session, "indicator_approve", "done", "signed and released", {**details, "bundles": released})
     log.info("indicator_set_released draft=%s slot=%s version=%s approved_by=%s bundles=%s", draft["id"],
              details["slot"], draft["version"], session.user.username, ",".join(released))

@@ -9,6 +9,7 @@ and the counters; every page goes through `render_page`, every action through `g
 from __future__ import annotations
 
 import ipaddress
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from edge_agent.central.console.monitoring import SILENT_AFTER_S, age_text
 from edge_agent.central.console.roles import PERMISSIONS, ROLE_LABELS, Accounts, allowed
 from edge_agent.central.ledger import Ledger, is_postgres, sqlite_path
 from edge_agent.config import PolicyConfig
+from edge_agent.ids import new_id
 from edge_agent.web.accounts import Session, csrf_ok
 from edge_agent.web.audit import AuditLog
 from edge_agent.web.forwarded import Network, forwarded_https
@@ -97,6 +99,22 @@ class RauConsole:
             with self._ledger_lock:
                 return work(self.ledger)
         return await run_in_threadpool(locked)
+
+    async def queue_command(self, site: str, session: Session, command: str, fields: dict[str, Any],
+                            reason: str, also: Callable[[Ledger, str], None] | None = None) -> str:
+        """A downlink command to a site, queued in the ledger (the duties-lease holder
+        publishes it once) with `also` run in the same call on its id (the request it
+        answers); returns the command's id."""
+        command_id = new_id()
+        body = json.dumps({"command": command, "id": command_id, **fields, "reason": reason}, separators=(",", ":"))
+
+        def queue(ledger: Ledger) -> None:
+            if also is not None:
+                also(ledger, command_id)
+            ledger.queue_command(command_id, site, body, session.user.username)
+
+        await self.read(queue)
+        return command_id
 
     def record(self, session: Session | None, action: str, outcome: str, reason: str = "",
                details: dict[str, Any] | None = None) -> None:

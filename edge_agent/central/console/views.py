@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -29,7 +28,6 @@ from edge_agent.central.console.pages import (
 from edge_agent.central.console.roles import allowed
 from edge_agent.central.ledger import CrossingQuery, Ledger
 from edge_agent.config import PolicyConfig
-from edge_agent.ids import new_id
 from edge_agent.web.accounts import csrf_ok
 from edge_agent.web.login import submit_login
 
@@ -158,15 +156,13 @@ async def raise_action(request: Request) -> Response:
     if problem:
         console.record(session, "raise_channel", "rejected", problem, {**details, "current": current})
         return await site_page(request, dict(data), {"channel": problem}, status_code=409)
-    command_id = new_id()
-    expires_at = now() + timedelta(hours=v["hours"])
-    body = {"command": "raise_channel", "id": command_id, "reference": v["reference"], "plate": v["plate"],
-            "channel": v["channel"], "reason": f"RAU ({session.user.username}): {v['reason']}",
-            "expires_at": expires_at.isoformat(timespec="seconds")}
-    text = json.dumps(body, separators=(",", ":"))
-    await console.read(lambda ledger: ledger.queue_command(command_id, site, text, session.user.username))
+    expires_at = (now() + timedelta(hours=v["hours"])).isoformat(timespec="seconds")
+    command_id = await console.queue_command(
+        site, session, "raise_channel",
+        {"reference": v["reference"], "plate": v["plate"], "channel": v["channel"], "expires_at": expires_at},
+        f"RAU ({session.user.username}): {v['reason']}")
     console.record(session, "raise_channel", "done", v["reason"], {**details, "command": command_id,
-                                                                     "from": current, "expires_at": body["expires_at"]})
+                                                                     "from": current, "expires_at": expires_at})
     log.info("rau_raise_queued site=%s command=%s channel=%s user=%s", site, command_id, v["channel"],
              session.user.username)
     return RedirectResponse(f"/sites/{site}", status_code=303)
