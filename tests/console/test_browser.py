@@ -121,7 +121,7 @@ def test_the_content_security_policy_is_enforced_and_the_live_page_works_under_i
 
 @pytest.fixture
 def demo(tmp_path):
-    """The lead's demo rig: the real agent on simulated weighbridges, cameras and loops."""
+    """The demo's rig: the real agent on simulated weighbridges, cameras and loops."""
     from edge_agent.config import ConsoleConfig
     from edge_agent.console import start_console
     from edge_agent.demo import DemoRig
