@@ -12,9 +12,11 @@ another record (the number that must stay under 0.1 %); the rest get no match an
 to the officer. The index's speed is shown as a ratio against a plain linear scan of
 all plates, run side by side on the same reads.
 
-Recognition: the agent's local recognition and the whole-picture baseline (the whole
-picture handed to the same OCR engine, its most plate-like line; `WholePicture`) side
-by side on the same frames in one run, on rendered 1280x720 scenes (14 countries'
+Recognition: the agent's local recognition, the same without its trained plate reader
+("agent, general reader": PP-OCR's own last layer reads every line; see
+edge_agent/devices/anpr/plate_head.py) and the whole-picture baseline (the whole picture
+handed to the same OCR engine, its most plate-like line; `WholePicture`) side by side on
+the same frames in one run, on rendered 1280x720 scenes (14 countries'
 formats, one in five a two-row trailer plate, a group of its own) and on the real US
 photos in ../shared/data/plates_us. Per stage:
 
@@ -31,8 +33,9 @@ records and the set's ground truth write it). The baseline reads them as they ar
 the "(O=0)" columns, where O and 0 count alike, are the like-for-like comparison.
 
 The real photos are split into two fixed halves by the plate's text (`half_of`):
-"tuning", the photos any tuning of the recognition looked at, and "held-out", which it
-did not; both are reported. Time per frame is wall time and CPU time (all threads).
+"tuning", the photos any tuning of the recognition looked at and the plate reader was
+trained on (training/plate_head.py), and "held-out", which neither did; both are
+reported. Time per frame is wall time and CPU time (all threads).
 """
 
 from __future__ import annotations
@@ -230,11 +233,11 @@ class AgentPipeline:
     """The agent's local recognition, as a lane runs it; `home` as a site configures it
     (the real photos are read as a US site would: US formats first, O written 0)."""
 
-    def __init__(self, home: tuple[str, ...] = ()) -> None:
+    def __init__(self, home: tuple[str, ...] = (), plate_reader: bool = True) -> None:
         from edge_agent.devices.anpr.recognition import LocalRecognizer
         from edge_agent.plates.grammars import TABLE, Grammar
 
-        self.recognizer = LocalRecognizer(grammar=Grammar(TABLE, home=home))
+        self.recognizer = LocalRecognizer(grammar=Grammar(TABLE, home=home), plate_reader=plate_reader)
         self.recognizer.warm_up()
 
     def read(self, image) -> tuple[str, list[str]]:
@@ -259,7 +262,9 @@ STAGES = ("localised", "read_exact", "read_folded", "exact", "folded")
 def _bench_frames(frames, count: int, home: tuple[str, ...] = ()) -> dict:
     """Every reader on every frame, interleaved frame by frame so machine load hits all
     alike: counts per stage, overall and by group (a country or a half of the set)."""
-    readers = {"whole picture": WholePicture(), "agent": AgentPipeline(home)}
+    # The agent as a lane runs it, and without its plate reader (what the trained head adds).
+    readers = {"whole picture": WholePicture(), "agent, general reader": AgentPipeline(home, plate_reader=False),
+               "agent": AgentPipeline(home)}
     totals: dict = {name: {"all": dict.fromkeys(STAGES, 0), "wall_s": 0.0, "cpu_s": 0.0} for name in readers}
     groups: dict = {}
     warmed = False
@@ -300,7 +305,7 @@ def print_recognition(title: str, result: dict, group_label: str, detailed_group
     n = result["frames"]
     readers = result["readers"]
     print(f"{title}: {n} frames")
-    print(f"  {'':<22} {'localised':>10} {'read right':>11} {'(O=0)':>7} {'end to end':>11} {'(O=0)':>7}"
+    print(f"  {'':<24} {'localised':>10} {'read right':>11} {'(O=0)':>7} {'end to end':>11} {'(O=0)':>7}"
           f" {'s/frame':>8} {'cpu s/frame':>12}")
     keys = [("all", n)] + (sorted(result["groups"].items()) if detailed_groups else [])
     for key, size in keys:
@@ -311,7 +316,7 @@ def print_recognition(title: str, result: dict, group_label: str, detailed_group
                              (("localised", 9), ("read_exact", 10), ("read_folded", 6), ("exact", 10),
                               ("folded", 6)))
             timing = f" {totals['wall_s'] / n:>8.3f} {totals['cpu_s'] / n:>12.3f}" if key == "all" else ""
-            print(f"    {name:<20} {cells}{timing}")
+            print(f"    {name:<22} {cells}{timing}")
     if detailed_groups:
         return
     frames, named = result["banded"]

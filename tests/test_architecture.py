@@ -152,6 +152,13 @@ def test_production_modules_never_import_a_simulator():
     assert found == []
 
 
+def test_the_agent_never_imports_the_training_or_the_benchmarks():
+    # Training reads the benchmarks' photos and wants time and memory no board has.
+    found = [f"{SOURCES[n][0].relative_to(ROOT)}:{imp.line} imports {imp.target}"
+             for n in SOURCES for imp in imports_of(n) if imp.target.split(".")[0] in ("training", "benchmarks")]
+    assert found == []
+
+
 def test_the_daemon_loads_no_simulator_and_no_demo_code():
     """Everything `edge-agent run` can ever import, lazily or not, from the agent outward."""
     seen, todo = set(), ["edge_agent.agent", "edge_agent.site"]

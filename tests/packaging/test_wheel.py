@@ -22,6 +22,7 @@ def test_the_wheel_carries_every_shipped_file(wheelhouse):
     expected = {f"edge_agent/shipped/{p.relative_to(REPO).as_posix()}"
                 for folder in ("firmware_config", "systemd") for p in (REPO / folder).rglob("*") if p.is_file()}
     expected.add("edge_agent/shipped/wiring.md")
+    expected.add("edge_agent/devices/anpr/plate_head.npz")  # the trained plate reader's weights
     assert expected - names == set()
     for needed in ("firmware_config/site.example.toml", "firmware_config/pinmaps/rpi4.toml",
                    "firmware_config/scales/toledo.toml", "firmware_config/indicators/demo.json",

@@ -8,6 +8,7 @@ resident) is not needed to run two networks. Nothing is downloaded.
     ocr = PpOcr.load()
     quads = ocr.detect(image_bgr)        # text lines, four corners each, image pixels
     reads = ocr.read([crop, ...])        # [(text, score 0..1)], one per upright crop
+    lines = ocr.read_lines([crop, ...])  # the same, and each line read as a plate
 
 Detection is Differentiable Binarization (DB): the network gives each pixel a
 probability of being text; pixels over `THRESHOLD`, dilated, form regions, each kept
@@ -15,7 +16,8 @@ when its mean probability is over `BOX_THRESHOLD`, as its minimum-area rectangle
 by area x `UNCLIP_RATIO` / perimeter on every side (the network is trained to mark a
 shrunken text core). The reader is a CTC line recogniser on 48-pixel-high lines: per
 time step the likeliest class; repeats merged, blanks dropped; the score is the mean
-probability of the characters kept.
+probability of the characters kept. The plate reader (`plate_head`) is a second last
+layer over the reader's features, read from the same run.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from edge_agent.devices.anpr import onnx_wire
+from edge_agent.devices.anpr.plate_head import FEATURES, PlateHead, ctc_greedy
 
 DETECTOR_FILE = "PP-OCRv6_det_small.onnx"
 READER_FILE = "PP-OCRv6_rec_small.onnx"
@@ -47,15 +52,25 @@ def models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
+class LineRead(NamedTuple):
+    text: str  # as the general reader reads it
+    score: float
+    plate_text: str  # as the plate reader reads it ("" without one)
+    plate_score: float
+
+
 @dataclass
 class PpOcr:
     detector: Any  # onnxruntime.InferenceSession
-    reader: Any
+    reader: Any  # with the features as a second output when there is a plate head
     characters: list[str]  # the reader's classes: blank, the dictionary, space
+    plate_head: PlateHead | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, directory: Path | None = None, threads: int = 1) -> PpOcr:
+    def load(cls, directory: Path | None = None, threads: int = 1, plate_head: PlateHead | None = None) -> PpOcr:
+        """The networks; with `plate_head`, the reader also gives its features (the
+        plate head reads them)."""
         import onnxruntime
 
         directory = directory or models_dir()
@@ -68,13 +83,13 @@ class PpOcr:
         options.inter_op_num_threads = 1
         providers = ["CPUExecutionProvider"]
         detector = onnxruntime.InferenceSession(str(directory / DETECTOR_FILE), options, providers=providers)
-        reader = onnxruntime.InferenceSession(str(directory / READER_FILE), options, providers=providers)
+        reader = _reader_session(directory / READER_FILE, options, providers, features=plate_head is not None)
         dictionary = reader.get_modelmeta().custom_metadata_map.get("character", "")
         characters = ["", *dictionary.splitlines(), " "]
         classes = reader.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(characters):
             raise ValueError(f"the reader has {classes} classes but its dictionary {len(characters)}")
-        return cls(detector=detector, reader=reader, characters=characters)
+        return cls(detector=detector, reader=reader, characters=characters, plate_head=plate_head)
 
     def detect(self, image_bgr: Any) -> list[Any]:
         """Text lines in the picture as given (no scaling beyond the network's multiple
@@ -92,31 +107,60 @@ class PpOcr:
 
     def read(self, crops: list[Any]) -> list[tuple[str, float]]:
         """Each crop read as one line of text, in its order."""
+        return [(line.text, line.score) for line in self.read_lines(crops)]
+
+    def read_lines(self, crops: list[Any]) -> list[LineRead]:
+        """Each crop read as one line of text, in its order, by the general reader and
+        (with a plate head) as a plate."""
         import numpy as np
 
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(1, crops[i].shape[0]))
-        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        out: list[LineRead] = [LineRead("", 0.0, "", 0.0)] * len(crops)
         for start in range(0, len(order), BATCH):
             chunk = order[start:start + BATCH]
             widest = max([MIN_LINE_WIDTH / LINE_HEIGHT] + [crops[i].shape[1] / max(1, crops[i].shape[0])
                                                            for i in chunk])
             batch = np.stack([_line_input(crops[i], int(LINE_HEIGHT * widest)) for i in chunk])
             with self._lock:
-                (probabilities,) = self.reader.run(None, {self.reader.get_inputs()[0].name: batch})
-            for i, steps in zip(chunk, probabilities):
-                out[i] = self._decoded(steps)
+                outputs = self.reader.run(None, {self.reader.get_inputs()[0].name: batch})
+            for k, i in enumerate(chunk):
+                text, score = ctc_greedy(outputs[0][k], self.characters[1:])
+                plate_text, plate_score = ("", 0.0)
+                if self.plate_head is not None:
+                    plate_text, plate_score = self.plate_head.read(outputs[1][k])
+                out[i] = LineRead(text, score, plate_text, plate_score)
         return out
 
-    def _decoded(self, steps: Any) -> tuple[str, float]:
-        best, probability = steps.argmax(axis=1), steps.max(axis=1)
-        chars, probs = [], []
-        previous = -1
-        for index, p in zip(best.tolist(), probability.tolist()):
-            if index != previous and index != 0:
-                chars.append(self.characters[index] if index < len(self.characters) else "")
-                probs.append(p)
-            previous = index
-        return "".join(chars), (sum(probs) / len(probs) if probs else 0.0)
+    def features(self, crop: Any) -> Any:
+        """The reader's features for one line, one row per time step (for training a
+        plate head; needs one loaded)."""
+        if self.plate_head is None:
+            raise ValueError("the reader gives its features only when loaded with a plate head")
+        width = max(MIN_LINE_WIDTH, math.ceil(LINE_HEIGHT * crop.shape[1] / max(1, crop.shape[0])))
+        with self._lock:
+            outputs = self.reader.run(None, {self.reader.get_inputs()[0].name: _line_input(crop, width)[None]})
+        return outputs[1][0]
+
+
+def _reader_session(path: Path, options: Any, providers: list[str], *, features: bool) -> Any:
+    """The line reader's session; with `features`, the reader's per-step features as a
+    second output (`onnx_wire.with_output`).
+
+    onnxruntime keeps about 20 MB more of a model handed to it as bytes than of one it
+    reads from a file, so the edited model goes through a file in memory (/dev/shm where
+    there is one: nothing is written to the board's storage), deleted once loaded.
+    """
+    import tempfile
+
+    import onnxruntime
+
+    if not features:
+        return onnxruntime.InferenceSession(str(path), options, providers=providers)
+    in_memory = Path("/dev/shm")
+    with tempfile.NamedTemporaryFile(suffix=".onnx", dir=in_memory if in_memory.is_dir() else None) as edited:
+        edited.write(onnx_wire.with_output(path.read_bytes(), FEATURES))
+        edited.flush()
+        return onnxruntime.InferenceSession(edited.name, options, providers=providers)
 
 
 def _normalised(image_bgr: Any) -> Any:

@@ -37,7 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from edge_agent.devices.anpr.ppocr import PpOcr
+from edge_agent.devices.anpr.plate_head import PlateHead
+from edge_agent.devices.anpr.ppocr import LineRead, PpOcr
 from edge_agent.plates.grammars import GRAMMAR, TABLE, Grammar, Reading
 from edge_agent.plates.normal_form import coerce_to_formats, format_countries, normalize_plate
 
@@ -50,6 +51,8 @@ Box = tuple[int, int, int, int]  # x, y, width, height in the image's pixels
 # letters), and not a long run of digits (timestamps and phone numbers on trucks).
 _MIN_LEN, _MAX_LEN = 4, 10
 _LONG_DIGITS = re.compile(r"^\d{8,}$")
+# What a plate's line may hold as the general reader reads it.
+_PLATE_CHARACTERS = re.compile(r"[A-Za-z0-9 .·:-]+")
 # Camera overlays print the date and time; their pieces must not pass for plates.
 _DATE_OR_TIME = re.compile(r"(19|20)\d\d\s*[-./]\s*[01]?\d|\d\d?\s*:\s*\d\d")
 
@@ -145,6 +148,10 @@ class LocalRecognizer:
     # Resolves look-alikes by position and ranks reads; a site passes one with its home
     # countries (`Grammar(TABLE, home=("SRB", "NMK"))`) so their formats and spelling win.
     grammar: Grammar = GRAMMAR
+    # Lines the general reader reads as plate-like characters are taken as the plate
+    # reader (plate_head.py) reads them. False: the general reader alone (to train the
+    # plate reader, and to measure what it adds).
+    plate_reader: bool = True
     _engine: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -209,7 +216,8 @@ class LocalRecognizer:
             if self._engine is None:
                 if self.release_large_buffers:
                     serve_large_allocations_by_mmap()
-                self._engine = PpOcr.load(threads=self.threads)
+                self._engine = PpOcr.load(threads=self.threads,
+                                          plate_head=PlateHead.load() if self.plate_reader else None)
             return self._engine
 
     def _detect_and_read(self, image: Any, side: int, offset: tuple[int, int] = (0, 0)) -> list[Candidate]:
@@ -243,13 +251,16 @@ class LocalRecognizer:
                 places.append(found)
         if not places:
             return []
-        reads = self._read_lines([crop for crop, _ in places])
+        # The general reader: the plate reader learnt plates' characters, not the band's
+        # small letters (it reads NMK's as MK).
+        reads = self.engine().read([crop for crop, _ in places])
         return [(text, score, (bx + offset[0], by + offset[1], bw, bh))
                 for (text, score), (_, (bx, by, bw, bh)) in zip(reads, places)]
 
     def _read_lines(self, crops: list[Any]) -> list[tuple[str, float]]:
-        """Each crop read as one text line."""
-        return self.engine().read(crops) if crops else []
+        """Each crop read as one text line: as a plate where it looks like one."""
+        reads = self.engine().read_lines(crops) if crops else []
+        return [line_text(line) if self.plate_reader else (line.text, line.score) for line in reads]
 
     def _read(self, image: Any, offset: tuple[int, int], to_image: float, region_bonus: float) -> list[Candidate]:
         """The whole of `image` read as one text line (a localised region)."""
@@ -369,6 +380,20 @@ def decode_jpeg(data: bytes) -> Any:
 # --------------------------------------------------------------------------- internals
 
 
+def line_text(line: LineRead) -> tuple[str, float]:
+    """A line's text and score: the plate reader's when the general reader read plate
+    characters (letters, digits, separators; no date or time), else the general read.
+
+    The plate reader knows only the plate alphabet, so a camera's timestamp or a word
+    in another script would come out of it as a plausible plate: which lines are plates
+    is the general reader's call, what they say the plate reader's.
+    """
+    if line.plate_text and _PLATE_CHARACTERS.fullmatch(line.text) and not _DATE_OR_TIME.search(line.text) \
+            and _MIN_LEN - 1 <= len(normalize_plate(line.text)) <= _MAX_LEN + 1:
+        return line.plate_text, line.plate_score
+    return line.text, line.score
+
+
 def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: float,
                 grammar: Grammar = GRAMMAR) -> list[Candidate]:
     out = []
@@ -398,10 +423,14 @@ def _candidates(lines: list[tuple[str, float, Box]], bonus: float, min_score: fl
         if score < min_score or not _plausible(text) or _DATE_OR_TIME.search(raw):
             continue
         band = _band_code(box, lines, grammar)
-        reading, weight = (band and band_reading(text, grammar, band)) or plate_reading(text, grammar)
+        # The band's word on the country against the formats': a read fitting a home
+        # format as it is outweighs a band (a US plate's blue art may pass for one) that
+        # needs a swap.
+        reading, weight = max(filter(None, [band and band_reading(text, grammar, band), plate_reading(text, grammar)]),
+                              key=lambda found: found[1])
         if text.isdigit():
             weight *= 0.85  # overlays and phone numbers are digits; few truck plates are
-        if not reading.countries and _WORD.search(text):
+        if not reading.countries and _WORD.search(reading.text):
             weight *= WORD_WEIGHT  # a run of letters as long as a word: signs and slogans
         # The grammar's reading leads; the engine's own text and the look-alike fixes
         # to the Western Balkans shapes stay as alternatives (association is
@@ -430,10 +459,11 @@ def plate_reading(text: str, grammar: Grammar = GRAMMAR) -> tuple[Reading, float
     almost any misread fits some foreign one after a swap, so a foreign fit counts only
     as read. Without home countries any known format may justify a change.
     """
-    # The read as it is, of no known format, unless something below does better.
-    best = (Reading(text=text, countries=(), probability=1.0, score=1.0, changed=0), UNKNOWN_WEIGHT)
     respell = str.maketrans({old: new for c in grammar.countries if c.code in grammar.home
                              for old, new in c.spelling})
+    # The read as it is, of no known format, unless something below does better.
+    best = (Reading(text=text.translate(respell), countries=(), probability=1.0, score=1.0, changed=0),
+            UNKNOWN_WEIGHT)
     for variant, trimmed in ((text, False), (text[1:], True), (text[:-1], True)):
         if trimmed and not _plausible(variant):
             continue

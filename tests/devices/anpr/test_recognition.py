@@ -16,7 +16,7 @@ from edge_agent.devices.anpr.recognition import (
     localise,
     plate_reading,
 )
-from edge_agent.plates.grammars import TABLE, Grammar
+from edge_agent.plates.grammars import TABLE, Grammar, Reading
 from edge_agent.plates.normal_form import normalize_plate
 from edge_agent.simulators.anpr_camera import encode_jpeg, random_plate, render_plate, render_sample, render_scene
 
@@ -129,8 +129,8 @@ def test_a_clear_plate_is_settled_by_the_first_small_look(recognizer, monkeypatc
 def test_a_plate_too_small_for_the_first_look_is_read_by_a_later_one(recognizer, monkeypatch):
     rng = random.Random(3)
     country, text = random_plate(rng, "SRB")
-    # A 90 px plate in a 1600 px frame: 45 px once the first look scales the frame to 800.
-    scene, _ = render_scene(render_plate(text, country, rng), rng, size=(1600, 900), plate_width_px=90)
+    # An 85 px plate in a 1600 px frame: 42 px once the first look scales the frame to 800.
+    scene, _ = render_scene(render_plate(text, country, rng), rng, size=(1600, 900), plate_width_px=85)
     first = recognizer._detect_and_read(scene, recognizer.detect_sides[0])
     assert normalize_plate(text) not in [c.text for c in first]
     looks = _recording_looks(recognizer, monkeypatch)
@@ -277,10 +277,32 @@ def test_plate_reading_applies_the_home_spelling_and_trims_an_end_character():
     # A look-alike swap is not worth more than the reader's own choice (08E6CK fits no
     # US format; 0BE6CK would), nor is a swap into another country's format.
     assert plate_reading("08E6CK", us_site)[0].text == "08E6CK"
+    # A read of no known format is written in the home spelling too: it is the site's
+    # records it goes into (O8E6CK, HLOKTY1 on the real photos).
+    assert plate_reading("O8E6CK", us_site)[0].text == "08E6CK"
+    assert plate_reading("HLOKTY1", us_site)[0] == Reading("HL0KTY1", (), 1.0, 1.0, 0)
     # Without home countries nothing is respelled or trimmed, and any format counts.
     reading, _ = plate_reading("BG123AA")
     assert reading.text == "BG123AA" and "SRB" in reading.countries
     assert plate_reading("OSG719")[0].text == "OSG719"
+    assert plate_reading("HLOKTY1")[0].text == "HLOKTY1"
+
+
+def test_a_word_is_judged_as_written_and_a_band_does_not_overrule_a_home_fit():
+    from edge_agent.devices.anpr.recognition import UNKNOWN_WEIGHT, _candidates
+
+    us_site = Grammar(TABLE, home=("USA",))
+    # HLOKTY1 at a US site is HL0KTY1: no run of five letters, so no word's penalty.
+    (cand,) = _candidates([("HLO KTY1", 0.99, (385, 585, 205, 75))], 1.0, 0.5, us_site)
+    assert (cand.text, cand.confidence) == ("HL0KTY1", round(0.99 * UNKNOWN_WEIGHT, 4))
+    # us7.jpg: a blue patch left of a California plate reads "D". The plate fits a US
+    # format as read; the German format would need the 5 read as S.
+    plate, band = ("5VCF203", 0.99, (340, 241, 297, 115)), ("D", 0.67, (250, 300, 40, 50))
+    best = max(_candidates([plate, band], 1.0, 0.5, us_site), key=lambda c: c.confidence)
+    assert best.text == "5VCF203" and "USA" in best.countries and "D" not in best.countries
+    # With no home countries the band's country still decides.
+    best = max(_candidates([plate, band], 1.0, 0.5), key=lambda c: c.confidence)
+    assert (best.text, best.countries) == ("SVCF203", ("D",))
 
 
 def test_line_pieces_join_across_an_emblem_but_not_across_heights():

@@ -1,0 +1,1 @@
+"""Training of the networks the agent ships (not imported by the agent)."""
