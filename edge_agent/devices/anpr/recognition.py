@@ -81,6 +81,7 @@ BAND_SWAP_WEIGHT = 0.98
 WIDE_GAP_HEIGHTS = 3.0  # two lines this many line heights apart may still be one plate
 MIN_LINE_PX = 8  # a line lower than this is too small to read
 MAX_LINE_ASPECT = 8.0
+TILE_OVERLAP_PX = 240  # wider than a plate in the full-size pictures the tiles are for
 MAX_SWAPS = 2  # look-alike swaps beyond which a fit is a guess (as coerce_to_formats)
 
 
@@ -152,6 +153,7 @@ class LocalRecognizer:
     # reader (plate_head.py) reads them. False: the general reader alone (to train the
     # plate reader, and to measure what it adds).
     plate_reader: bool = True
+    tile_px: int = 800  # the detector looks at larger pictures in tiles of at most this a side
     _engine: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -223,7 +225,7 @@ class LocalRecognizer:
     def _detect_and_read(self, image: Any, side: int, offset: tuple[int, int] = (0, 0)) -> list[Candidate]:
         """The detector's text lines at this scale, each read from the full-size frame."""
         small, factor = _downscale(image, side) if side else (image, 1.0)
-        quads = self.engine().detect(small)
+        quads = self._detect(small)
         crops, boxes = [], []
         for quad in quads:
             quad = quad / factor
@@ -236,6 +238,25 @@ class LocalRecognizer:
                           int(xs.max() - xs.min()), int(ys.max() - ys.min())))
         lines = [(text, score, box) for (text, score), box in zip(self._read_lines(crops), boxes)]
         return _candidates(lines + self._band_lines(image, lines, offset), 1.0, self.min_score, self.grammar)
+
+    def _detect(self, image: Any) -> list[Any]:
+        """The detector's lines in the picture, looked for in overlapping tiles of at
+        most `tile_px` a side when it is larger: the detector's working memory grows
+        with the pixels (about 270 MB for a 1600x1200 frame in one piece, 70 MB for
+        800x600). A line cut by a tile's inner edge is taken from the tile that holds it
+        whole (the tiles overlap by more than a plate is wide at that scale)."""
+        height, width = image.shape[:2]
+        xs, tile_w = tile_spans(width, self.tile_px, TILE_OVERLAP_PX)
+        ys, tile_h = tile_spans(height, self.tile_px, TILE_OVERLAP_PX)
+        if len(xs) == 1 and len(ys) == 1:
+            return self.engine().detect(image)
+        quads: list[Any] = []
+        for y in ys:
+            for x in xs:
+                for quad in self.engine().detect(image[y:y + tile_h, x:x + tile_w]):
+                    if not _cut_by_inner_edge(quad, (x, y, tile_w, tile_h), (width, height)):
+                        quads.append(quad + (x, y))
+        return _distinct(quads)
 
     def _band_lines(self, image: Any, lines: list[tuple[str, float, Box]],
                     offset: tuple[int, int]) -> list[tuple[str, float, Box]]:
@@ -607,6 +628,43 @@ def _rank(found: list[Candidate], scale: float) -> list[Candidate]:
         out.append(Candidate(text=cand.text, confidence=cand.confidence, alternatives=alternatives, box=box,
                              raw=cand.raw, countries=cand.countries))
     return out
+
+
+def tile_spans(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
+    """(starts, size) of the fewest tiles of at most `tile` pixels covering `length`,
+    each overlapping the next by at least `overlap`, all of one size."""
+    if length <= tile:
+        return [0], length
+    count = -(-(length - overlap) // (tile - overlap))
+    size = -(-(length + (count - 1) * overlap) // count)
+    step = (length - size) / (count - 1)
+    return [round(i * step) for i in range(count)], size
+
+
+def _cut_by_inner_edge(quad: Any, tile: Box, picture: tuple[int, int], margin: float = 2.0) -> bool:
+    """Whether a line found in a tile touches one of the tile's edges that is not also
+    the picture's (the line may go on in the next tile)."""
+    x, y, w, h = tile
+    xs, ys = quad[:, 0], quad[:, 1]
+    return bool((x > 0 and xs.min() <= margin) or (y > 0 and ys.min() <= margin)
+                or (x + w < picture[0] and xs.max() >= w - 1 - margin)
+                or (y + h < picture[1] and ys.max() >= h - 1 - margin))
+
+
+def _distinct(quads: list[Any]) -> list[Any]:
+    """The lines with those found twice (whole in two overlapping tiles) kept once: a
+    line whose centre lies in a kept line's box, of a like size, is that line."""
+    kept: list[Any] = []
+    for quad in sorted(quads, key=lambda q: -float(_area(q))):
+        cx, cy = quad[:, 0].mean(), quad[:, 1].mean()
+        if not any(k[:, 0].min() <= cx <= k[:, 0].max() and k[:, 1].min() <= cy <= k[:, 1].max()
+                   and _area(quad) > 0.5 * _area(k) for k in kept):
+            kept.append(quad)
+    return sorted(kept, key=lambda q: (round(float(q[0][1]) / 10), float(q[0][0])))
+
+
+def _area(quad: Any) -> float:
+    return float((quad[:, 0].max() - quad[:, 0].min()) * (quad[:, 1].max() - quad[:, 1].min()))
 
 
 def _downscale(image: Any, max_side_px: int) -> tuple[Any, float]:

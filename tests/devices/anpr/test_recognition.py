@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 
 from edge_agent.devices.anpr.recognition import (
+    TILE_OVERLAP_PX,
     CameraReported,
     LocalRecognizer,
     _candidates,
+    _straightened,
     decode_jpeg,
     localise,
     plate_reading,
+    tile_spans,
 )
 from edge_agent.plates.grammars import TABLE, Grammar, Reading
 from edge_agent.plates.normal_form import normalize_plate
@@ -320,3 +323,39 @@ def test_line_pieces_join_across_an_emblem_but_not_across_heights():
     # Words on a sign rank below a plate of no known format read less surely.
     lines = [("24 HR VIDEO", 0.96, (10, 10, 200, 30)), ("DH7~X317", 0.91, (10, 300, 120, 40))]
     assert max(_candidates(lines, 1.0, 0.5, us_site), key=lambda c: c.confidence).text == "DH7X317"
+
+
+@pytest.mark.parametrize("length, tile, overlap", [(600, 800, 240), (1280, 800, 240), (1600, 800, 240),
+                                                   (2000, 800, 240), (1601, 500, 240), (801, 800, 240)])
+def test_the_fewest_tiles_cover_the_picture_overlapping_and_no_larger_than_asked(length, tile, overlap):
+    starts, size = tile_spans(length, tile, overlap)
+    assert size <= tile and starts[0] == 0 and starts[-1] + size == length
+    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:]))  # each overlaps the next enough
+    # One tile fewer could not cover the picture with that overlap.
+    assert len(starts) == 1 or (len(starts) - 1) * (tile - overlap) + overlap < length
+
+
+def test_a_large_picture_is_looked_at_in_tiles_and_a_plate_on_a_seam_is_read_once(recognizer, monkeypatch):
+    rng = random.Random(3)
+    country, text = random_plate(rng, "SRB")
+    scene, _ = render_scene(render_plate(text, country, rng), rng, size=(1600, 900), plate_width_px=160)
+    engine = recognizer.engine()
+    sizes = []
+    detect = engine.detect
+
+    def recorded(image):
+        sizes.append(image.shape[:2])
+        return detect(image)
+
+    monkeypatch.setattr(engine, "detect", recorded)
+    assert recognizer.tile_px == 800  # docs/cameras.md; smaller here, to put a seam across the plate
+    monkeypatch.setattr(recognizer, "tile_px", 500)
+    quads = recognizer._detect(scene)
+    assert len(sizes) > 1 and all(max(s) <= 500 for s in sizes)
+    reads = [normalize_plate(t) for t, _ in engine.read([_straightened(scene, q) for q in quads])]
+    assert reads.count(normalize_plate(text)) == 1  # whole, and once
+    (plate,) = [q for q, r in zip(quads, reads) if r == normalize_plate(text)]
+    # It lay across a seam: some tile's edge runs through it.
+    starts, size = tile_spans(1600, 500, TILE_OVERLAP_PX)
+    edges = [x for start in starts for x in (start, start + size) if 0 < x < 1600]
+    assert any(plate[:, 0].min() < x < plate[:, 0].max() for x in edges)
