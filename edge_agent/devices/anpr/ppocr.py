@@ -42,6 +42,7 @@ MAX_REGIONS = 1000
 LINE_HEIGHT = 48  # the reader's input height
 MIN_LINE_WIDTH = 320
 BATCH = 6  # lines read in one run, padded to the widest of them
+IN_MEMORY_DIR = Path("/dev/shm")  # a tmpfs on Debian and Raspberry Pi OS
 
 
 def models_dir() -> Path:
@@ -156,8 +157,8 @@ def _reader_session(path: Path, options: Any, providers: list[str], *, features:
 
     if not features:
         return onnxruntime.InferenceSession(str(path), options, providers=providers)
-    in_memory = Path("/dev/shm")
-    with tempfile.NamedTemporaryFile(suffix=".onnx", dir=in_memory if in_memory.is_dir() else None) as edited:
+    in_memory = IN_MEMORY_DIR if IN_MEMORY_DIR.is_dir() else None
+    with tempfile.NamedTemporaryFile(suffix=".onnx", dir=in_memory) as edited:
         edited.write(onnx_wire.with_output(path.read_bytes(), FEATURES))
         edited.flush()
         return onnxruntime.InferenceSession(edited.name, options, providers=providers)

@@ -8,9 +8,11 @@ snapshots. It looks in stages, cheapest first, and stops at the first read it is
 of: the OCR engine's text detector on the whole picture scaled down; then the plate-
 shaped regions an OpenCV localiser proposes (dark characters on a bright, wide
 rectangle: a horizontal-gradient "blackhat" map closed into blobs), each at full size;
-then the detector on the whole picture at full size. Every text line found is read
-from the full-size picture, straightened (`_straightened`), whatever the scale it was
-found at. A site chooses per camera (`CameraConfig.recognition = "camera" | "local"`).
+then the detector on the whole picture at full size, in overlapping tiles (`_detect`).
+Every text line found is read from the full-size picture, straightened
+(`_straightened`), whatever the scale it was found at, by the general reader and by
+the plate reader trained on plates (`plate_head.py`, `line_text`). A site chooses per
+camera (`CameraConfig.recognition = "camera" | "local"`).
 
 The OCR engine is PaddleOCR's PP-OCR text detector and line reader, as the ONNX files
 the `rapidocr` wheel ships, run on onnxruntime by `ppocr.PpOcr` (the wheel's Python

@@ -1,6 +1,7 @@
 """The plate reader: a second last layer over the line reader's features."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,13 +113,30 @@ def test_local_recognition_reads_plates_with_the_shipped_head(recognizer):
     assert found and found[0].text == normalize_plate(text)
 
 
-def test_the_edited_reader_goes_through_memory_and_leaves_no_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("has_shm", [True, False])
+def test_the_edited_reader_goes_through_memory_and_leaves_no_file(tmp_path, monkeypatch, has_shm):
     import tempfile
-    from pathlib import Path
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a board without /dev/shm would write
-    shm = Path("/dev/shm")
-    before = set(shm.glob("*.onnx")) if shm.is_dir() else set()
+    from edge_agent.devices.anpr import ppocr
+
+    # Private folders stand in for /dev/shm and the temporary folder: other processes
+    # (a second test run) use the real ones at the same time.
+    shm, temporary = tmp_path / "shm", tmp_path / "tmp"
+    temporary.mkdir()
+    if has_shm:
+        shm.mkdir()
+    monkeypatch.setattr(ppocr, "IN_MEMORY_DIR", shm)
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))  # where a board without /dev/shm would write
+    made = []
+    named = tempfile.NamedTemporaryFile
+
+    def recording(*args, **kwargs):
+        f = named(*args, **kwargs)
+        made.append(Path(f.name))
+        return f
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", recording)
     ocr = PpOcr.load(plate_head=PlateHead.load())
     assert len(ocr.reader.get_outputs()) == 2
-    assert list(tmp_path.iterdir()) == [] and (set(shm.glob("*.onnx")) if shm.is_dir() else set()) == before
+    assert [p.parent for p in made] == [shm if has_shm else temporary]
+    assert not any(p.exists() for p in made) and list(temporary.iterdir()) == []
